@@ -14,11 +14,13 @@ import { CtFlow } from "./records";
 import { ctAlloc, ctLookup, idxInsert } from "./conntrack";
 import { flowHash } from "./hash";
 import { shortCircuits, shortCircuitKind } from "./select";
+import { nodeItself } from "./snat";
 
 /** ct_restore's answer when the entry's original or reply key belongs to a live flow already. */
 export const RESTORE_CLASH: u32 = 0xffffffff;
 
-/** Inserts the flow entry staged at `src` (CT_SIZE bytes; CT_REPLY_HASH is overwritten), `now`
+/** Inserts the flow entry staged at `src` (CT_SIZE bytes; CT_REPLY_HASH is overwritten; FLOW_NODE
+ * of CT_FLAGS is set from the node addresses of the tables in force), `now`
  * the core clock its times are relative to. Its original key (client, VIP, CT_CPORT's ports word)
  * and reply key (backend, the flow's SNAT or hairpin address when masqueraded else the client,
  * CT_BPORT's ports word) are hashed as a packet of that direction is. Returns the flow index;
@@ -42,6 +44,11 @@ export function ctRestore(src: usize, now: u32): u32 {
   if (flow == 0) return 0;
   const e = flowAt(flow).ptr;
   memory.copy(e, src, L.CT_SIZE);
+  // FLOW_NODE from the node addresses in force, as a new flow's (the saved bit is not read: a
+  // checkpoint of a build without it restores the same)
+  loadTableSet();
+  const node = nodeItself(e + L.CT_CLIENT, family) || nodeItself(e + L.CT_BACKEND, family);
+  store<u8>(e, <u8>((flags & ~L.FLOW_NODE) | (node ? L.FLOW_NODE : 0)), L.CT_FLAGS);
   idxInsert(origHash, flow << 1);
   idxInsert(replyHash, (flow << 1) | 1);
   return flow;

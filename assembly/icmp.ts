@@ -16,7 +16,7 @@ import {
 import { flowAt, flowSnatAddr, countFrontBackend, gLive } from "./regions";
 import { ctLookup, ctFree } from "./conntrack";
 import { snatHolds, backendHolds, heldFrontId, heldFrontIdOf, flowFrontLookup, keepsAddress, keptRoute, udpReplyStale } from "./stale";
-import { addrReplace, portReplace, ttlDecrement, ttlOk, srcOff, dstOff } from "./rewrite";
+import { addrReplace, portReplace, ttlStep, ttlSpent, srcOff, dstOff } from "./rewrite";
 import { Frame, setResult, drop } from "./frame";
 import { ip6SkipExt, gExtProto, gExtFrag, EXT_FRAG_LATER } from "./parse";
 
@@ -117,7 +117,11 @@ export function icmpError(f: usize, fr: Frame): bool {
   fr.backend = held != null ? e.backendId : 0;
   fr.front = held != null ? heldFrontId(e) : heldFrontIdOf(e, fid);
   if (held == null) fr.stages |= L.TS_BACKEND_LEFT;
-  if (!ttlOk(fr)) { drop(fr, L.REASON_DROP_TTL_EXCEEDED); return true; }
+  // the node itself at either end of the flow (FLOW_NODE): the error is delivered locally (to the
+  // node as client, or to its hostNetwork endpoint) or is the node's own output — its TTL kept, a
+  // spent one too. Otherwise a spent TTL drops it (an ICMP error is never answered)
+  const node = (e.flags & L.FLOW_NODE) != 0;
+  if (ttlSpent(fr, node)) { drop(fr, L.REASON_DROP_TTL_EXCEEDED); return true; }
   // new inner addresses/ports (0 = unchanged) and outer ones
   let nIsrc: usize = 0, nIsport: u32 = 0, nIdst: usize = 0, nIdport: u32 = 0;
   let nOsrc: usize = 0, nOdst: usize = 0;
@@ -172,11 +176,11 @@ export function icmpError(f: usize, fr: Frame): bool {
   else if (iproto == IPPROTO_UDP && il4 + UDP_HLEN <= end && load<u16>(il4, UDP_CSUM) != 0) {
     if (csumApply(il4 + UDP_CSUM, pacc) == 0) store<u16>(il4, UDP_CSUM_ZERO, UDP_CSUM);
   }
-  // outer rewrite + TTL
+  // outer rewrite + TTL (kept for a node flow)
   let oacc: u64 = 0;
   if (nOsrc != 0) oacc += addrReplace(osrc, nOsrc, family);
   if (nOdst != 0) oacc += addrReplace(odst, nOdst, family);
-  ttlDecrement(l3, family, oacc);
+  ttlStep(l3, fr, oacc, node);
   // ICMP checksum: recomputed over the whole message (it changed in several places)
   const ilen = <u32>(end - l4);
   store<u16>(l4, 0, ICMP_CSUM);

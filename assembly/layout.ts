@@ -157,7 +157,7 @@ export const V_TO_HOST = 3;   // not for the fast path (ARP, ND, no service, no 
 export const REASON_NONE = 0;
 export const REASON_FWD_NAT = 1;              // forward: new or existing NATed flow
 export const REASON_FWD_REPLY = 2;            // forward: reply of a NATed flow, reverse-translated
-export const REASON_FWD_ROUTED = 3;           // forward: plain routed (no service), TTL decremented
+export const REASON_FWD_ROUTED = 3;           // forward: plain routed (no service), TTL decremented (kept from / to a node address)
 export const REASON_FWD_ICMP_ERROR = 4;       // forward: ICMP error quoting a NATed flow, inner rewritten
 export const REASON_REJECT_NO_ENDPOINTS = 5;  // reject: service has no usable endpoint (RST / ICMP answer)
 export const REASON_HOST_ARP = 6;
@@ -290,6 +290,12 @@ export const CTF_CONFIRMED = 16; // TCP handshake completed in both directions (
                                  // only flows without it may be evicted when the table is full
 export const CTF_HAIRPIN = 32;   // with CTF_SNAT: translated to the hairpin address (CFG_HAIRPIN_*),
                                  // not the SNAT address
+// CT_FLAGS bit: the flow's client or backend is the node itself (node-addr.ts nodeEnds, at the flow's
+// creation): its packets keep their TTL / hop limit, either way, and a spent one is never answered
+// (docs/core.md "Time exceeded"). Not named CTF_*: a restore derives it again from the tables in
+// force (ct-restore.ts) and never reads the saved bit, so the checkpoint's record layout hash —
+// src/daemon/checkpoint.ts hashes the CT_/CTS_/CTF_ names — stays, and older checkpoints restore.
+export const FLOW_NODE = 64;
 
 // ---- Fragment entry (48 bytes; FRAG_WAYS entries per bucket, bucket = hash & CFG_FRAG_MASK) -----
 //   0                16               32    34    36  37  38      40       44         48

@@ -18,12 +18,13 @@ import {
   ctLookup, ctFree, ctCreate, stateOnOrig, stateOnReply, replyKeyHash, expireSweep, flowsActive,
 } from "./conntrack";
 import { svcLookup, sourceAllowed, localSource, shortCircuits, shortCircuitKind, routeLookup, maglevPick, backendUsable, selectAffinity } from "./select";
-import { snatKind, snatSource, snatAllocPort, SNAT_NONE, SNAT_HAIRPIN } from "./snat";
-import { natRewrite, fwdOrig, ttlStep, ttlOk } from "./rewrite";
+import { snatKindOf, snatSource, snatAllocPort, SNAT_NONE, SNAT_HAIRPIN } from "./snat";
+import { nodeAddrLoad, nodeEnds } from "./node-addr";
+import { natRewrite, fwdOrig, ttlStep, ttlSpent } from "./rewrite";
 import { isIcmpError, isIcmpQuery, icmpError } from "./icmp";
 import { reject } from "./reject";
 import { fitsPort } from "./mtu";
-import { ttlExceeded, serviceTtlSpent, routedTtlSpent } from "./ttl";
+import { ttlExceeded, routedNode } from "./ttl";
 import { snatHolds, backendHolds, heldBackendId, heldFrontId, keepsAddress, pureSyn, keptRoute, reopensClosed, udpReselectFront, udpReplyStale } from "./stale";
 import { fragRemember, fragFollow } from "./fragment";
 import { keyHash } from "./hash";
@@ -85,7 +86,7 @@ function hitOrig(f: usize, fr: Frame, flow: u32): void {
   fr.flow = flow;
   fr.front = front;
   fr.backend = bid;
-  if (serviceTtlSpent(fr, fr.srcAddr, flowAt(flow).backendAddr)) { ttlExceeded(f, fr, fr.dstAddr); return false; }
+  if (ttlSpent(fr, (flowAt(flow).flags & L.FLOW_NODE) != 0)) { ttlExceeded(f, fr, fr.dstAddr); return false; }
   return true;
 }
 
@@ -96,7 +97,7 @@ function hitOrig(f: usize, fr: Frame, flow: u32): void {
   if (!fitsPort(f, fr, out)) return;
   if (gLive) { stateOnOrig(e, fr); count(L.GC_CT_HIT, 1); }
   const snat = (e.flags & L.CTF_SNAT) ? flowSnatAddr(<u32>e.flags, <u32>e.family) : 0;
-  fwdOrig(f, fr, e.backendAddr, <u32>e.bport, snat, <u32>e.nport, dstMac, srcMac, out);
+  fwdOrig(f, fr, e.backendAddr, <u32>e.bport, snat, <u32>e.nport, dstMac, srcMac, out, (e.flags & L.FLOW_NODE) != 0);
   countFrontBackend(fr.front, bid, <u32>fr.len);
 }
 
@@ -135,12 +136,14 @@ function hitLeft(f: usize, fr: Frame, flow: u32, front: u32): void {
   fr.backend = bid;
   if (bid == 0) fr.stages |= L.TS_BACKEND_LEFT;
   // a spent TTL: answered to the backend from the node — the SNAT address the reply was sent to,
-  // else the in port's address
-  if (serviceTtlSpent(fr, e.clientAddr, e.backendAddr)) { ttlExceeded(f, fr, (e.flags & L.CTF_SNAT) != 0 ? fr.dstAddr : 0); return; }
+  // else the in port's address; never with the node at either end (FLOW_NODE: the host's reply is
+  // its output, a reply to the node is delivered locally), whose TTL is kept
+  const node = (e.flags & L.FLOW_NODE) != 0;
+  if (ttlSpent(fr, node)) { ttlExceeded(f, fr, (e.flags & L.CTF_SNAT) != 0 ? fr.dstAddr : 0); return; }
   if (!fitsPort(f, fr, <u32>e.clientPort)) return;
   if (gLive) { stateOnReply(e, fr); count(L.GC_CT_HIT, 1); }
   const snat = (e.flags & L.CTF_SNAT) != 0;
-  natRewrite(f, fr, e.vipAddr, <u32>e.vport, snat ? e.clientAddr : 0, <u32>e.cport);
+  natRewrite(f, fr, e.vipAddr, <u32>e.vport, snat ? e.clientAddr : 0, <u32>e.cport, node);
   macCopy(f + ETH_DST, e.clientMacPtr);
   macCopy(f + ETH_SRC, e.localMacPtr);
   fr.stages |= L.TS_REVERSE_NAT;
@@ -224,11 +227,14 @@ function newFlow(f: usize, fr: Frame, front: u32, reselect: bool): void {
   const be = backendAt(bid);
   fr.backend = bid;
   fr.stages |= L.TS_BACKEND_SELECTED;
+  // the node itself at either end (node-addr.ts): the flow keeps its TTL either way (FLOW_NODE),
+  // and the source translation below is decided by it
+  const ends = nodeEnds(client, be.addrPtr, family);
   // a spent TTL: answered from the service address once the backend is picked (kube-proxy's DNAT
   // and affinity update run in PREROUTING, before ip_forward's TTL check; its next hop is never
   // resolved), no flow created (the kernel's entry for it is never confirmed); with the node itself
   // at either end it goes on (local delivery, the node's own output)
-  if (serviceTtlSpent(fr, client, be.addrPtr)) { ttlExceeded(f, fr, fr.dstAddr); return; }
+  if (ttlSpent(fr, ends != 0)) { ttlExceeded(f, fr, fr.dstAddr); return; }
   if (be.outPort == L.PORT_NONE || <u32>be.family != family) { drop(fr, L.REASON_DROP_NO_ROUTE); return; }
   // too big for the backend's port: answered or dropped before any flow exists (the kernel's
   // conntrack entry of a packet ip_forward drops is never confirmed)
@@ -237,7 +243,7 @@ function newFlow(f: usize, fr: Frame, front: u32, reselect: bool): void {
   const bport = <u32>be.port;
   let nport = <u32>fr.sport;
   let snat: usize = 0;
-  const sk = snatKind(masqLocal || (flags & L.FEF_MASQUERADE) != 0, client, beAddr, family);
+  const sk = snatKindOf(masqLocal || (flags & L.FEF_MASQUERADE) != 0, client, beAddr, family, ends);
   const hairpin = sk == SNAT_HAIRPIN;
   if (sk != SNAT_NONE) {
     snat = snatSource(sk, family);
@@ -260,6 +266,7 @@ function newFlow(f: usize, fr: Frame, front: u32, reselect: bool): void {
       let cf: u32 = snat != 0 ? (hairpin ? L.CTF_SNAT | L.CTF_HAIRPIN : L.CTF_SNAT) : 0;
       if (fr.select == L.TRSEL_AFFINITY) cf |= L.CTF_AFFINITY;
       if (flags & L.FEF_FALLBACK) cf |= L.CTF_FALLBACK;
+      if (ends != 0) cf |= L.FLOW_NODE;
       const flow = ctCreate(f, fr, front, bid, be, nport, cf, replyHash);
       if (flow == 0) { drop(fr, L.REASON_DROP_CT_FULL); return; }
       fr.flow = flow;
@@ -270,7 +277,7 @@ function newFlow(f: usize, fr: Frame, front: u32, reselect: bool): void {
     // a RST creates no flow; it is translated like the flow's packets would be
     fr.ct = <u8>L.TRCT_NONE;
   }
-  fwdOrig(f, fr, beAddr, bport, snat, nport, be.dstMacPtr, be.srcMacPtr, <u32>be.outPort);
+  fwdOrig(f, fr, beAddr, bport, snat, nport, be.dstMacPtr, be.srcMacPtr, <u32>be.outPort, ends != 0);
   countFrontBackend(front, bid, <u32>fr.len);
 }
 
@@ -291,13 +298,14 @@ function noService(f: usize, fr: Frame): void {
   // an address of the service CIDRs that no service owns (kube-proxy drops it rather than let it
   // leak to the default route)
   if (<u32>rt.kind == L.RTK_SERVICE_CIDR) { drop(fr, L.REASON_DROP_NO_SERVICE_IP); return; }
-  // a spent TTL on a routed packet: ICMP time exceeded from the in port's address (ttl.ts), unless
-  // the node itself sent it
-  if (routedTtlSpent(fr)) { ttlExceeded(f, fr, 0); return; }
+  // from or to the node itself (a node address): its output, or delivered locally — its TTL kept.
+  // A spent TTL otherwise: ICMP time exceeded from the in port's address (ttl.ts)
+  const node = routedNode(fr);
+  if (ttlSpent(fr, node)) { ttlExceeded(f, fr, 0); return; }
   const out = <u32>rt.outPort;
   if (out == L.PORT_NONE) { drop(fr, L.REASON_DROP_NO_ROUTE); return; }
   if (!fitsPort(f, fr, out)) return;
-  ttlStep(f + <usize>fr.l3, fr, 0);
+  ttlStep(f + <usize>fr.l3, fr, 0, node);
   macCopy(f + ETH_DST, rt.dstMacPtr);
   macCopy(f + ETH_SRC, rt.srcMacPtr);
   fr.stages |= L.TS_ROUTED;
@@ -334,11 +342,14 @@ function laterFragment(f: usize, fr: Frame): void {
  * its cluster front). */
 function laterFragmentNoFlow(fr: Frame, front: u32): void {
   const fe = frontendAt(front);
-  if (fe.maglevSize != 0 && fe.clusterFront == 0 && (fe.flags & (L.FEF_AFFINITY | L.FEF_SOURCE_RANGES)) == 0 && ttlOk(fr)) {
+  if (fe.maglevSize != 0 && fe.clusterFront == 0 && (fe.flags & (L.FEF_AFFINITY | L.FEF_SOURCE_RANGES)) == 0) {
     const bid = maglevBackend(fr, front, fr.hash);
     if (backendUsable(bid)) {
       const be = backendAt(bid);
-      if (be.outPort == L.PORT_NONE && <u32>be.family == <u32>fr.family) {
+      // (a first fragment whose TTL was spent was answered, never held — unless the node itself
+      // is at either end: it went on, as newFlow's does)
+      if (be.outPort == L.PORT_NONE && <u32>be.family == <u32>fr.family &&
+          !ttlSpent(fr, nodeEnds(fr.srcAddr, be.addrPtr, <u32>fr.family) != 0)) {
         fr.front = front;
         fr.backend = bid;
         drop(fr, L.REASON_DROP_NO_ROUTE);
@@ -385,6 +396,7 @@ export function processBatch(n: u32, now: u32): void {
   loadConfig();
   loadTableSet();
   routeCacheEpoch();
+  nodeAddrLoad();
   const traceFlags = config().trace;
   const traceOn = (traceFlags & L.TRACE_ON) != 0;
   const live = (traceFlags & L.TRACE_DRY_RUN) == 0;

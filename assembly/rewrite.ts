@@ -49,19 +49,21 @@ import { Frame, setResult } from "./frame";
 }
 
 /** The TTL step of a forwarded frame: decremented (ttlDecrement, with the address delta `acc`),
- * except a spent TTL (0 or 1), which gets this far only with the node itself at one end of the
- * packet (ttl.ts serviceTtlSpent, routedTtlSpent): delivered to the host stack as the kernel
- * delivers locally, or the node's own output, unchanged — only `acc` goes into the IPv4 header
- * checksum. */
-@inline export function ttlStep(l3: usize, fr: Frame, acc: u64): void {
+ * except with the node itself at one end of the packet (`node`: a flow's FLOW_NODE, a routed
+ * packet from or to a node address) — delivered to the host stack as the kernel delivers locally,
+ * or the node's own output: neither takes a TTL decrement (only ip_forward / ip6_forward do) —
+ * and except a spent TTL (0 or 1), which gets this far only with the node at one end (ttl.ts).
+ * Left as it is, only `acc` goes into the IPv4 header checksum. */
+@inline export function ttlStep(l3: usize, fr: Frame, acc: u64, node: bool): void {
   const family = <u32>fr.family;
-  if (ttlOk(fr)) ttlDecrement(l3, family, acc);
+  if (!node && ttlOk(fr)) ttlDecrement(l3, family, acc);
   else if (family == 4) csumApply(l3 + IP4_CSUM, acc);
 }
 
 /** Rewrites the IP/L4 header of a parsed frame: optional new source (addr, port), optional new
- * destination, TTL/hop limit decrement (ttlStep), checksums. Ports are host order; a 0 address = unchanged. */
-export function natRewrite(f: usize, fr: Frame, newSrc: usize, newSport: u32, newDst: usize, newDport: u32): void {
+ * destination, TTL/hop limit decrement unless `node` (ttlStep), checksums. Ports are host order; a
+ * 0 address = unchanged. */
+export function natRewrite(f: usize, fr: Frame, newSrc: usize, newSport: u32, newDst: usize, newDport: u32, node: bool): void {
   const family = <u32>fr.family;
   const proto = <u32>fr.proto;
   const l3 = f + <usize>fr.l3;
@@ -70,11 +72,11 @@ export function natRewrite(f: usize, fr: Frame, newSrc: usize, newSport: u32, ne
   if (newSrc != 0) acc += addrReplace(l3 + srcOff(family), newSrc, family);
   if (newDst != 0) acc += addrReplace(l3 + dstOff(family), newDst, family);
   // a later fragment has no L4 header (the first fragment's checksum update covers the datagram)
-  if (fr.laterFragment) { ttlStep(l3, fr, acc); return; }
+  if (fr.laterFragment) { ttlStep(l3, fr, acc, node); return; }
   let l4acc = acc;
   if (newSrc != 0) l4acc += portReplace(l4 + L4_SPORT, newSport);
   if (newDst != 0) l4acc += portReplace(l4 + L4_DPORT, newDport);
-  ttlStep(l3, fr, acc);
+  ttlStep(l3, fr, acc, node);
   if (proto == IPPROTO_TCP) {
     csumApply(l4 + TCP_CSUM, l4acc);
   } else if (proto == IPPROTO_UDP) {
@@ -92,9 +94,10 @@ export function natRewrite(f: usize, fr: Frame, newSrc: usize, newSport: u32, ne
 
 /** Forward toward the backend: DNAT to (backend addr, bport), SNAT to (snat, nport) when snat != 0,
  * out of port `out` to next hop dstMac from srcMac (the backend entry's hop, or for a flow whose
- * backend left, the route's to its address). */
-export function fwdOrig(f: usize, fr: Frame, beAddr: usize, bport: u32, snat: usize, nport: u32, dstMac: usize, srcMac: usize, out: u32): void {
-  natRewrite(f, fr, snat, nport, beAddr, bport);
+ * backend left, the route's to its address); `node`: the flow's client or backend is the node
+ * itself (its TTL kept, ttlStep). */
+export function fwdOrig(f: usize, fr: Frame, beAddr: usize, bport: u32, snat: usize, nport: u32, dstMac: usize, srcMac: usize, out: u32, node: bool): void {
+  natRewrite(f, fr, snat, nport, beAddr, bport, node);
   macCopy(f + ETH_DST, dstMac);
   macCopy(f + ETH_SRC, srcMac);
   fr.stages |= L.TS_DNAT | (snat != 0 ? L.TS_SNAT : 0);
@@ -102,3 +105,11 @@ export function fwdOrig(f: usize, fr: Frame, beAddr: usize, bport: u32, snat: us
 }
 
 @inline export function ttlOk(fr: Frame): bool { return fr.ttl > 1; }
+
+/** Whether a packet has spent its TTL / hop limit (ttl.ts ttlExceeded answers it): never when the node
+ * itself is at either end (`node`: a flow's FLOW_NODE, nodeEnds of a new flow, routedNode) —
+ * local delivery and the node's own output check no TTL, and the translation leaves it as it is
+ * (ttlStep). */
+@inline export function ttlSpent(fr: Frame, node: bool): bool {
+  return !node && !ttlOk(fr);
+}

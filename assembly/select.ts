@@ -110,6 +110,21 @@ export function nodeAddress(addr: usize, family: u32): bool {
   return false;
 }
 
+/** Which of two addresses are the node's own (nodeAddress of each, in one scan): bit 0 `a`, bit 1
+ * `b`. Linear scan over a handful of entries. */
+export function nodeAddresses(a: usize, b: usize, family: u32): u32 {
+  let r: u32 = 0;
+  for (let i: u32 = 0; i < tLocalCount; i++) {
+    const e = localEntryAt(i);
+    if (<u32>e.kind != L.RTK_LOCAL_NODE || <u32>e.family != family) continue;
+    const p = e.addrPtr, plen = <u32>e.plen;
+    if (prefixMatch(a, p, plen)) r |= 1;
+    if (prefixMatch(b, p, plen)) r |= 2;
+    if (r == 3) break;
+  }
+  return r;
+}
+
 // ---- Maglev, backends ---------------------------------------------------------------------------------
 /** log2 of the bytes of a Maglev slot of a frontend with n backends (layout.ts, "Maglev range"). */
 @inline function slotShift(n: u32): u32 {

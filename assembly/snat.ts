@@ -8,6 +8,7 @@ import { gPortMin, gPortMax, gSteerWorkers, gSteerSelf, hasSnat, snatAddr, hasHa
 import { ownerOf } from "./owner";
 import { ctLookup } from "./conntrack";
 import { nodeAddress } from "./select";
+import { NODE_CLIENT, NODE_BACKEND } from "./node-addr";
 
 /** snatKind: no source translation, the SNAT (masquerade) address, the hairpin address. */
 export const SNAT_NONE: u32 = 0;
@@ -22,6 +23,16 @@ export function nodeItself(addr: usize, family: u32): bool {
   return (hasSnat(family) && addrEq(addr, snatAddr(family))) || nodeAddress(addr, family);
 }
 
+/** snatKind with the flow's ends already known (node-addr.ts nodeEnds): the new-flow path needs
+ * them for the TTL anyway. */
+@inline export function snatKindOf(masquerade: bool, client: usize, beAddr: usize, family: u32, ends: u32): u32 {
+  if (!hasSnat(family)) return SNAT_NONE;
+  const self = addrEq(client, beAddr);
+  const beNode = (ends & NODE_BACKEND) != 0;
+  if (beNode && (ends & NODE_CLIENT) != 0 && hasHairpin(family)) return SNAT_HAIRPIN;
+  return (masquerade && !beNode) || self ? SNAT_MASQ : SNAT_NONE;
+}
+
 /** How a new flow toward beAddr is source-translated (SNAT_*). A backend at a node address (the
  * SNAT address or any other address of the node: a hostNetwork endpoint of this node) is the node
  * itself. When the client is the node too (the host reaching itself through a Service) and CONFIG
@@ -34,7 +45,8 @@ export function nodeItself(addr: usize, family: u32): bool {
  * what the node delivers to itself) — or the client is the backend itself (a pod reaching itself).
  * Nothing without a SNAT address of the family. Scans the node entries (a handful) only when the
  * flow may be masqueraded or CONFIG has a hairpin address, and the backend is not at the SNAT
- * address; the client's only when the backend is the node. */
+ * address; the client's only when the backend is the node. The prefetch pass's; the decision's is
+ * snatKindOf (the same answer). */
 @inline export function snatKind(masquerade: bool, client: usize, beAddr: usize, family: u32): u32 {
   if (!hasSnat(family)) return SNAT_NONE;
   const self = addrEq(client, beAddr);

@@ -9,11 +9,11 @@
 // icmpv6_getfrag: nf_ct_attach, a new flow's unconfirmed entry too) and nf_nat_icmp_reply_translation
 // rewrites it back — from the service address the client sent to (or the SNAT address a reply was
 // sent to), quoting the packet as the sender sent it. What icmp_send / icmpv6_send never answer is
-// dropped silently. A packet with the node itself at one end is never checked: to a Service
-// endpoint at the node (hostNetwork) the kernel delivers it locally (ip_local_deliver checks no
-// TTL), and what the node sends — its answers, its own connections, its routed packets — is its
-// output, never forwarded (only ip_forward / ip6_forward check). Semantics: docs/core.md "Time
-// exceeded".
+// dropped silently. A packet with the node itself at one end is never checked (and keeps its TTL:
+// rewrite.ts ttlStep): to the node — a Service endpoint at the node (hostNetwork), a routed packet
+// to a node address — the kernel delivers it locally (ip_local_deliver checks no TTL), and what
+// the node sends — its answers, its own connections, its routed packets — is its output, never
+// forwarded (only ip_forward / ip6_forward check). Semantics: docs/core.md "Time exceeded".
 import * as L from "./layout";
 import {
   ETH_DST, IPPROTO_ICMP, IPPROTO_ICMPV6, ICMP_TIME_EXCEEDED, ICMP6_TIME_EXCEEDED,
@@ -23,8 +23,7 @@ import { Frame, drop } from "./frame";
 import { answer } from "./reject";
 import { rejectAllowed } from "./ratelimit";
 import { icmpNeverAnswered } from "./mtu";
-import { ttlOk } from "./rewrite";
-import { nodeItself } from "./snat";
+import { nodeEnds } from "./node-addr";
 
 /** Whether the kernel would send a time exceeded for this frame at all: a frame sent to the node's
  * MAC (not to an Ethernet group address: ip_forward drops what is not PACKET_HOST), to a unicast
@@ -51,20 +50,11 @@ function eligible(f: usize, fr: Frame): bool {
   return true;
 }
 
-/** Whether a packet of a service flow between `client` and backend `be` has spent its TTL / hop
- * limit (ttlExceeded answers it): never when either end is the node itself — local delivery and
- * the node's own output check no TTL, and the translation leaves it as it is (ttlStep). The node
- * scans run only for a spent TTL. */
-@inline export function serviceTtlSpent(fr: Frame, client: usize, be: usize): bool {
-  if (ttlOk(fr)) return false;
-  const family = <u32>fr.family;
-  return !nodeItself(be, family) && !nodeItself(client, family);
-}
-
-/** Whether a routed packet has spent its TTL / hop limit: never when the node itself sent it (its
- * output; forwarded with the TTL left as it is). */
-@inline export function routedTtlSpent(fr: Frame): bool {
-  return !ttlOk(fr) && !nodeItself(fr.srcAddr, <u32>fr.family);
+/** Whether a routed packet is from or to the node itself (a node address, nodeItself of either):
+ * the node's output, or what the kernel delivers locally — its TTL kept (ttlStep), a spent one
+ * never answered. Compares with the node's addresses of the batch (node-addr.ts). */
+@inline export function routedNode(fr: Frame): bool {
+  return nodeEnds(fr.srcAddr, fr.dstAddr, <u32>fr.family) != 0;
 }
 
 /** A frame whose TTL / hop limit is spent: answered with a time exceeded (verdict reject,

@@ -8,8 +8,8 @@
 // per fill decile of the conntrack table (a cost growing with the fill level shows up there).
 //
 //   node bench/profile-core.mjs [--services 100] [--endpoints 10] [--flows 100000]
-//        [--ct 1048576] [--phase est|new|both|kept|reject] [--reject-clients N] [--batches N] [--seconds 2] [--masq] [--wasm path]
-//        [--ab other.wasm] [--cycles] [--neighbours 110] [--node-routes 100] [--replies]
+//        [--ct 1048576] [--phase est|new|both|kept|reject|routed] [--reject-clients N] [--batches N] [--seconds 2] [--masq] [--wasm path]
+//        [--ab other.wasm] [--cycles] [--neighbours 110] [--node-routes 100] [--replies] [--local]
 //
 // --batches N: process exactly N batches per phase (deterministic work).
 // --ab other.wasm: also measure another build, alternating batches (same load for both).
@@ -24,6 +24,9 @@
 // --phase reject: the established phase's frames once every Service has lost its endpoints and
 //   the flows are flushed: every frame is a reject (answered, or over the reject rate limit);
 //   --reject-clients N: from N client addresses (default: one per flow).
+// --phase routed: the established phase's frames sent to 172.16.x.y instead, no service and no
+//   flow: every frame takes the no-service path's route (one /12 route, plus --local's entries).
+// --local: the node's local-traffic detector entries in the tables (a pod CIDR, four node addresses).
 // --phase kept: the established flows once every backend left (the Services keep their ports
 //   without endpoints: the UDP flows keep their addresses, docs/core.md "Original-direction hit"
 //   step 1), so every frame takes the route to its flow's own address (stale.ts keptRoute). The
@@ -57,6 +60,11 @@ const neighbours = Number(opt('neighbours', 110));
 const nodeRoutes = Math.max(Number(opt('node-routes', 100)), Math.ceil(services * endpoints / 256));
 const rejectClients = Math.max(1, Math.min(flows, Number(opt('reject-clients', flows))));
 const wasmPath = opt('wasm', undefined);   // A/B: compare another build of the core in the same conditions
+// --local: the local-traffic detector's entries a node has (a pod CIDR holding the clients, the
+// node's and masquerade addresses), which the "node at one end" test of new flows and routed
+// frames (assembly/node-addr.ts) looks at.
+const LOCAL = flag('local') ? [{ prefix: '100.64.0.0/10', outPort: 0xffff, dstMac: '00:00:00:00:00:00', srcMac: '00:00:00:00:00:00', localSource: 'pod' },
+  ...['192.168.255.1/32', '192.168.255.2/32', '198.51.100.7/32', 'fd00::1/128'].map((prefix) => ({ prefix, outPort: 0xffff, dstMac: '00:00:00:00:00:00', srcMac: '00:00:00:00:00:00', localSource: 'node' }))] : [];
 const BATCH = 256, STRIDE = 64, FRAME_LEN = 60;
 
 // --cycles: on-CPU time per frame inside the core's Wasm functions, by function, from
@@ -138,7 +146,7 @@ function buildIr(m) {
     frontends.set(s + 1, { id: s + 1, service: `p/s${s}`, portName: '', kind: 'ClusterIP', addr: intToIp(vipOf(s)), family: 4,
       port: 53, proto: 'UDP', flags: masq ? L.FEF_MASQUERADE : 0, affinityTimeoutMs: 0, sourceRanges: [], backends: ids, maglev });
   }
-  return { frontends, backends, routes: [], snatV4: masq ? '192.168.255.1' : undefined };
+  return { frontends, backends, routes: [...LOCAL], snatV4: masq ? '192.168.255.1' : undefined };
 }
 
 /** `ir` once every backend left (the frontends keep their ports without endpoints), with a node's
@@ -250,6 +258,14 @@ const summary = (st) => ({ frames: st.frames, ns_per_frame: +(Number(st.ns) / st
 const limitNs = BigInt(Math.round(seconds * 1e9));
 
 if (phase === 'kept') for (const c of cores) c.core.applyIr(keptIr(ir));
+if (phase === 'routed') {
+  for (const c of cores) {
+    c.core.ctFlush();
+    c.core.applyIr({ ...ir, routes: [{ prefix: '172.16.0.0/12', outPort: 1, dstMac: '02:00:00:00:be:02', srcMac: '02:00:00:00:00:bb' }, ...LOCAL] });
+    const u8 = c.core.u8;
+    for (let f = 0; f < flows; f++) writeFrame(u8, c.estRegion + f * STRIDE, (ip4(100, 64, 0, 0) + f) >>> 0, (ip4(172, 16, 0, 0) + f) >>> 0, 1024, 53);
+  }
+}
 if (phase === 'reject') {
   for (const c of cores) {
     c.core.ctFlush();
@@ -259,7 +275,7 @@ if (phase === 'reject') {
   }
 }
 
-if (phase === 'est' || phase === 'both' || phase === 'kept' || phase === 'reject') {
+if (phase === 'est' || phase === 'both' || phase === 'kept' || phase === 'reject' || phase === 'routed') {
   const perm = new Uint32Array(flows);
   for (let i = 0; i < flows; i++) perm[i] = i;
   let a = 42;
@@ -281,7 +297,7 @@ if (phase === 'est' || phase === 'both' || phase === 'kept' || phase === 'reject
   const res = cores.map((c, ci) => ({ ...summary(st[ci]), hit_fraction: (c.g().ct_hit - before[ci].ct_hit) / st[ci].frames,
     forward_fraction: (c.g().forward - before[ci].forward) / st[ci].frames,
     ...(phase === 'reject' ? { reject_fraction: (c.g().reject - before[ci].reject) / st[ci].frames } : {}) }));
-  const name = phase === 'kept' || phase === 'reject' ? phase : 'est';
+  const name = phase === 'kept' || phase === 'reject' || phase === 'routed' ? phase : 'est';
   report[name] = res[0];
   if (abPath) report[`${name}_b`] = res[1];
 }

@@ -439,11 +439,11 @@ for (const { fam, vip, node, hairpin } of [
       tables: tables(true),
       steps: [
         { label: 'SYN from the node to the VIP', inPort: BE_PORT, in: fromBe({ proto: 'TCP', src: node, dst: vip, sport: 45000, dport: 80, flags: 'S' }),
-          expect: fwd(BE_PORT, toBe({ proto: 'TCP', src: hairpin, dst: node, sport: nport, dport: 8080, flags: 'S', ttl: 63 })) },
+          expect: fwd(BE_PORT, toBe({ proto: 'TCP', src: hairpin, dst: node, sport: nport, dport: 8080, flags: 'S', ttl: 64 })) },
         { label: 'SYN-ACK to the hairpin address', inPort: BE_PORT, in: fromBe({ proto: 'TCP', src: node, dst: hairpin, sport: 8080, dport: nport, flags: 'SA', seq: 5, ack: 1 }),
-          expect: reverse(toBe({ proto: 'TCP', src: vip, dst: node, sport: 80, dport: 45000, flags: 'SA', seq: 5, ack: 1, ttl: 63 })) },
+          expect: reverse(toBe({ proto: 'TCP', src: vip, dst: node, sport: 80, dport: 45000, flags: 'SA', seq: 5, ack: 1, ttl: 64 })) },
         { label: 'ACK with data', inPort: BE_PORT, in: fromBe({ proto: 'TCP', src: node, dst: vip, sport: 45000, dport: 80, flags: 'PA', seq: 1, ack: 6, payload: 'GET /' }),
-          expect: fwd(BE_PORT, toBe({ proto: 'TCP', src: hairpin, dst: node, sport: nport, dport: 8080, flags: 'PA', seq: 1, ack: 6, payload: 'GET /', ttl: 63 })) },
+          expect: fwd(BE_PORT, toBe({ proto: 'TCP', src: hairpin, dst: node, sport: nport, dport: 8080, flags: 'PA', seq: 1, ack: 6, payload: 'GET /', ttl: 64 })) },
         { label: 'a packet to the node\'s own address on that port is no reply (it is not the flow\'s key)', inPort: BE_PORT,
           in: fromBe({ proto: 'TCP', src: node, dst: node, sport: 8080, dport: nport, flags: 'A' }), expect: { verdict: 'to_host', reason: 'host_no_match' } },
       ],
@@ -464,16 +464,16 @@ for (const { fam, vip, node, hairpin } of [
       tables: tables(true),
       steps: [
         { label: 'SYN from the node to the VIP', inPort: BE_PORT, in: fromBe({ proto: 'TCP', src: node, dst: vip, sport: 45000, dport: 80, flags: 'S' }),
-          expect: fwd(BE_PORT, toBe({ proto: 'TCP', src: hairpin, dst: node, sport: nport, dport: 8080, flags: 'S', ttl: 63 })) },
+          expect: fwd(BE_PORT, toBe({ proto: 'TCP', src: hairpin, dst: node, sport: nport, dport: 8080, flags: 'S', ttl: 64 })) },
         { apply: after },
         { label: 'data after the node left the endpoints', inPort: BE_PORT, in: fromBe({ proto: 'TCP', src: node, dst: vip, sport: 45000, dport: 80, flags: 'PA', seq: 1, ack: 6, payload: 'GET /' }),
-          expect: fwd(9, B.frame({ srcMac: MAC.rtSrc, dstMac: MAC.rtDst, proto: 'TCP', src: hairpin, dst: node, sport: nport, dport: 8080, flags: 'PA', seq: 1, ack: 6, payload: 'GET /', ttl: 63 })) },
+          expect: fwd(9, B.frame({ srcMac: MAC.rtSrc, dstMac: MAC.rtDst, proto: 'TCP', src: hairpin, dst: node, sport: nport, dport: 8080, flags: 'PA', seq: 1, ack: 6, payload: 'GET /', ttl: 64 })) },
         { label: 'its answer to the hairpin address', inPort: BE_PORT, in: fromBe({ proto: 'TCP', src: node, dst: hairpin, sport: 8080, dport: nport, flags: 'A', seq: 5, ack: 6 }),
-          expect: reverse(toBe({ proto: 'TCP', src: vip, dst: node, sport: 80, dport: 45000, flags: 'A', seq: 5, ack: 6, ttl: 63 })) },
+          expect: reverse(toBe({ proto: 'TCP', src: vip, dst: node, sport: 80, dport: 45000, flags: 'A', seq: 5, ack: 6, ttl: 64 })) },
         // without its hairpin address the flow's reply key no longer holds: re-selected as before
         { apply: mkIr({ frontends: [frontend({ id: 1, addr: vip, port: 80, proto: 'TCP' }, left)], backends: left, routes: [hostRoute], [`snatV${fam}`]: node }) },
         { label: 'hairpin address removed', inPort: BE_PORT, in: fromBe({ proto: 'TCP', src: node, dst: vip, sport: 45000, dport: 80, flags: 'PA', seq: 6, ack: 6, payload: '!' }),
-          expect: fwd(BE_PORT, toBe({ proto: 'TCP', src: node, dst: other, sport: 45000, dport: 8080, flags: 'PA', seq: 6, ack: 6, payload: '!', ttl: 63 })) },
+          expect: fwd(BE_PORT, toBe({ proto: 'TCP', src: node, dst: other, sport: 45000, dport: 8080, flags: 'PA', seq: 6, ack: 6, payload: '!', ttl: 64 })) },
       ],
     });
   });
@@ -482,18 +482,18 @@ for (const { fam, vip, node, hairpin } of [
     const nport = nportOf(5353, 17, 80);
     const q = { proto: 'UDP', payload: 'query' };
     const tbl = singleService({ vip, port: 80, proto: 'UDP', be: node, bport: 8053, [`snatV${fam}`]: node, [`hairpinV${fam}`]: hairpin });
-    const inner = B.ipPacket({ src: vip, dst: node, proto: 'UDP', sport: 80, dport: 5353, ttl: 63, payload: 'answer' });
+    const inner = B.ipPacket({ src: vip, dst: node, proto: 'UDP', sport: 80, dport: 5353, ttl: 64, payload: 'answer' });
     runScenario(t, {
       tables: tbl,
       steps: [
         { label: 'query', inPort: BE_PORT, in: fromBe({ ...q, src: node, dst: vip, sport: 5353, dport: 80 }),
-          expect: fwd(BE_PORT, toBe({ ...q, src: hairpin, dst: node, sport: nport, dport: 8053, ttl: 63 })) },
+          expect: fwd(BE_PORT, toBe({ ...q, src: hairpin, dst: node, sport: nport, dport: 8053, ttl: 64 })) },
         { label: 'answer', inPort: BE_PORT, in: fromBe({ proto: 'UDP', src: node, dst: hairpin, sport: 8053, dport: nport, payload: 'answer' }),
-          expect: reverse(toBe({ proto: 'UDP', src: vip, dst: node, sport: 80, dport: 5353, payload: 'answer', ttl: 63 })) },
+          expect: reverse(toBe({ proto: 'UDP', src: vip, dst: node, sport: 80, dport: 5353, payload: 'answer', ttl: 64 })) },
         { label: 'port unreachable from the client side about the answer', inPort: BE_PORT,
           in: B.icmpError({ srcMac: MAC.beDst, dstMac: MAC.beSrc, src: node, dst: vip, inner, kind: 'port_unreachable' }),
-          expect: { verdict: 'forward', reason: 'fwd_icmp_error', outPort: BE_PORT, frame: B.icmpError({ srcMac: MAC.beSrc, dstMac: MAC.beDst, src: hairpin, dst: node, ttl: 63,
-            inner: B.ipPacket({ src: node, dst: hairpin, proto: 'UDP', sport: 8053, dport: nport, ttl: 63, payload: 'answer' }), kind: 'port_unreachable' }) } },
+          expect: { verdict: 'forward', reason: 'fwd_icmp_error', outPort: BE_PORT, frame: B.icmpError({ srcMac: MAC.beSrc, dstMac: MAC.beDst, src: hairpin, dst: node, ttl: 64,
+            inner: B.ipPacket({ src: node, dst: hairpin, proto: 'UDP', sport: 8053, dport: nport, ttl: 64, payload: 'answer' }), kind: 'port_unreachable' }) } },
       ],
     });
   });
@@ -503,7 +503,7 @@ for (const { fam, vip, node, hairpin } of [
     runScenario(t, {
       tables: tables(false),
       steps: [{ label: 'SYN', inPort: BE_PORT, in: fromBe({ proto: 'TCP', src: node, dst: vip, sport: 45000, dport: 80, flags: 'S' }),
-        expect: fwd(BE_PORT, toBe({ proto: 'TCP', src: node, dst: node, sport: nport, dport: 8080, flags: 'S', ttl: 63 })) }],
+        expect: fwd(BE_PORT, toBe({ proto: 'TCP', src: node, dst: node, sport: nport, dport: 8080, flags: 'S', ttl: 64 })) }],
     });
     const pod = fam === 4 ? '10.1.0.5' : 'fd00:1::5';
     const pport = SNAT_MIN + (flowHash(parseAddr(pod).bytes, parseAddr(vip).bytes, 45000, 80, 6) % (SNAT_MAX - SNAT_MIN + 1));
@@ -522,15 +522,15 @@ for (const { fam, vip, node, hairpin } of [
       tables: tables(true),
       steps: [
         { label: 'SYN', inPort: BE_PORT, in: fromBe({ proto: 'TCP', src: node, dst: vip, sport: 45000, dport: 80, flags: 'S' }),
-          expect: fwd(BE_PORT, toBe({ proto: 'TCP', src: hairpin, dst: node, sport: nport, dport: 8080, flags: 'S', ttl: 63 })) },
+          expect: fwd(BE_PORT, toBe({ proto: 'TCP', src: hairpin, dst: node, sport: nport, dport: 8080, flags: 'S', ttl: 64 })) },
         { apply: singleService({ vip, port: 80, proto: 'TCP', be: node, bport: 8080, [`snatV${fam}`]: node, [`hairpinV${fam}`]: moved }) },
         { label: 'a reply to the old hairpin address is no longer the flow\'s', inPort: BE_PORT,
           in: fromBe({ proto: 'TCP', src: node, dst: hairpin, sport: 8080, dport: nport, flags: 'SA' }), expect: { verdict: 'to_host', reason: 'host_no_match' } },
         { label: 'the next packet re-selects, with the new hairpin address', inPort: BE_PORT, in: ack,
-          expect: fwd(BE_PORT, toBe({ proto: 'TCP', src: moved, dst: node, sport: nport, dport: 8080, flags: 'A', ttl: 63 })) },
+          expect: fwd(BE_PORT, toBe({ proto: 'TCP', src: moved, dst: node, sport: nport, dport: 8080, flags: 'A', ttl: 64 })) },
         { apply: tables(false) },
         { label: 'without a hairpin address the flow is stale too: translated to the node itself', inPort: BE_PORT, in: ack,
-          expect: fwd(BE_PORT, toBe({ proto: 'TCP', src: node, dst: node, sport: nport, dport: 8080, flags: 'A', ttl: 63 })) },
+          expect: fwd(BE_PORT, toBe({ proto: 'TCP', src: node, dst: node, sport: nport, dport: 8080, flags: 'A', ttl: 64 })) },
       ],
     });
     t.is(core.counters().global.ct_reselect, 2);
@@ -564,16 +564,16 @@ for (const { fam, vip, node, second, hairpin, outside } of [
       tables: tables({ be: second }),
       steps: [
         { label: 'SYN from the first address to the VIP', inPort: BE_PORT, in: fromBe({ proto: 'TCP', src: node, dst: vip, sport: 45000, dport: 80, flags: 'S' }),
-          expect: fwd(BE_PORT, toBe({ proto: 'TCP', src: hairpin, dst: second, sport: n1, dport: 8080, flags: 'S', ttl: 63 })) },
+          expect: fwd(BE_PORT, toBe({ proto: 'TCP', src: hairpin, dst: second, sport: n1, dport: 8080, flags: 'S', ttl: 64 })) },
         { label: 'SYN-ACK from the second address to the hairpin address', inPort: BE_PORT, in: fromBe({ proto: 'TCP', src: second, dst: hairpin, sport: 8080, dport: n1, flags: 'SA', seq: 5, ack: 1 }),
-          expect: reverse(toBe({ proto: 'TCP', src: vip, dst: node, sport: 80, dport: 45000, flags: 'SA', seq: 5, ack: 1, ttl: 63 })) },
+          expect: reverse(toBe({ proto: 'TCP', src: vip, dst: node, sport: 80, dport: 45000, flags: 'SA', seq: 5, ack: 1, ttl: 64 })) },
         { label: 'SYN from the second address (the backend\'s own) to the VIP', inPort: BE_PORT, in: fromBe({ proto: 'TCP', src: second, dst: vip, sport: 45001, dport: 80, flags: 'S' }),
-          expect: fwd(BE_PORT, toBe({ proto: 'TCP', src: hairpin, dst: second, sport: n2, dport: 8080, flags: 'S', ttl: 63 })) },
+          expect: fwd(BE_PORT, toBe({ proto: 'TCP', src: hairpin, dst: second, sport: n2, dport: 8080, flags: 'S', ttl: 64 })) },
         { apply: tables({ be: second, proto: 'UDP', bport: 8053 }) },
         { label: 'UDP query from the first address', inPort: BE_PORT, in: fromBe({ proto: 'UDP', src: node, dst: vip, sport: 5353, dport: 80, payload: 'query' }),
-          expect: fwd(BE_PORT, toBe({ proto: 'UDP', src: hairpin, dst: second, sport: nu, dport: 8053, payload: 'query', ttl: 63 })) },
+          expect: fwd(BE_PORT, toBe({ proto: 'UDP', src: hairpin, dst: second, sport: nu, dport: 8053, payload: 'query', ttl: 64 })) },
         { label: 'UDP answer from the second address', inPort: BE_PORT, in: fromBe({ proto: 'UDP', src: second, dst: hairpin, sport: 8053, dport: nu, payload: 'answer' }),
-          expect: reverse(toBe({ proto: 'UDP', src: vip, dst: node, sport: 80, dport: 5353, payload: 'answer', ttl: 63 })) },
+          expect: reverse(toBe({ proto: 'UDP', src: vip, dst: node, sport: 80, dport: 5353, payload: 'answer', ttl: 64 })) },
       ],
     });
     t.true(core.flows().some((f) => f.flags.includes('hairpin') && f.natSource === hairpin && f.backend === second && f.proto === 'UDP'), JSON.stringify(core.flows()));
@@ -585,7 +585,7 @@ for (const { fam, vip, node, second, hairpin, outside } of [
     runScenario(t, {
       tables: tables({ be: node, flags: L.FEF_MASQUERADE }),
       steps: [{ label: 'SYN from the second address', inPort: BE_PORT, in: fromBe({ proto: 'TCP', src: second, dst: vip, sport: 45000, dport: 80, flags: 'S' }),
-        expect: fwd(BE_PORT, toBe({ proto: 'TCP', src: hairpin, dst: node, sport: n, dport: 8080, flags: 'S', ttl: 63 })) }],
+        expect: fwd(BE_PORT, toBe({ proto: 'TCP', src: hairpin, dst: node, sport: n, dport: 8080, flags: 'S', ttl: 64 })) }],
     });
   });
 
@@ -594,12 +594,12 @@ for (const { fam, vip, node, second, hairpin, outside } of [
       tables: tables({ be: second, flags: L.FEF_MASQUERADE }),
       steps: [
         { label: 'outside SYN', in: cli({ proto: 'TCP', src: outside, dst: vip, sport: 40000, dport: 80, flags: 'S' }),
-          expect: fwd(BE_PORT, toBe({ proto: 'TCP', src: outside, dst: second, sport: 40000, dport: 8080, flags: 'S', ttl: 63 })) },
+          expect: fwd(BE_PORT, toBe({ proto: 'TCP', src: outside, dst: second, sport: 40000, dport: 8080, flags: 'S', ttl: 64 })) },
         { label: 'SYN-ACK', inPort: BE_PORT, in: fromBe({ proto: 'TCP', src: second, dst: outside, sport: 8080, dport: 40000, flags: 'SA' }),
-          expect: reply(toCli({ proto: 'TCP', src: vip, dst: outside, sport: 80, dport: 40000, flags: 'SA', ttl: 63 })) },
+          expect: reply(toCli({ proto: 'TCP', src: vip, dst: outside, sport: 80, dport: 40000, flags: 'SA', ttl: 64 })) },
         { apply: tables({ be: second, flags: L.FEF_MASQUERADE, withHairpin: false }) },
         { label: 'the node without a hairpin address', inPort: BE_PORT, in: fromBe({ proto: 'TCP', src: node, dst: vip, sport: 45000, dport: 80, flags: 'S' }),
-          expect: fwd(BE_PORT, toBe({ proto: 'TCP', src: node, dst: second, sport: 45000, dport: 8080, flags: 'S', ttl: 63 })) },
+          expect: fwd(BE_PORT, toBe({ proto: 'TCP', src: node, dst: second, sport: 45000, dport: 8080, flags: 'S', ttl: 64 })) },
       ],
     });
   });
@@ -928,9 +928,9 @@ test('externalTrafficPolicy Local: a pod is sent to the cluster front\'s endpoin
       { label: 'pod: SYN-ACK', inPort: BE_PORT, in: fromBe({ proto: 'TCP', src: remote, dst: pod, sport: 8080, dport: 5000, flags: 'SA' }),
         expect: reply(toCli({ proto: 'TCP', src: node, dst: pod, sport: 30080, dport: 5000, flags: 'SA', ttl: 63 })) },
       { label: 'node', in: cli({ proto: 'TCP', src: node, dst: node, sport: 5001, dport: 30080, flags: 'S' }),
-        expect: fwd(BE_PORT, toBe({ proto: 'TCP', src: node, dst: remote, sport: nport, dport: 8080, flags: 'S', ttl: 63 })) },
+        expect: fwd(BE_PORT, toBe({ proto: 'TCP', src: node, dst: remote, sport: nport, dport: 8080, flags: 'S', ttl: 64 })) },
       { label: 'node: SYN-ACK', inPort: BE_PORT, in: fromBe({ proto: 'TCP', src: remote, dst: node, sport: 8080, dport: nport, flags: 'SA' }),
-        expect: reply(toCli({ proto: 'TCP', src: node, dst: node, sport: 30080, dport: 5001, flags: 'SA', ttl: 63 })) },
+        expect: reply(toCli({ proto: 'TCP', src: node, dst: node, sport: 30080, dport: 5001, flags: 'SA', ttl: 64 })) },
     ],
   });
   // short-circuited flows belong to the cluster front (its counters)

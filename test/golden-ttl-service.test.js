@@ -182,10 +182,10 @@ for (const F of FAMILIES) {
     });
   });
 
-  test(`IPv${fam}: a Service whose endpoint is the node itself (hostNetwork) takes a spent TTL as the kernel's local delivery: forwarded to it unchanged, its flow created; the host's TTL-1 reply forwarded`, (t) => {
+  test(`IPv${fam}: a Service whose endpoint is the node itself (hostNetwork) keeps the TTL both ways, as the kernel's local delivery and output: a spent one forwarded unchanged, its flow created; TTL 255 arrives as 255`, (t) => {
     // the endpoint at the node's own address, behind the host's port (the kernel DNATs, routes the
-    // packet to itself and delivers it: ip_local_deliver checks no TTL, and conntrack confirms the
-    // entry on the way in)
+    // packet to itself and delivers it: ip_local_deliver checks and decrements no TTL, and conntrack
+    // confirms the entry on the way in; the host's answers are its output)
     const host = backend({ id: 1, addr: node, port: 8081, outPort: BE_PORT });
     const ir = mkIr({ frontends: [frontend({ id: 1, addr: vip, port: 80, proto: 'TCP' }, [host])], backends: [host], ...(fam === 4 ? { snatV4: snat } : { snatV6: snat }) });
     const syn = { proto: 'TCP', sport: 40000, dport: 80, flags: 'S', seq: 1000 };
@@ -199,30 +199,72 @@ for (const F of FAMILIES) {
           expect: fwd(BE_PORT, toBe({ ...syn, sport: 40001, src: client, dst: node, dport: 8081, ttl: 0 })) },
         { label: 'the host\'s SYN-ACK with TTL 1', inPort: BE_PORT, in: fromBe({ ...synAck, src: node, dst: client, ttl: 1 }),
           expect: reply(toCli({ ...synAck, src: vip, sport: 80, dst: client, ttl: 1 })) },
+        { label: 'the host\'s SYN-ACK with TTL 255 (GTSM): kept', inPort: BE_PORT, in: fromBe({ ...synAck, src: node, dst: client, ttl: 255 }),
+          expect: reply(toCli({ ...synAck, src: vip, sport: 80, dst: client, ttl: 255 })) },
         { label: 'data TTL 1 on the flow', in: cli({ ...data, src: client, dst: vip, ttl: 1 }), expect: fwd(BE_PORT, toBe({ ...data, src: client, dst: node, dport: 8081, ttl: 1 })) },
-        { label: 'data TTL 2 on the flow: decremented as any forwarded frame', in: cli({ ...data, src: client, dst: vip, ttl: 2 }),
-          expect: fwd(BE_PORT, toBe({ ...data, src: client, dst: node, dport: 8081, ttl: 1 })) },
+        { label: 'data TTL 2 on the flow: kept', in: cli({ ...data, src: client, dst: vip, ttl: 2 }),
+          expect: fwd(BE_PORT, toBe({ ...data, src: client, dst: node, dport: 8081, ttl: 2 })) },
+        { label: 'data TTL 255 on the flow (GTSM): kept', in: cli({ ...data, src: client, dst: vip, ttl: 255 }),
+          expect: fwd(BE_PORT, toBe({ ...data, src: client, dst: node, dport: 8081, ttl: 255 })) },
+        { label: 'a new SYN with TTL 255: kept', in: cli({ ...syn, sport: 40002, src: client, dst: vip, ttl: 255 }),
+          expect: fwd(BE_PORT, toBe({ ...syn, sport: 40002, src: client, dst: node, dport: 8081, ttl: 255 })) },
       ],
     });
-    t.is(core.flows().length, 2, 'core: both probes opened their flows');
-    t.is(modelFlows(model), 2, 'model: both flows');
+    t.is(core.flows().length, 3, 'core: the probes opened their flows');
+    t.is(modelFlows(model), 3, 'model: the flows');
     t.is(core.counters().reasons.reject_ttl_exceeded ?? 0, 0);
   });
 
-  test(`IPv${fam}: the node's own packets (a client at the node address: its traceroute to a ClusterIP) take a spent TTL as the kernel's output does: forwarded unchanged, the flow created; the pod's TTL-1 reply to it delivered`, (t) => {
-    // the kernel DNATs its own packet in OUTPUT and sends it: only ip_forward checks a TTL
+  test(`IPv${fam}: the node's own packets (a client at the node address: its traceroute to a ClusterIP, its BGP with TTL 255) keep the TTL both ways, as the kernel's output and local delivery: a spent one forwarded unchanged, the flow created`, (t) => {
+    // the kernel DNATs its own packet in OUTPUT and sends it: only ip_forward checks and decrements
+    // a TTL; the pod's reply to it is delivered locally
     const syn = { proto: 'TCP', sport: 40000, dport: 80, flags: 'S', seq: 1000 };
     const synAck = { proto: 'TCP', sport: 8080, dport: 40000, flags: 'SA', seq: 5000, ack: 1001 };
+    const ack = { proto: 'TCP', sport: 40000, dport: 80, flags: 'A', seq: 1001, ack: 5001 };
     const { core, model } = runScenario(t, {
       tables: tables(F), opts,
       steps: [
         { label: 'the node\'s SYN TTL 1', in: cli({ ...syn, src: node, dst: vip, ttl: 1 }), expect: fwd(BE_PORT, toBe({ ...syn, src: node, dst: be, dport: 8080, ttl: 1 })) },
         { label: 'the pod\'s SYN-ACK TTL 1', inPort: BE_PORT, in: fromBe({ ...synAck, src: be, dst: node, ttl: 1 }),
           expect: reply(toCli({ ...synAck, src: vip, sport: 80, dst: node, ttl: 1 })) },
+        { label: 'the node\'s ACK TTL 255: kept', in: cli({ ...ack, src: node, dst: vip, ttl: 255 }), expect: fwd(BE_PORT, toBe({ ...ack, src: node, dst: be, dport: 8080, ttl: 255 })) },
+        { label: 'the pod\'s answer TTL 64: kept', inPort: BE_PORT, in: fromBe({ ...synAck, flags: 'A', src: be, dst: node, ttl: 64 }),
+          expect: reply(toCli({ ...synAck, flags: 'A', src: vip, sport: 80, dst: node, ttl: 64 })) },
+        { label: 'another client\'s SYN TTL 64: decremented', in: cli({ ...syn, src: client, dst: vip, ttl: 64 }), expect: fwd(BE_PORT, toBe({ ...syn, src: client, dst: be, dport: 8080, ttl: 63 })) },
       ],
     });
-    t.is(core.flows().length, 1);
-    t.is(modelFlows(model), 1);
+    t.is(core.flows().length, 2);
+    t.is(modelFlows(model), 2);
     t.is(core.counters().reasons.reject_ttl_exceeded ?? 0, 0);
+  });
+
+  test(`IPv${fam}: an ICMP error translated for a flow with the node at one end keeps its TTL, a TTL of 1 too (delivered locally, or the node's output); other flows' errors are decremented`, (t) => {
+    const q = { proto: 'UDP', sport: 40000, dport: 53, payload: 'query' };
+    const a = { proto: 'UDP', sport: 5353, payload: 'answer' };
+    const quotedQ = B.ipPacket({ ...q, src: node, dst: be, dport: 5353, ttl: 64 });
+    const asSent = B.ipPacket({ ...q, src: node, dst: vip, ttl: 64 });
+    const quotedA = B.ipPacket({ ...a, src: vip, sport: 53, dst: node, dport: 40000, ttl: 64 });
+    const asAnswered = B.ipPacket({ ...a, src: be, dst: node, dport: 40000, ttl: 64 });
+    const quotedC = B.ipPacket({ ...q, sport: 40001, src: client, dst: be, dport: 5353, ttl: 63 });
+    const asSentC = B.ipPacket({ ...q, sport: 40001, src: client, dst: vip, ttl: 63 });
+    const err = (s) => B.icmpError({ kind: 'port_unreachable', ...s });
+    runScenario(t, {
+      tables: tables(F), opts,
+      steps: [
+        { label: 'the node\'s query', in: cli({ ...q, src: node, dst: vip, ttl: 64 }), expect: fwd(BE_PORT, toBe({ ...q, src: node, dst: be, dport: 5353, ttl: 64 })) },
+        { label: 'port unreachable to the node, TTL 1: delivered', inPort: BE_PORT, in: err({ srcMac: MAC.beDst, dstMac: MAC.beSrc, src: be, dst: node, inner: quotedQ, ttl: 1 }),
+          expect: { verdict: 'forward', reason: 'fwd_icmp_error', outPort: CLIENT_PORT, frame: err({ srcMac: MAC.node, dstMac: MAC.client, src: vip, dst: node, inner: asSent, ttl: 1 }) } },
+        { label: 'port unreachable to the node, TTL 64: kept', inPort: BE_PORT, in: err({ srcMac: MAC.beDst, dstMac: MAC.beSrc, src: be, dst: node, inner: quotedQ, ttl: 64 }),
+          expect: { verdict: 'forward', reason: 'fwd_icmp_error', outPort: CLIENT_PORT, frame: err({ srcMac: MAC.node, dstMac: MAC.client, src: vip, dst: node, inner: asSent, ttl: 64 }) } },
+        { label: 'the pod\'s answer', inPort: BE_PORT, in: fromBe({ ...a, src: be, dst: node, dport: 40000, ttl: 64 }), expect: reply(toCli({ ...a, src: vip, sport: 53, dst: node, dport: 40000, ttl: 64 })) },
+        { label: 'the node\'s port unreachable about the answer, TTL 1: its output', in: err({ srcMac: MAC.client, dstMac: MAC.node, src: node, dst: vip, inner: quotedA, ttl: 1 }),
+          expect: { verdict: 'forward', reason: 'fwd_icmp_error', outPort: BE_PORT, frame: err({ srcMac: MAC.beSrc, dstMac: MAC.beDst, src: node, dst: be, inner: asAnswered, ttl: 1 }) } },
+        { label: 'another client\'s query', in: cli({ ...q, sport: 40001, src: client, dst: vip, ttl: 64 }), expect: fwd(BE_PORT, toBe({ ...q, sport: 40001, src: client, dst: be, dport: 5353, ttl: 63 })) },
+        { label: 'port unreachable to it, TTL 64: decremented', inPort: BE_PORT, in: err({ srcMac: MAC.beDst, dstMac: MAC.beSrc, src: be, dst: client, inner: quotedC, ttl: 64 }),
+          expect: { verdict: 'forward', reason: 'fwd_icmp_error', outPort: CLIENT_PORT, frame: err({ srcMac: MAC.node, dstMac: MAC.client, src: vip, dst: client, inner: asSentC, ttl: 63 }) } },
+        { label: 'port unreachable to it, TTL 1: dropped', inPort: BE_PORT, in: err({ srcMac: MAC.beDst, dstMac: MAC.beSrc, src: be, dst: client, inner: quotedC, ttl: 1 }),
+          expect: dropped('drop_ttl_exceeded') },
+      ],
+    });
   });
 }

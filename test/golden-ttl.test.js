@@ -98,20 +98,34 @@ for (const { fam, client, vip, be, routed, far, node, other, mcast } of FAMILIES
     runScenario(t, { tables: tables({ vip, be, routed, mcast }), opts, steps });
   });
 
-  test(`IPv${fam}: the node's own routed packet with TTL 1 or 0 is forwarded as it is (its output: only ip_forward checks a TTL)`, (t) => {
+  test(`IPv${fam}: a routed packet from or to the node itself keeps its TTL (its output, local delivery: only ip_forward decrements), a spent one too; others are decremented`, (t) => {
     const u = { proto: 'UDP', sport: 40000, dport: 33434, payload: 'probe' };
     const self = fam === 4 ? '192.168.0.1' : 'fd00:168::1';
+    // a second node address, known from the local-traffic detector's node entry (not the SNAT address)
+    const second = fam === 4 ? '198.51.100.7' : '2001:db8:7::7';
+    const HOST_PORT = 12;
     const ir = tables({ vip, be, routed, mcast });
     if (fam === 4) ir.snatV4 = self; else ir.snatV6 = self;
+    const none = { outPort: 0xffff, dstMac: '00:00:00:00:00:00', srcMac: '00:00:00:00:00:00' };
+    const plen = fam === 4 ? 32 : 128;
+    // the node addresses behind the host port (host routes, as the daemon's static neighbours)
+    ir.routes.unshift({ prefix: `${self}/${plen}`, outPort: HOST_PORT, dstMac: MAC.beDst, srcMac: MAC.beSrc },
+      { prefix: `${second}/${plen}`, outPort: HOST_PORT, dstMac: MAC.beDst, srcMac: MAC.beSrc });
+    ir.routes.push({ prefix: `${second}/${plen}`, ...none, localSource: 'node' });
+    const out = (src, dst, ttl) => ({ verdict: 'forward', reason: 'fwd_routed', outPort: ROUTE_PORT, frame: B.frame({ ...u, srcMac: MAC.rtSrc, dstMac: MAC.rtDst, src, dst, ttl }) });
+    const toHost = (src, dst, ttl) => ({ verdict: 'forward', reason: 'fwd_routed', outPort: HOST_PORT, frame: B.frame({ ...u, srcMac: MAC.beSrc, dstMac: MAC.beDst, src, dst, ttl }) });
     const { core } = runScenario(t, {
       tables: ir, opts,
       steps: [
-        { label: 'TTL 1 from the node', in: cli({ ...u, src: self, dst: far, ttl: 1 }),
-          expect: { verdict: 'forward', reason: 'fwd_routed', outPort: ROUTE_PORT, frame: B.frame({ ...u, srcMac: MAC.rtSrc, dstMac: MAC.rtDst, src: self, dst: far, ttl: 1 }) } },
-        { label: 'TTL 0 from the node', in: cli({ ...u, src: self, dst: far, ttl: 0 }),
-          expect: { verdict: 'forward', reason: 'fwd_routed', outPort: ROUTE_PORT, frame: B.frame({ ...u, srcMac: MAC.rtSrc, dstMac: MAC.rtDst, src: self, dst: far, ttl: 0 }) } },
-        { label: 'TTL 2 from the node: decremented', in: cli({ ...u, src: self, dst: far, ttl: 2 }),
-          expect: { verdict: 'forward', reason: 'fwd_routed', outPort: ROUTE_PORT, frame: B.frame({ ...u, srcMac: MAC.rtSrc, dstMac: MAC.rtDst, src: self, dst: far, ttl: 1 }) } },
+        { label: 'TTL 1 from the node', inPort: HOST_PORT, in: cli({ ...u, src: self, dst: far, ttl: 1 }), expect: out(self, far, 1) },
+        { label: 'TTL 0 from the node', inPort: HOST_PORT, in: cli({ ...u, src: self, dst: far, ttl: 0 }), expect: out(self, far, 0) },
+        { label: 'TTL 2 from the node: kept', inPort: HOST_PORT, in: cli({ ...u, src: self, dst: far, ttl: 2 }), expect: out(self, far, 2) },
+        { label: 'TTL 255 from the node (GTSM, VRRP): kept', inPort: HOST_PORT, in: cli({ ...u, src: self, dst: far, ttl: 255 }), expect: out(self, far, 255) },
+        { label: 'TTL 255 from the second node address: kept', inPort: HOST_PORT, in: cli({ ...u, src: second, dst: far, ttl: 255 }), expect: out(second, far, 255) },
+        { label: 'TTL 255 to the node: kept', in: cli({ ...u, src: client, dst: self, ttl: 255 }), expect: toHost(client, self, 255) },
+        { label: 'TTL 64 to the second node address: kept', in: cli({ ...u, src: client, dst: second, ttl: 64 }), expect: toHost(client, second, 64) },
+        { label: 'TTL 1 to the node: delivered, not answered', in: cli({ ...u, src: client, dst: self, ttl: 1 }), expect: toHost(client, self, 1) },
+        { label: 'TTL 255 between others: decremented', in: cli({ ...u, src: client, dst: far, ttl: 255 }), expect: out(client, far, 254) },
       ],
     });
     t.is(core.counters().reasons.reject_ttl_exceeded ?? 0, 0);

@@ -813,10 +813,12 @@ export class ReferenceModel {
    * for its backend's neighbour, else drop_fragment. */
   private laterFragmentNoFlow(x: Frame, fv: FrontView): void {
     const p = x.p, f = fv.f;
-    if (f.maglev.length !== 0 && !f.clusterFront && (f.flags & (L.FEF_AFFINITY | L.FEF_SOURCE_RANGES)) === 0 && p.ttl > 1) {
+    if (f.maglev.length !== 0 && !f.clusterFront && (f.flags & (L.FEF_AFFINITY | L.FEF_SOURCE_RANGES)) === 0) {
       const bid = maglevBackendAt(f, x.t.hash % f.maglev.length);
       const bv = this.tables.usable(bid) ? this.tables.backs.get(bid) : undefined;
-      if (bv && bv.b.outPort === L.PORT_NONE && bv.b.family === p.family) {
+      // core: a spent TTL's first fragment was answered, never held — unless the node is at either end
+      if (bv && bv.b.outPort === L.PORT_NONE && bv.b.family === p.family &&
+          !this.ttlSpent(p, this.tables.nodeItself(p.src, p.family) || this.tables.nodeItself(bv.addr, p.family))) {
         x.t.front = f.id;
         x.t.backend = bid;
         return this.drop(x, L.REASON_DROP_NO_ROUTE);
@@ -881,12 +883,12 @@ export class ReferenceModel {
     t.ct = L.TRCT_HIT_ORIG; t.select = L.TRSEL_EXISTING;
     // core: pipeline.ts hitOrig — the flow's frontend id only while it is still its frontend's
     t.flow = fl.index; t.front = this.tables.heldFrontId(fl); t.backend = fl.backendId;
-    if (this.ttlSpent(p, p.src, fl.backend)) return this.ttlExceeded(x, p.dst);
+    if (this.ttlSpent(p, nodeFlow(fl))) return this.ttlExceeded(x, p.dst);
     if (bv.b.outPort === L.PORT_NONE) return this.drop(x, L.REASON_DROP_NO_ROUTE);
     if (!this.fitsPort(x, bv.b.outPort)) return;
     this.origState(x, fl);
     const snat = (fl.flags & L.CTF_SNAT) ? this.tables.snatFor(fl.flags, fl.family) : undefined;
-    this.fwdOrig(x, fl.backend, fl.bport, snat, fl.nport, bv.dstMac, bv.srcMac, bv.b.outPort);
+    this.fwdOrig(x, fl.backend, fl.bport, snat, fl.nport, bv.dstMac, bv.srcMac, bv.b.outPort, nodeFlow(fl));
     this.countFrontBackend(t.front, fl.backendId, x.len);
   }
 
@@ -897,13 +899,13 @@ export class ReferenceModel {
     t.stages |= L.TS_CT_HIT_ORIG | L.TS_BACKEND_LEFT;
     t.ct = L.TRCT_HIT_ORIG; t.select = L.TRSEL_EXISTING;
     t.flow = fl.index; t.front = this.tables.heldFrontId(fl);
-    if (this.ttlSpent(p, p.src, fl.backend)) return this.ttlExceeded(x, p.dst);
+    if (this.ttlSpent(p, nodeFlow(fl))) return this.ttlExceeded(x, p.dst);
     const r = this.tables.keptRoute(fl);
     if (!r) return this.drop(x, L.REASON_DROP_BACKEND_UNREACHABLE);
     if (!this.fitsPort(x, r.outPort)) return;
     this.origState(x, fl);
     const snat = (fl.flags & L.CTF_SNAT) ? this.tables.snatFor(fl.flags, fl.family) : undefined;
-    this.fwdOrig(x, fl.backend, fl.bport, snat, fl.nport, r.dstMac, r.srcMac, r.outPort);
+    this.fwdOrig(x, fl.backend, fl.bport, snat, fl.nport, r.dstMac, r.srcMac, r.outPort, nodeFlow(fl));
     this.countFrontBackend(t.front, 0, x.len);
   }
 
@@ -945,7 +947,7 @@ export class ReferenceModel {
     t.flow = fl.index; t.front = this.tables.heldFrontId(fl); t.backend = this.tables.heldBackendId(fl);
     if (t.backend === 0) t.stages |= L.TS_BACKEND_LEFT;
     // core: pipeline.ts hitReply — to the backend from the SNAT address it sent to, else the in port's
-    if (this.ttlSpent(p, fl.client, fl.backend)) return this.ttlExceeded(x, (fl.flags & L.CTF_SNAT) ? p.dst : undefined);
+    if (this.ttlSpent(p, nodeFlow(fl))) return this.ttlExceeded(x, (fl.flags & L.CTF_SNAT) ? p.dst : undefined);
     if (!this.fitsPort(x, fl.clientPort)) return;
     if (this.live) {
       if (p.proto === 6) {
@@ -963,7 +965,7 @@ export class ReferenceModel {
       this.global[L.GC_CT_HIT]++;
     }
     const snat = (fl.flags & L.CTF_SNAT) !== 0;
-    natRewrite(x.f, p, fl.vip, fl.vport, snat ? fl.client : undefined, fl.cport);
+    natRewrite(x.f, p, fl.vip, fl.vport, snat ? fl.client : undefined, fl.cport, nodeFlow(fl));
     x.f.set(fl.clientMac, 0); x.f.set(fl.localMac, 6);
     t.stages |= L.TS_REVERSE_NAT;
     this.result(x, L.V_FORWARD, L.REASON_FWD_REPLY, fl.clientPort);
@@ -972,8 +974,8 @@ export class ReferenceModel {
 
   /** Core: rewrite.ts fwdOrig — out of port `out` to next hop dstMac from srcMac (the backend's
    * hop, or for a flow whose backend left, the route's to its address). */
-  private fwdOrig(x: Frame, beAddr: Uint8Array, bport: number, snat: Uint8Array | undefined, nport: number, dstMac: Uint8Array, srcMac: Uint8Array, out: number): void {
-    natRewrite(x.f, x.p, snat, nport, beAddr, bport);
+  private fwdOrig(x: Frame, beAddr: Uint8Array, bport: number, snat: Uint8Array | undefined, nport: number, dstMac: Uint8Array, srcMac: Uint8Array, out: number, node: boolean): void {
+    natRewrite(x.f, x.p, snat, nport, beAddr, bport, node);
     x.f.set(dstMac, 0); x.f.set(srcMac, 6);
     x.t.stages |= L.TS_DNAT | (snat ? L.TS_SNAT : 0);
     this.result(x, L.V_FORWARD, L.REASON_FWD_NAT, out);
@@ -1071,8 +1073,10 @@ export class ReferenceModel {
     const bv = this.tables.backs.get(bid)!;
     t.backend = bid;
     t.stages |= L.TS_BACKEND_SELECTED;
+    // core: pipeline.ts newFlow — the node itself at either end (snat.ts nodeEnds): FLOW_NODE
+    const node = this.tables.nodeItself(p.src, p.family) || this.tables.nodeItself(bv.addr, p.family);
     // core: pipeline.ts newFlow — from the service address once the backend is picked, no flow
-    if (this.ttlSpent(p, p.src, bv.addr)) return this.ttlExceeded(x, p.dst);
+    if (this.ttlSpent(p, node)) return this.ttlExceeded(x, p.dst);
     if (bv.b.outPort === L.PORT_NONE || bv.b.family !== p.family) return this.drop(x, L.REASON_DROP_NO_ROUTE);
     // core: pipeline.ts newFlow — too big for the backend's port: no flow is created
     if (!this.fitsPort(x, bv.b.outPort)) return;
@@ -1128,6 +1132,7 @@ export class ReferenceModel {
         let flags = snat ? (hairpin ? L.CTF_SNAT | L.CTF_HAIRPIN : L.CTF_SNAT) : 0;
         if (t.select === L.TRSEL_AFFINITY) flags |= L.CTF_AFFINITY;
         if (f.flags & L.FEF_FALLBACK) flags |= L.CTF_FALLBACK;
+        if (node) flags |= L.FLOW_NODE;
         const fl: ModelFlow = {
           index: idx, family: p.family, proto: p.proto,
           client: p.src, vip: p.dst, backend: bv.addr, natDst,
@@ -1146,7 +1151,7 @@ export class ReferenceModel {
     } else {
       t.ct = L.TRCT_NONE;
     }
-    this.fwdOrig(x, bv.addr, bport, snat, nport, bv.dstMac, bv.srcMac, bv.b.outPort);
+    this.fwdOrig(x, bv.addr, bport, snat, nport, bv.dstMac, bv.srcMac, bv.b.outPort, node);
     this.countFrontBackend(f.id, bid, x.len);
   }
 
@@ -1166,19 +1171,20 @@ export class ReferenceModel {
     const r = this.tables.routes.find((rt) => cidrContains(rt.c, dst));
     if (!r) return this.result(x, L.V_TO_HOST, L.REASON_HOST_NO_MATCH, L.PORT_NONE);
     if (r.serviceCidr) return this.drop(x, L.REASON_DROP_NO_SERVICE_IP); // core: pipeline.ts noService
-    // core: ttl.ts routedTtlSpent — the node's own packet goes on, its TTL as it is
-    if (p.ttl <= 1 && !this.tables.nodeItself(p.src, p.family)) return this.ttlExceeded(x);
+    // core: ttl.ts routedNode — from or to a node address: its TTL kept, a spent one goes on
+    const node = this.tables.nodeItself(p.src, p.family) || this.tables.nodeItself(p.dst, p.family);
+    if (this.ttlSpent(p, node)) return this.ttlExceeded(x);
     if (r.outPort === L.PORT_NONE) return this.drop(x, L.REASON_DROP_NO_ROUTE);
     if (!this.fitsPort(x, r.outPort)) return;
-    ttlStep(x.f, p, new CsumDelta());
+    ttlStep(x.f, p, new CsumDelta(), node);
     x.f.set(r.dstMac, 0); x.f.set(r.srcMac, 6);
     x.t.stages |= L.TS_ROUTED;
     this.result(x, L.V_FORWARD, L.REASON_FWD_ROUTED, r.outPort);
   }
 
-  /** Core: ttl.ts serviceTtlSpent — a spent TTL, unless the client or the backend is the node itself. */
-  private ttlSpent(p: Parsed, client: Uint8Array, backend: Uint8Array): boolean {
-    return p.ttl <= 1 && !this.tables.nodeItself(backend, p.family) && !this.tables.nodeItself(client, p.family);
+  /** Core: rewrite.ts ttlSpent — a spent TTL, unless the node itself is at either end. */
+  private ttlSpent(p: Parsed, node: boolean): boolean {
+    return !node && p.ttl <= 1;
   }
 
   /** Core: ttl.ts ttlExceeded — a spent TTL: an ICMP time exceeded from `own` (a service
@@ -1321,7 +1327,9 @@ export class ReferenceModel {
     // core: icmp.ts — the flow's backend id only while it names the flow's backend
     t.flow = fl.index; t.front = this.tables.heldFrontId(fl); t.backend = this.tables.heldBackendId(fl);
     if (t.backend === 0) t.stages |= L.TS_BACKEND_LEFT;
-    if (p.ttl <= 1) { this.drop(x, L.REASON_DROP_TTL_EXCEEDED); return true; }
+    // core: icmp.ts — a node flow's error keeps its TTL, a spent one too
+    const node = nodeFlow(fl);
+    if (this.ttlSpent(p, node)) { this.drop(x, L.REASON_DROP_TTL_EXCEEDED); return true; }
     let inner: { src?: Uint8Array; sport?: number; dst?: Uint8Array; dport?: number };
     let oSrc: Uint8Array | undefined, oDst: Uint8Array | undefined;
     let out: number, dstMac: Uint8Array, srcMac: Uint8Array;
@@ -1355,7 +1363,7 @@ export class ReferenceModel {
     const d = new CsumDelta();
     if (oSrc) { d.bytes(f.slice(so, so + n), oSrc.subarray(0, n)); f.set(oSrc.subarray(0, n), so); }
     if (oDst) { d.bytes(f.slice(dof, dof + n), oDst.subarray(0, n)); f.set(oDst.subarray(0, n), dof); }
-    decTtl(f, p, d);
+    ttlStep(f, p, d, node);
     // ICMP checksum: recomputed over the whole message (it changed in several places)
     wr16(f, p.l4 + 2, 0);
     const init = p.family === 6 ? pseudoHeaderSum(f.subarray(so, so + 16), f.subarray(dof, dof + 16), 58, p.end - p.l4, 6) : 0;
@@ -1399,10 +1407,16 @@ function decTtl(f: Uint8Array, p: Parsed, d: CsumDelta): void {
   }
 }
 
-/** Core: rewrite.ts ttlStep — TTL - 1, except a spent TTL (a flow whose backend is the node
- *  itself: local delivery), left as it is; IPv4's header checksum gets `d` either way. */
-function ttlStep(f: Uint8Array, p: Parsed, d: CsumDelta): void {
-  if (p.ttl > 1) decTtl(f, p, d);
+/** Core: FLOW_NODE — the flow's client or backend is the node itself (its TTL kept). */
+function nodeFlow(fl: ModelFlow): boolean {
+  return (fl.flags & L.FLOW_NODE) !== 0;
+}
+
+/** Core: rewrite.ts ttlStep — TTL - 1, except with the node itself at one end (`node`: local
+ *  delivery, the node's output) or a spent TTL, left as it is; IPv4's header checksum gets `d`
+ *  either way. */
+function ttlStep(f: Uint8Array, p: Parsed, d: CsumDelta, node: boolean): void {
+  if (!node && p.ttl > 1) decTtl(f, p, d);
   else if (p.family === 4) wr16(f, p.l3 + 10, d.apply(rd16(f, p.l3 + 10)));
 }
 
@@ -1410,7 +1424,7 @@ function ttlStep(f: Uint8Array, p: Parsed, d: CsumDelta): void {
  *  TCP/UDP incrementally (UDP checksum 0 stays 0; a result of 0 is sent as 0xffff), SCTP CRC32c
  *  recomputed unless the packet is a first fragment (the CRC covers data not present). */
 function natRewrite(f: Uint8Array, p: Parsed, src: Uint8Array | undefined, sport: number,
-  dst: Uint8Array | undefined, dport: number): void {
+  dst: Uint8Array | undefined, dport: number, node: boolean): void {
   const n = p.family === 4 ? 4 : 16;
   const so = p.l3 + (p.family === 4 ? 12 : 8), dof = p.l3 + (p.family === 4 ? 16 : 24);
   const ipd = new CsumDelta(), l4d = new CsumDelta();
@@ -1422,10 +1436,10 @@ function natRewrite(f: Uint8Array, p: Parsed, src: Uint8Array | undefined, sport
   if (src) setAddr(so, src);
   if (dst) setAddr(dof, dst);
   // core: a later fragment has no L4 header (the first fragment's checksum update covers the datagram)
-  if (p.later) { ttlStep(f, p, ipd); return; }
+  if (p.later) { ttlStep(f, p, ipd, node); return; }
   if (src) { l4d.word(rd16(f, p.l4), sport); wr16(f, p.l4, sport); }
   if (dst) { l4d.word(rd16(f, p.l4 + 2), dport); wr16(f, p.l4 + 2, dport); }
-  ttlStep(f, p, ipd);
+  ttlStep(f, p, ipd, node);
   if (p.proto === 6) {
     wr16(f, p.l4 + 16, l4d.apply(rd16(f, p.l4 + 16)));
   } else if (p.proto === 17) {
