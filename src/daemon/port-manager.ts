@@ -28,6 +28,7 @@ import { ConfigError, parsePortConfig, type DaemonConfig, type PortConfig } from
 import type { PortInfo, WorkerPortSpec } from './protocol.js';
 import { cniGc, type RemovedPorts } from './cni-gc.js';
 import { packetSocketIfindexes } from './packet-bindings.js';
+import { Ipv6Handback } from './ipv6-handback.js';
 
 export function ipCmd(netns: string | undefined, args: string[]): string {
   const full = netns ? ['-n', netns, ...args] : args;
@@ -276,6 +277,8 @@ export class PortManager {
    * the close the index is not handed out again, nor its name or interface taken by another add;
    * a removal that failed (timed out) is asked again at the next link check. */
   private readonly closing = new Map<number, Closing>();
+  /** The IPv6 of the interfaces taken as ports, put back when they are handed back (ipv6-handback.ts). */
+  private readonly v6: Ipv6Handback;
 
   constructor(private readonly cfg: DaemonConfig, private readonly log: Logger, private readonly portNetns?: string,
     private readonly hooks: { changed?: (p: ManagedPort, how: PortChange) => Promise<void> | void } = {}) {
@@ -283,6 +286,7 @@ export class PortManager {
       const up = p.uplink ?? cfg.ports.find((q) => q.role === 'uplink')?.name;
       return cfg.ports.findIndex((q) => q.name === up);
     };
+    this.v6 = new Ipv6Handback(cfg.stateDir, log);
     const specs = cfg.ports.map((p, index) => this.missingAtStart(p) ? this.startAbsent(p, index) : this.prepare(p, index));
     // a host port and its uplink are bridged (frames the dataplane does not claim cross over);
     // the host's TAP carries the uplink's MAC, so the node keeps one MAC on the wire, and (unless
@@ -308,6 +312,15 @@ export class PortManager {
   dropStaleKernelChains(): void {
     const chained = this.all().filter((p) => (p.spec.type === 'afpacket' || p.spec.type === 'afxdp') && !this.absent.has(p.spec.index));
     removeStaleChains(new Set(chained.map((p) => kernelChain(p.spec.ifname))), this.portNetns, this.log);
+    // ...and the IPv6 of the interfaces such a daemon had taken goes back on them
+    this.v6.giveBackStale(new Set(chained.map((p) => p.spec.ifname)), this.portNetns);
+  }
+
+  /** Interface `ifname` is the kernel's again (its port removed or closed for good, the daemon
+   * stopping): its drop chain goes and its IPv6 comes back as it was before the port took it. */
+  private handBack(ifname: string, why: string): void {
+    letKernelIn(ifname, this.portNetns);
+    this.v6.giveBack(ifname, this.portNetns, why);
   }
 
   /** Whether config-file port `p`'s interface is missing now, so it starts absent rather than
@@ -385,6 +398,7 @@ export class PortManager {
       // The interface only carries frames to/from the dataplane: the kernel must not answer or
       // originate anything on it (IPv6 autoconf/ND). Offloads stay on: the native port finishes
       // partial checksums and segments super-frames (native/src/offload.rs).
+      this.v6.take(p.ifname, netns, p.name);   // (what IPv6 off takes, to put back at the hand-back)
       ipv6Off(p.ifname, netns, this.log, p.name);
       keepKernelOut(p.ifname, netns, this.log, p.name);
       ipCmd(netns, ['link', 'set', 'dev', p.ifname, 'up']);
@@ -440,7 +454,7 @@ export class PortManager {
     for (const p of this.all()) {
       if (p.origin !== 'api' || this.info.has(p.spec.index)) continue;
       this.byIndex.delete(p.spec.index);
-      if (p.spec.type !== 'tap') letKernelIn(p.spec.ifname, this.portNetns);
+      if (p.spec.type !== 'tap') this.handBack(p.spec.ifname, 'saved runtime port not restored');
       this.log.warn({ port: p.spec.name }, 'saved runtime port not restored (its pod is gone?): no worker could open it');
       await this.hooks.changed?.(p, 'removed');
     }
@@ -512,7 +526,7 @@ export class PortManager {
       // removes, handing the interface back — never a drop chain that no port accounts for
       if (o.save !== false) this.save({ add: { config: p, index } });
       // a failure from here on leaves nothing either: the interface the kernel's again, unsaved
-      const undo = () => { if (p.type !== 'tap') letKernelIn(p.ifname, this.portNetns); if (o.save !== false) this.save(); };
+      const undo = () => { if (p.type !== 'tap') this.handBack(p.ifname, 'port add failed'); if (o.save !== false) this.save(); };
       let spec: WorkerPortSpec;
       try { spec = this.prepare(p, index); } catch (e) { undo(); throw new PortError((e as Error).message, e instanceof ConfigError ? 422 : 500); }
       const mp: ManagedPort = { config: p, spec, worker, origin: 'api' };
@@ -670,8 +684,13 @@ export class PortManager {
     // disk) puts the chain back and refuses the remove: answered removed, the port would come back
     // at the next start.
     const chained = p.spec.type === 'afpacket' || p.spec.type === 'afxdp';
-    const kernelOutAgain = () => { if (chained) keepKernelOut(p.spec.ifname, this.portNetns, this.log, p.spec.name); };
-    if (p.spec.type !== 'tap') letKernelIn(p.spec.ifname, this.portNetns);
+    const kernelOutAgain = () => {
+      if (!chained) return;
+      this.v6.take(p.spec.ifname, this.portNetns, p.spec.name);
+      ipv6Off(p.spec.ifname, this.portNetns, this.log, p.spec.name);
+      keepKernelOut(p.spec.ifname, this.portNetns, this.log, p.spec.name);
+    };
+    if (p.spec.type !== 'tap') this.handBack(p.spec.ifname, 'port removed');
     try { this.save({ remove: p.spec.index }); } catch (e) { kernelOutAgain(); throw e; }
     const failed = await this.closeIn(p);
     if (failed) {
@@ -928,7 +947,7 @@ export class PortManager {
 
   /** After the workers closed their ports: AF_PACKET interfaces are handed back to the kernel. */
   release(): void {
-    for (const p of this.all()) if (p.spec.type !== 'tap') letKernelIn(p.spec.ifname, this.portNetns);
+    for (const p of this.all()) if (p.spec.type !== 'tap') this.handBack(p.spec.ifname, 'daemon stopped');
   }
 
   private serial<T>(fn: () => Promise<T>): Promise<T> {
