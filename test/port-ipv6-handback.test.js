@@ -46,11 +46,15 @@ function snapshot(ns, ifname) {
   };
 }
 
-/** `wdp start` in `ns` with `config`; resolves once its API listens. */
-async function startWdp(lab, ns, dir, config, name = 'wdp.yaml') {
+/** `wdp start` in `ns` with `config`; resolves once its API listens. `readOnlySys`: with /proc/sys
+ * read-only, as an unprivileged container (the DaemonSet's) has it. */
+async function startWdp(lab, ns, dir, config, name = 'wdp.yaml', { readOnlySys = false } = {}) {
   const file = join(dir, name);
   writeFileSync(file, JSON.stringify(config));
-  const child = lab.spawn(ns, process.execPath, [WDP, 'start', '--config', file], { cwd: ROOT });
+  const child = readOnlySys
+    // (unshare and sh exec: the daemon is the spawned process, signals reach it)
+    ? lab.spawn(ns, 'unshare', ['-m', 'sh', '-c', `mount --bind /proc/sys /proc/sys && mount -o remount,bind,ro /proc/sys && exec "$0" "$@"`, process.execPath, WDP, 'start', '--config', file], { cwd: ROOT })
+    : lab.spawn(ns, process.execPath, [WDP, 'start', '--config', file], { cwd: ROOT });
   let out = '';
   child.stdout.on('data', (d) => { out += d; });
   child.stderr.on('data', (d) => { out += d; });
@@ -140,4 +144,65 @@ serial('a port added at runtime and removed: its interface has its IPv6 back', a
   t.deepEqual(snapshot(ns, 'pod0'), before, 'after the remove: as before the add');
   t.is((await stopWdp(d)).code, 0, d.log().slice(-3000));
   t.deepEqual(snapshot(ns, 'pod0'), before, 'the stop does not touch it again');
+});
+
+serial('with /proc/sys read-only (the DaemonSet\'s container): IPv6 is turned off through netlink (addrgenmode none, flushes) and put back the same way at the stop', async (t) => {
+  const { lab, dir, ns, peer, config } = setup(t, 'vo');
+  interfaceWithBoth(lab, ns, peer, 'up0');
+  const before = snapshot(ns, 'up0');
+  const d = await startWdp(lab, ns, dir, config, 'wdp.yaml', { readOnlySys: true });
+  const during = snapshot(ns, 'up0');
+  t.is(during.sysctls.disable_ipv6, '0', 'disable_ipv6 could not be written');
+  t.is(during.sysctls.addr_gen_mode, '1', 'addrgenmode none');
+  t.deepEqual(during.v6, [], 'no IPv6 address while it is a port');
+  // (the fallback flushes the main table's: a route of another table stays, as it always did)
+  t.deepEqual(during.routes6.filter((r) => / table main /.test(r)), [], 'no IPv6 route of the main table through it');
+  const r = await stopWdp(d);
+  t.is(r.code, 0, d.log().slice(-3000));
+  t.deepEqual(snapshot(ns, 'up0'), before, 'after the stop: as before the start');
+});
+
+/** `wdp start` in `ns` that must fail: its exit and output. */
+async function failingStart(lab, ns, dir, config) {
+  const file = join(dir, 'failing.yaml');
+  writeFileSync(file, JSON.stringify(config));
+  return lab.execAsync(ns, process.execPath, [WDP, 'start', '--config', file], { timeoutMs: 60_000 });
+}
+const dropChains = (lab, ns) => lab.exec(ns, 'nft', ['list', 'table', 'netdev', 'wdp']).stdout;
+
+serial('a start refused for missing node links names every one of them and leaves the other ports\' interfaces untouched', async (t) => {
+  const { lab, dir, ns, peer, config } = setup(t, 'vm');
+  interfaceWithBoth(lab, ns, peer, 'pod0');
+  const before = snapshot(ns, 'pod0');
+  const r = await failingStart(lab, ns, dir, {
+    ...config, ports: [
+      { name: 'pod', type: 'afpacket', ifname: 'pod0', role: 'pod', gateways: ['10.244.0.1'] },
+      { name: 'up', type: 'afpacket', ifname: 'nope0', role: 'uplink' },
+      { name: 'up2', type: 'afpacket', ifname: 'nope1', role: 'uplink' },
+    ],
+  });
+  t.is(r.code, 1, r.stderr);
+  t.regex(r.stderr, /port "up" \(role uplink\): interface "nope0" does not exist/);
+  t.regex(r.stderr, /port "up2" \(role uplink\): interface "nope1" does not exist/);
+  t.deepEqual(snapshot(ns, 'pod0'), before, 'pod0 untouched');
+  t.notRegex(dropChains(lab, ns), /in_pod0/);
+});
+
+serial('a start refused for a port that cannot be prepared hands back the ports prepared before it', async (t) => {
+  const { lab, dir, ns, peer, config } = setup(t, 'vp');
+  lab.veth(ns, 'up0', peer, 'up0p');
+  interfaceWithBoth(lab, ns, peer, 'pod0');
+  must('ip', ['-n', ns, 'tuntap', 'add', 'dev', 'tun0', 'mode', 'tun']);   // no Ethernet: refused by its port
+  const before = snapshot(ns, 'pod0');
+  const r = await failingStart(lab, ns, dir, {
+    ...config, ports: [
+      config.ports[0],
+      { name: 'pod', type: 'afpacket', ifname: 'pod0', role: 'pod', gateways: ['10.244.0.1'] },
+      { name: 'tun', type: 'afpacket', ifname: 'tun0', role: 'pod', gateways: ['10.244.0.1'] },
+    ],
+  });
+  t.is(r.code, 1, r.stderr);
+  t.regex(r.stderr, /interface "tun0" is not an Ethernet interface/);
+  t.deepEqual(snapshot(ns, 'pod0'), before, 'pod0 as before the start');
+  t.notRegex(dropChains(lab, ns), /in_(pod0|up0)/);
 });

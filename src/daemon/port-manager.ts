@@ -121,7 +121,9 @@ function keepKernelOut(ifname: string, netns: string | undefined, log: Logger, p
  * An unprivileged container (the DaemonSet) has /proc/sys read-only (and its image may have no
  * `sysctl`); there netlink, which CAP_NET_ADMIN allows, gets the same: no address generated
  * (addrgenmode none), none left and no IPv6 route through it (disable_ipv6 takes those too; a
- * CNI plugin's host route to its pod, say, would send the node's traffic past wdp). */
+ * CNI plugin's host route to its pod, say, would send the node's traffic past wdp). Either way
+ * the interface loses its IPv6 addresses and routes: PortManager saves them first and puts them
+ * back when it hands the interface back (ipv6-handback.ts). */
 function ipv6Off(ifname: string, netns: string | undefined, log: Logger, port: string): void {
   if (!existsSync('/proc/sys/net/ipv6')) return; // no IPv6 in this kernel
   let why: string;
@@ -142,7 +144,8 @@ function ipv6Off(ifname: string, netns: string | undefined, log: Logger, port: s
   }
 }
 
-/** Undoes keepKernelOut (the port is removed, the daemon stops): the interface is the host's again. */
+/** Undoes keepKernelOut (the port is removed, the daemon stops): the interface is the host's again
+ * (its IPv6: PortManager.handBack). */
 function letKernelIn(ifname: string, netns: string | undefined): void {
   try { inNs(netns, nft(), ['delete', 'chain', 'netdev', NFT_TABLE, kernelChain(ifname)]); } catch { /* gone with its pod, or never added */ }
 }
@@ -287,7 +290,17 @@ export class PortManager {
       return cfg.ports.findIndex((q) => q.name === up);
     };
     this.v6 = new Ipv6Handback(cfg.stateDir, log);
-    const specs = cfg.ports.map((p, index) => this.missingAtStart(p) ? this.startAbsent(p, index) : this.prepare(p, index));
+    // every port's interface looked at before any is touched: the node's links that are missing
+    // are named together, and a start refused for one leaves no other interface taken
+    const missing = this.missingAtStart(cfg.ports);
+    const specs: WorkerPortSpec[] = [];
+    try {
+      cfg.ports.forEach((p, index) => specs.push(missing[index] ? this.startAbsent(p, index) : this.prepare(p, index)));
+    } catch (e) {
+      // (a port that cannot be prepared: it and those prepared before it are the kernel's again)
+      cfg.ports.slice(0, specs.length + 1).forEach((p, i) => { if (!missing[i] && p.type !== 'tap') this.handBack(p.ifname, 'the start failed'); });
+      throw e;
+    }
     // a host port and its uplink are bridged (frames the dataplane does not claim cross over);
     // the host's TAP carries the uplink's MAC, so the node keeps one MAC on the wire, and (unless
     // the port sets mtu) the uplink's MTU: the node's stack sees the link it had on the NIC, and
@@ -323,18 +336,19 @@ export class PortManager {
     this.v6.giveBack(ifname, this.portNetns, why);
   }
 
-  /** Whether config-file port `p`'s interface is missing now, so it starts absent rather than
+  /** Whether each config-file port `p`'s interface is missing now, so it starts absent rather than
    * failing the start (a pod's veth gone while the daemon was down; the link check opens it when
    * it appears, as it reopens one that goes while the daemon runs): an AF_PACKET / AF_XDP port
    * whose interface name does not exist, a TAP whose pod namespace does not. Not for the uplink or
    * host port: the node's own link must be there at start (docs/running.md says why) — a missing
-   * one fails the start naming it. An interface that exists but is no Ethernet, or that a worker
+   * one fails the start naming it (every one missing). An interface that exists but is no Ethernet, or that a worker
    * cannot open, fails the start as before; so does one whose namespace cannot be read now. */
-  private missingAtStart(p: PortConfig): boolean {
-    const missing = this.linkNow(p) === 'gone';
-    if (missing && (p.role === 'uplink' || p.role === 'host')) {
-      throw new ConfigError(`port "${p.name}" (role ${p.role}): ${p.type === 'tap' ? `network namespace ${p.netns}` : `interface "${p.ifname}"`} does not exist: ` +
-        'the node\'s own link must exist at start (only pod ports start absent)');
+  private missingAtStart(ports: PortConfig[]): boolean[] {
+    const missing = ports.map((p) => this.linkNow(p) === 'gone');
+    const node = ports.filter((p, i) => missing[i] && (p.role === 'uplink' || p.role === 'host'));
+    if (node.length) {
+      throw new ConfigError(node.map((p) => `port "${p.name}" (role ${p.role}): ${p.type === 'tap' ? `network namespace ${p.netns}` : `interface "${p.ifname}"`} does not exist: ` +
+        'the node\'s own link must exist at start (only pod ports start absent)').join('\n'));
     }
     return missing;
   }
