@@ -380,8 +380,8 @@ function objectView(shape: Record<string, z.ZodType>, raw: unknown, custom: Reco
   return out;
 }
 const invalid = Symbol('invalid');
-/** A list read entry by entry: each entry's view (undefined for one that is no mapping, or, with
- * `whole`, invalid as a whole), in the file's order; `invalid` when it is no list. */
+/** A list read entry by entry: each entry's view (undefined for one that is not valid, or no
+ * mapping), in the file's order; `invalid` when it is no list, `absent` when it is not there. */
 function listView<T>(raw: unknown, entry: (v: unknown) => T | undefined, absent: T[] | undefined = []): Array<T | undefined> | typeof invalid | undefined {
   if (raw === undefined) return absent;
   return Array.isArray(raw) ? raw.map(entry) : invalid;
@@ -411,7 +411,7 @@ function portView(raw: unknown): PortView | undefined {
 function configView(raw: unknown): ConfigView | undefined {
   const v = objectView(configObject.shape, raw, {
     node: (v) => objectView(nodeSchema.shape, v) ?? invalid,
-    ports: (v) => listView(v, portView, undefined) ?? invalid,
+    ports: (v) => listView(v, portView, undefined) ?? invalid,   // (required: not there is invalid)
     routes: (v) => listView(v, (x) => objectView(routeSchema.shape, x)),
     masquerade: (v) => (v === undefined ? undefined : objectView(masqueradeSchema.shape, v) ?? invalid),
     api: (v) => objectView(apiSchema.shape, v ?? {}) ?? invalid,
