@@ -57,9 +57,13 @@ function sysctlWrite(netns: string | undefined, key: string, value: string): voi
   if (!netns) { writeFileSync(`/proc/sys/${key.replace(/\./g, '/')}`, value); return; }
   execFileSync('ip', ['netns', 'exec', netns, 'sysctl', '-qw', `${key}=${value}`], { stdio: 'pipe' });
 }
-/** The interface's ifindex now; undefined when there is none of that name. */
+/** The interface's ifindex now; undefined when there is none of that name. (In the daemon's own
+ * namespace a sysfs read, no fork.) */
 function ifindexOf(ifname: string, netns: string | undefined): number | undefined {
-  try { const i = parseInt(ip(netns, ['-o', 'link', 'show', 'dev', ifname]), 10); return Number.isInteger(i) ? i : undefined; } catch { return undefined; }
+  try {
+    const i = parseInt(netns ? ip(netns, ['-o', 'link', 'show', 'dev', ifname]) : readFileSync(`/sys/class/net/${ifname}/ifindex`, 'utf8'), 10);
+    return Number.isInteger(i) ? i : undefined;
+  } catch { return undefined; }
 }
 const key = (ifname: string, netns: string | undefined) => `${netns ?? ''}/${ifname}`;
 const firstLine = (e: unknown) => (e as Error).message.split('\n')[0];
@@ -97,30 +101,30 @@ export function readIpv6(ifname: string, netns: string | undefined, ifindex: num
 /** `ip link set addrgenmode` names for the addr_gen_mode sysctl's values. */
 const GEN_MODES: Record<string, string> = { 0: 'eui64', 1: 'none', 2: 'stable_secret', 3: 'random' };
 
-/** Puts `s` back on its interface; what could not be put back (empty: everything was). */
+/** Puts `s` back on its interface; what could not be put back (empty: everything was). Forks
+ * only for what there is to put back: an interface that had no static address or route (a pod's
+ * veth whose addresses the CNI plugin flushed) costs a sysctl write in the daemon's namespace. */
 export function restoreIpv6(s: SavedIpv6): string[] {
   const failed: string[] = [];
   const ns = s.netns;
   const conf = (k: string) => `net.ipv6.conf.${s.ifname}.${k}`;
+  let genModeBack = false;
   if (s.addrGenMode !== undefined && sysctlRead(ns, conf('addr_gen_mode')) !== s.addrGenMode) {
-    try { ip(ns, ['link', 'set', 'dev', s.ifname, 'addrgenmode', GEN_MODES[s.addrGenMode] ?? 'eui64']); } catch (e) { failed.push(`addrgenmode: ${firstLine(e)}`); }
+    try { ip(ns, ['link', 'set', 'dev', s.ifname, 'addrgenmode', GEN_MODES[s.addrGenMode] ?? 'eui64']); genModeBack = true; } catch (e) { failed.push(`addrgenmode: ${firstLine(e)}`); }
   }
+  let turnedOn = false;
   if (s.disableIpv6 !== undefined && sysctlRead(ns, conf('disable_ipv6')) !== s.disableIpv6) {
-    try { sysctlWrite(ns, conf('disable_ipv6'), s.disableIpv6); } catch (e) { failed.push(`disable_ipv6: ${firstLine(e)}`); }
+    try { sysctlWrite(ns, conf('disable_ipv6'), s.disableIpv6); turnedOn = s.disableIpv6 === '0'; } catch (e) { failed.push(`disable_ipv6: ${firstLine(e)}`); }
   }
   if (s.disableIpv6 === '1') return failed;   // it had IPv6 off: nothing more was there
-  let have: Set<string>;
-  let linkLocal = false;
-  try {
-    const now = readIpv6(s.ifname, ns, s.ifindex).addresses;
-    have = new Set(now.map((a) => a.local));
-    linkLocal = now.some((a) => /^fe[89ab]/i.test(a.local));
-  } catch { have = new Set(); }
-  for (const a of s.addresses) {
-    // the kernel makes its link-local again as IPv6 comes back on (by its addr_gen_mode: a random
-    // or stable one is another address): the saved one only where none came back
-    if (have.has(a.local) || (/^fe[89ab]/i.test(a.local) && linkLocal)) continue;
-    try { ip(ns, ['-6', 'addr', 'add', `${a.local}/${a.prefixlen}`, 'dev', s.ifname, ...a.flags]); } catch (e) { failed.push(`${a.local}/${a.prefixlen}: ${firstLine(e)}`); }
+  // The kernel makes its link-local again as IPv6 comes back on (disable_ipv6 turned on, by its
+  // addr_gen_mode: a random or stable one is another address than the saved one); not when only
+  // addr_gen_mode is set back (the netlink way): then the saved one is added.
+  const kernelLinkLocal = turnedOn && !genModeBack;
+  const wanted = s.addresses.filter((a) => !(kernelLinkLocal && /^fe[89ab]/i.test(a.local)));
+  for (const a of wanted) {
+    // (replace: one the kernel made meanwhile, the same address, takes the saved flags)
+    try { ip(ns, ['-6', 'addr', 'replace', `${a.local}/${a.prefixlen}`, 'dev', s.ifname, ...a.flags]); } catch (e) { failed.push(`${a.local}/${a.prefixlen}: ${firstLine(e)}`); }
   }
   for (const r of s.routes) {
     const args = ['-6', 'route', 'replace', r.dst, ...(r.gateway ? ['via', r.gateway] : []), 'dev', s.ifname, ...(r.onlink ? ['onlink'] : []),
@@ -136,6 +140,9 @@ export function restoreIpv6(s: SavedIpv6): string[] {
 export class Ipv6Handback {
   private readonly saved = new Map<string, SavedIpv6>();
   private warnedSave = false;
+  /** Inside batch(): the file is written once at its end. */
+  private batching = false;
+  private dirty = false;
 
   constructor(private readonly stateDir: string, private readonly log: Logger) {
     const file = join(stateDir, FILE);
@@ -154,6 +161,7 @@ export class Ipv6Handback {
    * an entry from this very interface is there already (a killed daemon's: the interface has IPv6
    * off since, by wdp). */
   take(ifname: string, netns: string | undefined, port: string): void {
+    if (!existsSync('/proc/sys/net/ipv6')) return;   // no IPv6 in this kernel: nothing is turned off
     const ifindex = ifindexOf(ifname, netns);
     if (ifindex === undefined) return;   // (the port's open says it is missing)
     const k = key(ifname, netns), before = this.saved.get(k);
@@ -167,7 +175,7 @@ export class Ipv6Handback {
 
   /** Interface `ifname` is the kernel's again: its saved IPv6 is put back (if it is still the
    * interface it was saved from) and forgotten. */
-  giveBack(ifname: string, netns: string | undefined, why: string): void {
+  giveBack(ifname: string, netns: string | undefined, why: string, persist = true): void {
     const k = key(ifname, netns), s = this.saved.get(k);
     if (!s) return;
     this.saved.delete(k);
@@ -176,19 +184,41 @@ export class Ipv6Handback {
       if (failed.length) this.log.warn({ ifname, failed, why }, 'an interface handed back has not all its IPv6 configuration back');
       else this.log.info({ ifname, addresses: s.addresses.length, routes: s.routes.length, why }, 'interface handed back with its IPv6 configuration');
     }
-    this.persist();
+    if (persist) this.persist();
+  }
+
+  /** giveBack for each of `ifnames`, the file written once (the daemon's stop: one write, not one
+   * per port). */
+  giveBackAll(ifnames: string[], netns: string | undefined, why: string): void {
+    const before = this.saved.size;
+    for (const i of ifnames) this.giveBack(i, netns, why, false);
+    if (this.saved.size !== before) this.persist();
   }
 
   /** At start: the entries no port being opened accounts for (`keep`: their interfaces in
    * `netns`), left by a daemon that was killed, are put back. */
   giveBackStale(keep: Set<string>, netns: string | undefined): void {
+    const before = this.saved.size;
     for (const s of [...this.saved.values()]) {
       if (s.netns === netns && keep.has(s.ifname)) continue;
-      this.giveBack(s.ifname, s.netns, 'a killed daemon\'s port no port being opened accounts for');
+      this.giveBack(s.ifname, s.netns, 'a killed daemon\'s port no port being opened accounts for', false);
+    }
+    if (this.saved.size !== before) this.persist();
+  }
+
+  /** Runs `fn` with the file written once at its end, if anything changed (the start's ports:
+   * one write, not one per port). */
+  batch<T>(fn: () => T): T {
+    this.batching = true;
+    try { return fn(); } finally {
+      this.batching = false;
+      if (this.dirty) this.persist();
     }
   }
 
   private persist(): void {
+    if (this.batching) { this.dirty = true; return; }
+    this.dirty = false;
     try {
       writeFileAtomic(this.stateDir, FILE, Buffer.from(JSON.stringify({ interfaces: [...this.saved.values()] }, null, 1)));
       this.warnedSave = false;

@@ -295,7 +295,8 @@ export class PortManager {
     const missing = this.missingAtStart(cfg.ports);
     const specs: WorkerPortSpec[] = [];
     try {
-      cfg.ports.forEach((p, index) => specs.push(missing[index] ? this.startAbsent(p, index) : this.prepare(p, index)));
+      // (the saved IPv6 of their interfaces written once for all of them)
+      this.v6.batch(() => cfg.ports.forEach((p, index) => specs.push(missing[index] ? this.startAbsent(p, index) : this.prepare(p, index))));
     } catch (e) {
       // (a port that cannot be prepared: it and those prepared before it are the kernel's again)
       cfg.ports.slice(0, specs.length + 1).forEach((p, i) => { if (!missing[i] && p.type !== 'tap') this.handBack(p.ifname, 'the start failed'); });
@@ -317,7 +318,7 @@ export class PortManager {
     });
     specs.forEach((spec, i) => this.byIndex.set(i, { config: cfg.ports[i], spec, worker: cfg.ports[i].worker ?? 0, origin: 'config' }));
     this.nextIndex = cfg.ports.length;
-    this.restoreSaved();
+    this.v6.batch(() => this.restoreSaved());
   }
 
   /** At the daemon's start, before the workers open the ports: the drop chains of the ports'
@@ -961,7 +962,9 @@ export class PortManager {
 
   /** After the workers closed their ports: AF_PACKET interfaces are handed back to the kernel. */
   release(): void {
-    for (const p of this.all()) if (p.spec.type !== 'tap') this.handBack(p.spec.ifname, 'daemon stopped');
+    const chained = this.all().filter((p) => p.spec.type !== 'tap').map((p) => p.spec.ifname);
+    for (const i of chained) letKernelIn(i, this.portNetns);
+    this.v6.giveBackAll(chained, this.portNetns, 'daemon stopped');
   }
 
   private serial<T>(fn: () => Promise<T>): Promise<T> {
