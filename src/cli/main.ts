@@ -11,6 +11,7 @@ import { ApiClient, ApiError, DEFAULT_SERVER } from './client.js';
 import { ManifestFileError, manifestObjects } from './manifests.js';
 import { bytes, duration, table } from './format.js';
 import { registerDaemonCommands } from '../daemon/cli.js';
+import { usageErrorsInOrder } from '../util/cli-usage.js';
 import { registerBenchCommands } from '../bench/cli.js';
 import { portsTable, registerPortCommands } from './ports.js';
 import { addFilterOptions, daemonInPort, liveTrace, registerObserveCommands, registerReplayCommand } from './observe.js';
@@ -546,6 +547,8 @@ export function buildProgram(onSubcommand: (name: string) => void = () => {}): C
   registerReplayCommand(program);
   registerDaemonCommands(program);
   registerBenchCommands(program);
+  // an unknown option named before a missing required one; each usage error says where the usage is
+  usageErrorsInOrder(program);
   return program;
 }
 

@@ -88,7 +88,7 @@ const portName = z.string().regex(/^[a-z0-9]([-a-z0-9]{0,30}[a-z0-9])?$/, 'must 
  * address of the prefix's family that ARP/ND can resolve on the port. An IPv6 link-local `via` is
  * on the route's port (asked from the port's own link-local address): a zone (`fe80::1%eth0`), if
  * any, names that port, by name or interface (`ports`: the config's, to say which one it names). */
-function routeViaProblem(r: { prefix: string; port: string; mac?: string; via?: string }, ports: { name: string; ifname: string }[]): { field: 'mac' | 'via'; message: string } | undefined {
+function routeViaProblem(r: { prefix: string; port?: string; mac?: string; via?: string }, ports: { name: string; ifname: string }[]): { field: 'mac' | 'via'; message: string; namesNoPort?: true } | undefined {
   if (r.mac !== undefined && r.via !== undefined) return { field: 'via', message: 'give the next hop by mac or by via, not both' };
   if (r.mac === undefined && r.via === undefined) return { field: 'via', message: 'required: the next hop\'s address (via), or its MAC (mac)' };
   if (r.via === undefined || isIP(r.via) === 0) return undefined;
@@ -100,15 +100,18 @@ function routeViaProblem(r: { prefix: string; port: string; mac?: string; via?: 
   const zone = r.via.includes('%') ? r.via.slice(r.via.indexOf('%') + 1) : undefined;
   if (zone === undefined) return undefined;
   if (!isLinkLocal(a)) return { field: 'via', message: `a zone (%${zone}) is only for a link-local next hop (fe80::/10)` };
+  if (r.port === undefined) return undefined;   // (the route's port is not known: its own problem)
   const own = ports.find((p) => p.name === r.port);
   if (own && (zone === own.name || zone === own.ifname)) return undefined;
   const named = ports.find((p) => zone === p.name || zone === p.ifname);
   if (named) return { field: 'via', message: `the zone %${zone} names port "${named.name}", not the route's port "${r.port}": a link-local next hop is on the route's port` };
-  return { field: 'via', message: `the zone %${zone} names no port: give the route's port (%${r.port}${own ? ` or %${own.ifname}` : ''}) or no zone` };
+  return { field: 'via', message: `the zone %${zone} names no port: give the route's port (%${r.port}${own ? ` or %${own.ifname}` : ''}) or no zone`, namesNoPort: true };
 }
 
 /** "192.168.100.2/24": an address with its prefix length, as `ip addr add` takes it. */
 const addrWithPrefix = z.string().refine((s) => { const [a, l] = s.split('/'); if (isIP(a ?? '') === 0 || l === undefined) return false; try { parseCidr(s); return true; } catch { return false; } }, { message: 'must be an address with a prefix length like 192.168.100.2/24' });
+
+const podSchema = z.object({ ip: hostIp, mac: mac.optional() }).strict();
 
 export const portSchema = z.object({
   name: portName,
@@ -121,7 +124,7 @@ export const portSchema = z.object({
   role: z.enum(['pod', 'uplink', 'host']),
   mac: mac.optional(),
   gateways: z.array(hostIp).default([]),
-  pods: z.array(z.object({ ip: hostIp, mac: mac.optional() }).strict()).default([]),
+  pods: z.array(podSchema).default([]),
   learn: z.boolean().optional(),
   // TAP only: after creating the device, move it into this network namespace (the daemon keeps
   // the fd; the kernel side of the TAP then lives with the pod). Used by tests and the demo.
@@ -243,65 +246,51 @@ const kubernetesSchema = z.object({
   // nodePortAddresses picks the NodePort addresses)
   nodeWaitSeconds: z.number().min(0).max(600).default(30),
   listPageSize: z.number().int().min(1).max(10_000).default(500),
-}).strict().superRefine((k, ctx) => {
-  // kube-proxy's validateKubeProxyNodePortAddress: "primary" only as the one entry, reported at
-  // the first "primary"
-  const primary = k.nodePortAddresses.indexOf('primary');
-  if (primary >= 0 && k.nodePortAddresses.length !== 1) {
-    ctx.addIssue({ code: 'custom', path: ['nodePortAddresses', primary], message: 'can\'t use both "primary" and CIDRs: "primary" (the node\'s primary IP per family) must be the only entry' });
-  }
-  // kube-proxy's validateDualStackCIDRStrings, checked in ClusterCIDR mode only (NodeCIDR does
-  // not read them)
-  const cidrs = k.clusterCIDRs;
-  if (k.detectLocalMode === 'ClusterCIDR' && (cidrs.length > 2 || (cidrs.length === 2 && parseCidr(cidrs[0]).family === parseCidr(cidrs[1]).family))) {
-    ctx.addIssue({ code: 'custom', path: ['clusterCIDRs'], message: 'must be either a single CIDR or a dual-stack pair of CIDRs (e.g. [10.100.0.0/16, fde4:8dba:82e1::/48])' });
-  }
-});
+}).strict();
 export type KubernetesConfig = z.output<typeof kubernetesSchema>;
 
 const ctTimeoutSeconds = z.number().int().min(1).max(Math.floor(0xffffffff / 1000)).optional();
 
-export const daemonConfigSchema = z.object({
-  node: z.object({
-    name: nodeName.optional(),
-    addresses: z.array(hostIp).default([]),
-    // the cluster's service CIDRs: addresses in them that no Service owns are dropped
-    // (drop_no_service_ip), not routed
-    serviceCIDRs: z.array(cidr).max(16).default([]),
-    // kube-proxy's local-traffic detector without a kubernetes section (with one, its
-    // clusterCIDRs / detectLocalMode and the Node's podCIDRs are used): pods are the sources in
-    // clusterCIDRs (detectLocalMode ClusterCIDR) or podCIDRs (NodeCIDR); externalTrafficPolicy
-    // Local then holds for other sources only
-    clusterCIDRs: z.array(cidr).max(16).default([]),
-    podCIDRs: z.array(cidr).max(16).default([]),
-    detectLocalMode: z.enum(['ClusterCIDR', 'NodeCIDR', 'PodPort']).optional(),
-    // serve Services labelled service.kubernetes.io/service-proxy-name=<this> (unlabelled ones
-    // always; others never)
-    serviceProxyName: z.string().min(1).max(63).optional(),
-    // the node's zone, for topology-aware routing (endpoints hinted for it are preferred); in a
-    // cluster the Node's topology.kubernetes.io/zone label wins when set
-    zone: z.string().min(1).max(63).optional(),
-    // kube-proxy's --masquerade-all: every new flow to a ClusterIP leaves with the node's source
-    masqueradeAll: z.boolean().default(false),
-  }).strict(),
+const nodeSchema = z.object({
+  name: nodeName.optional(),
+  addresses: z.array(hostIp).default([]),
+  // the cluster's service CIDRs: addresses in them that no Service owns are dropped
+  // (drop_no_service_ip), not routed
+  serviceCIDRs: z.array(cidr).max(16).default([]),
+  // kube-proxy's local-traffic detector without a kubernetes section (with one, its
+  // clusterCIDRs / detectLocalMode and the Node's podCIDRs are used): pods are the sources in
+  // clusterCIDRs (detectLocalMode ClusterCIDR) or podCIDRs (NodeCIDR); externalTrafficPolicy
+  // Local then holds for other sources only
+  clusterCIDRs: z.array(cidr).max(16).default([]),
+  podCIDRs: z.array(cidr).max(16).default([]),
+  detectLocalMode: z.enum(['ClusterCIDR', 'NodeCIDR', 'PodPort']).optional(),
+  // serve Services labelled service.kubernetes.io/service-proxy-name=<this> (unlabelled ones
+  // always; others never)
+  serviceProxyName: z.string().min(1).max(63).optional(),
+  // the node's zone, for topology-aware routing (endpoints hinted for it are preferred); in a
+  // cluster the Node's topology.kubernetes.io/zone label wins when set
+  zone: z.string().min(1).max(63).optional(),
+  // kube-proxy's --masquerade-all: every new flow to a ClusterIP leaves with the node's source
+  masqueradeAll: z.boolean().default(false),
+}).strict();
+
+// a next hop by MAC, or by address (via: resolved on the port like a pod without a MAC)
+const routeSchema = z.object({ prefix: cidr, port: portName, mac: mac.optional(), via: ip.optional() }).strict();
+const masqueradeSchema = z.object({ ipv4: hostIp.optional(), ipv6: hostIp.optional() }).strict();
+const apiSchema = z.object({
+  listen: z.string().min(1).refine((l) => l !== 'off', { message: 'must be host:port, [v6]:port, unix:/path or /path' }).superRefine(checkListen)
+    .refine((l) => !listenOnKernelFs(l), { message: KERNEL_FS_MESSAGE }).default(DEFAULT_LISTEN),
+  // kube-proxy style health endpoint on its own listener ("off" for none)
+  healthz: z.string().min(1).superRefine(checkListen).refine((l) => !listenOnKernelFs(l), { message: KERNEL_FS_MESSAGE }).default(DEFAULT_HEALTHZ_LISTEN),
+  token: z.string().min(16, 'must be at least 16 characters').optional(),
+}).strict();
+
+const configObject = z.object({
+  node: nodeSchema,
   ports: z.array(portSchema).min(1, 'at least one port is needed'),
-  // a next hop by MAC, or by address (via: resolved on the port like a pod without a MAC)
-  routes: z.array(z.object({ prefix: cidr, port: portName, mac: mac.optional(), via: ip.optional() }).strict()).default([]),
-  masquerade: z.object({ ipv4: hostIp.optional(), ipv6: hostIp.optional() }).strict().optional(),
-  api: z.object({
-    listen: z.string().min(1).refine((l) => l !== 'off', { message: 'must be host:port, [v6]:port, unix:/path or /path' }).superRefine(checkListen)
-      .refine((l) => !listenOnKernelFs(l), { message: KERNEL_FS_MESSAGE }).default(DEFAULT_LISTEN),
-    // kube-proxy style health endpoint on its own listener ("off" for none)
-    healthz: z.string().min(1).superRefine(checkListen).refine((l) => !listenOnKernelFs(l), { message: KERNEL_FS_MESSAGE }).default(DEFAULT_HEALTHZ_LISTEN),
-    token: z.string().min(16, 'must be at least 16 characters').optional(),
-  }).strict().superRefine((a, ctx) => {
-    // the API refuses to listen there without a token; said here so the whole file is checked
-    // before any port opens (exit 2), not after
-    let l: ReturnType<typeof parseListen> | undefined;
-    try { l = parseListen(a.listen); } catch { return; }
-    const why = tokenRequiredReason(l, a.token);
-    if (why) ctx.addIssue({ code: 'custom', path: ['token'], message: `required when api.listen (${a.listen}) ${why}` });
-  }).default({ listen: DEFAULT_LISTEN, healthz: DEFAULT_HEALTHZ_LISTEN }),
+  routes: z.array(routeSchema).default([]),
+  masquerade: masqueradeSchema.optional(),
+  api: apiSchema.default({ listen: DEFAULT_LISTEN, healthz: DEFAULT_HEALTHZ_LISTEN }),
   stateDir: z.string().min(1).refine((d) => !onKernelFs(d), { message: KERNEL_FS_MESSAGE }).default('/var/lib/wdp'),
   workers: z.number().int().min(1).max(64).default(1),
   logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
@@ -350,102 +339,250 @@ export const daemonConfigSchema = z.object({
   // a learned neighbour is re-verified (unicast ARP/NS) when not heard from for this long
   neighbourReachableMs: z.number().int().min(1000).max(3_600_000).default(30_000),
   kubernetes: kubernetesSchema.optional(),
-}).strict().superRefine((c, ctx) => {
-  if (!c.node.name && !c.kubernetes) ctx.addIssue({ code: 'custom', path: ['node', 'name'], message: 'required (unless kubernetes: is set, where the hostname names the node)' });
-  if (c.kubernetes && c.kubernetes.minSyncPeriod > c.kubernetes.syncPeriod) ctx.addIssue({ code: 'custom', path: ['kubernetes', 'minSyncPeriod'], message: 'must not be longer than syncPeriod' });
+}).strict();
+
+type ConfigObject = z.output<typeof configObject>;
+type PortObject = z.output<typeof portSchema>;
+type PodObject = z.output<typeof podSchema>;
+
+// ---- rules between fields ----------------------------------------------------------------------
+// The rules below relate fields to each other (a duplicate name, a route naming a port, a field
+// only a TAP has). zod runs a refinement only on a value whose own fields all parsed, so as a
+// superRefine they said nothing until every field error of the file was fixed: the operator saw
+// the file's problems one level at a time. They run instead on a view of the file in which each
+// field that is valid on its own has its parsed value and each invalid one is left out and
+// marked (configView); a rule looks only at fields that are known (valid), so a field error is
+// never followed by a rule's guess at what the field meant. On a valid file the view is the
+// parsed config itself. Cost: each part of a file with errors parsed a second time, field by field.
+
+/** The fields of a view's object that were invalid (left out); none on a parsed config. */
+const invalidFields = new WeakMap<object, Set<string>>();
+/** Whether the fields `keys` of `o` are known: valid, or absent where absence is allowed. */
+function known(o: object | undefined, ...keys: string[]): boolean {
+  if (!o) return false;
+  const bad = invalidFields.get(o);
+  return !bad || keys.every((k) => !bad.has(k));
+}
+const isMapping = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+/** `raw`'s fields of `shape`, each parsed on its own: the valid ones with their values (defaults
+ * applied), the invalid ones left out and marked; undefined when `raw` is no mapping. `custom`
+ * builds a field's view instead (a list read entry by entry). */
+function objectView(shape: Record<string, z.ZodType>, raw: unknown, custom: Record<string, (v: unknown) => unknown> = {}): Record<string, unknown> | undefined {
+  if (!isMapping(raw)) return undefined;
+  const out: Record<string, unknown> = {}, bad = new Set<string>();
+  for (const [k, schema] of Object.entries(shape)) {
+    if (custom[k]) { const v = custom[k](raw[k]); if (v === invalid) bad.add(k); else if (v !== undefined) out[k] = v; continue; }
+    const r = schema.safeParse(raw[k]);
+    if (r.success) { if (r.data !== undefined) out[k] = r.data; } else bad.add(k);
+  }
+  invalidFields.set(out, bad);
+  return out;
+}
+const invalid = Symbol('invalid');
+/** A list read entry by entry: each entry's view (undefined for one that is not valid, or no
+ * mapping), in the file's order; `invalid` when it is no list, `absent` when it is not there. */
+function listView<T>(raw: unknown, entry: (v: unknown) => T | undefined, absent: T[] | undefined = []): Array<T | undefined> | typeof invalid | undefined {
+  if (raw === undefined) return absent;
+  return Array.isArray(raw) ? raw.map(entry) : invalid;
+}
+const wholeEntry = <T>(schema: z.ZodType<T>) => (v: unknown): T | undefined => { const r = schema.safeParse(v); return r.success ? r.data : undefined; };
+
+/** The config as the rules between fields see it: objects whose known fields have their parsed
+ * values, lists with an entry per entry of the file (undefined: unknown). */
+interface ConfigView {
+  node?: Partial<ConfigObject['node']>;
+  ports: Array<(Partial<Omit<PortObject, 'pods'>> & { pods?: Array<PodObject | undefined> }) | undefined>;
+  routes: Array<Partial<ConfigObject['routes'][number]> | undefined>;
+  masquerade?: Partial<NonNullable<ConfigObject['masquerade']>>;
+  api?: Partial<ConfigObject['api']>;
+  kubernetes?: Partial<KubernetesConfig>;
+  workers?: number;
+  workerCpus?: number[];
+}
+
+type PortView = ConfigView['ports'][number] & object;
+/** A port's view: its pods entry by entry. */
+function portView(raw: unknown): PortView | undefined {
+  return objectView(portSchema.shape, raw, { pods: (x) => listView(x, wholeEntry(podSchema)) }) as PortView | undefined;
+}
+
+/** The view of a file that did not parse whole (see above). */
+function configView(raw: unknown): ConfigView | undefined {
+  const v = objectView(configObject.shape, raw, {
+    node: (v) => objectView(nodeSchema.shape, v) ?? invalid,
+    ports: (v) => listView(v, portView, undefined) ?? invalid,   // (required: not there is invalid)
+    routes: (v) => listView(v, (x) => objectView(routeSchema.shape, x)),
+    masquerade: (v) => (v === undefined ? undefined : objectView(masqueradeSchema.shape, v) ?? invalid),
+    api: (v) => objectView(apiSchema.shape, v ?? {}) ?? invalid,
+    kubernetes: (v) => (v === undefined ? undefined : objectView(kubernetesSchema.shape, v) ?? invalid),
+  });
+  if (!v) return undefined;
+  // (a list that is no list: no entries, marked)
+  v.ports ??= [];
+  v.routes ??= [];
+  return v as unknown as ConfigView;
+}
+
+interface Problem { path: Array<string | number>; message: string }
+
+/** What is wrong between the fields of `c` (a parsed config, or the view of one that did not
+ * parse), each with its field path. */
+function crossFieldProblems(c: ConfigView): Problem[] {
+  const out: Problem[] = [];
+  const issue = (path: Array<string | number>, message: string) => { out.push({ path, message }); };
+  const node = c.node, k = c.kubernetes, workers = known(c, 'workers') ? c.workers : undefined;
+  // every port's entry, name and interface known: a name looked for among them that is not there is not in the file
+  const portsWhole = known(c, 'ports') && c.ports.every((p) => p && known(p, 'name', 'ifname', 'role'));
+  if (node && known(node, 'name') && known(c, 'kubernetes') && !node.name && !k) issue(['node', 'name'], 'required (unless kubernetes: is set, where the hostname names the node)');
+  if (k && known(k, 'minSyncPeriod', 'syncPeriod') && k.minSyncPeriod! > k.syncPeriod!) issue(['kubernetes', 'minSyncPeriod'], 'must not be longer than syncPeriod');
+  if (k && known(k, 'nodePortAddresses')) {
+    // kube-proxy's validateKubeProxyNodePortAddress: "primary" only as the one entry, reported at
+    // the first "primary"
+    const primary = k.nodePortAddresses!.indexOf('primary');
+    if (primary >= 0 && k.nodePortAddresses!.length !== 1) {
+      issue(['kubernetes', 'nodePortAddresses', primary], 'can\'t use both "primary" and CIDRs: "primary" (the node\'s primary IP per family) must be the only entry');
+    }
+  }
+  if (k && known(k, 'clusterCIDRs', 'detectLocalMode')) {
+    // kube-proxy's validateDualStackCIDRStrings, checked in ClusterCIDR mode only (NodeCIDR does
+    // not read them)
+    const cidrs = k.clusterCIDRs!;
+    if (k.detectLocalMode === 'ClusterCIDR' && (cidrs.length > 2 || (cidrs.length === 2 && parseCidr(cidrs[0]).family === parseCidr(cidrs[1]).family))) {
+      issue(['kubernetes', 'clusterCIDRs'], 'must be either a single CIDR or a dual-stack pair of CIDRs (e.g. [10.100.0.0/16, fde4:8dba:82e1::/48])');
+    }
+  }
+  const api = c.api;
+  if (api && known(api, 'listen', 'token')) {
+    // the API refuses to listen there without a token; said here so the whole file is checked
+    // before any port opens (exit 2), not after
+    let l: ReturnType<typeof parseListen> | undefined;
+    try { l = parseListen(api.listen!); } catch { /* api.listen's own problem */ }
+    const why = l && tokenRequiredReason(l, api.token);
+    if (why) issue(['api', 'token'], `required when api.listen (${api.listen}) ${why}`);
+  }
+  const nodeAddresses = node && known(node, 'addresses') ? node.addresses! : undefined;
   const names = new Map<string, number>();
   const ifs = new Map<string, number>();
-  c.ports.forEach((p, i) => {
-    if (names.has(p.name)) ctx.addIssue({ code: 'custom', path: ['ports', i, 'name'], message: `duplicate port name "${p.name}" (also ports[${names.get(p.name)}])` });
-    names.set(p.name, i);
-    if (ifs.has(p.ifname)) ctx.addIssue({ code: 'custom', path: ['ports', i, 'ifname'], message: `duplicate interface "${p.ifname}" (also ports[${ifs.get(p.ifname)}])` });
-    ifs.set(p.ifname, i);
-    if (p.netns && p.type !== 'tap') ctx.addIssue({ code: 'custom', path: ['ports', i, 'netns'], message: 'only a TAP port can be moved into another namespace' });
-    if (p.persist !== undefined && p.type !== 'tap') ctx.addIssue({ code: 'custom', path: ['ports', i, 'persist'], message: 'only a TAP port can be persistent' });
-    if (p.mtu !== undefined && p.type !== 'tap') ctx.addIssue({ code: 'custom', path: ['ports', i, 'mtu'], message: 'only a TAP port is created with an MTU (other ports take their interface\'s: set it with ip link)' });
-    if (p.rxRing !== undefined && p.type !== 'afxdp') ctx.addIssue({ code: 'custom', path: ['ports', i, 'rxRing'], message: 'only an afxdp port has an AF_XDP RX ring' });
-    if (p.xdpMode !== undefined && p.type !== 'afxdp') ctx.addIssue({ code: 'custom', path: ['ports', i, 'xdpMode'], message: 'only an afxdp port attaches an XDP program' });
-    if (p.worker !== undefined && p.worker >= c.workers) ctx.addIssue({ code: 'custom', path: ['ports', i, 'worker'], message: `worker ${p.worker} does not exist (workers: ${c.workers})` });
-    if (p.role !== 'pod' && p.pods.length) ctx.addIssue({ code: 'custom', path: ['ports', i, 'pods'], message: 'pods can only be listed on a pod-facing port (role: pod)' });
-    if (p.role !== 'host' && (p.uplink || p.hostAddresses.length || p.hostRoutes.length || p.hostNodePorts || p.hostHairpin)) ctx.addIssue({ code: 'custom', path: ['ports', i, 'role'], message: 'uplink, hostAddresses, hostRoutes, hostNodePorts and hostHairpin belong to a host port (role: host)' });
-    if (p.role === 'host') {
-      const fams = (p.hostHairpin ?? []).map((a) => isIP(a));
-      if (new Set(fams).size !== fams.length) ctx.addIssue({ code: 'custom', path: ['ports', i, 'hostHairpin'], message: 'at most one address per family' });
-      const canon = (x: string) => { try { return canonicalAddr(x); } catch { return x; } };
-      const own = new Set([...p.hostAddresses.map((x) => x.split('/')[0]), ...c.node.addresses].map(canon));
-      (p.hostHairpin ?? []).forEach((a, j) => {
-        if (isIP(a) && own.has(canon(a))) ctx.addIssue({ code: 'custom', path: ['ports', i, 'hostHairpin', j], message: 'must not be an address of the node (that is what a hairpin address avoids)' });
-      });
-      if (p.type !== 'tap') ctx.addIssue({ code: 'custom', path: ['ports', i, 'type'], message: 'a host port is a TAP (the node stack\'s interface)' });
-      const uplinks = c.ports.filter((q) => q.role === 'uplink');
-      const up = p.uplink ? c.ports.find((q) => q.name === p.uplink) : uplinks.length === 1 ? uplinks[0] : undefined;
-      if (!up) ctx.addIssue({ code: 'custom', path: ['ports', i, 'uplink'], message: p.uplink ? `no port named "${p.uplink}"` : 'say which uplink the host port is bridged with (uplink: NAME)' });
-      else if (up.role !== 'uplink') ctx.addIssue({ code: 'custom', path: ['ports', i, 'uplink'], message: `port "${up.name}" is not an uplink` });
-      else if ((up.worker ?? 0) !== (p.worker ?? 0)) ctx.addIssue({ code: 'custom', path: ['ports', i, 'worker'], message: 'a host port and its uplink must be in the same worker' });
+  const ports = c.ports;
+  ports.forEach((p, i) => {
+    if (!p) return;
+    const at = (...rest: Array<string | number>) => ['ports', i, ...rest];
+    if (p.name !== undefined) {
+      if (names.has(p.name)) issue(at('name'), `duplicate port name "${p.name}" (also ports[${names.get(p.name)}])`);
+      names.set(p.name, i);
     }
+    if (p.ifname !== undefined) {
+      if (ifs.has(p.ifname)) issue(at('ifname'), `duplicate interface "${p.ifname}" (also ports[${ifs.get(p.ifname)}])`);
+      ifs.set(p.ifname, i);
+    }
+    const typeKnown = known(p, 'type');
+    if (typeKnown && p.netns && p.type !== 'tap') issue(at('netns'), 'only a TAP port can be moved into another namespace');
+    if (typeKnown && p.persist !== undefined && p.type !== 'tap') issue(at('persist'), 'only a TAP port can be persistent');
+    if (typeKnown && p.mtu !== undefined && p.type !== 'tap') issue(at('mtu'), 'only a TAP port is created with an MTU (other ports take their interface\'s: set it with ip link)');
+    if (typeKnown && p.rxRing !== undefined && p.type !== 'afxdp') issue(at('rxRing'), 'only an afxdp port has an AF_XDP RX ring');
+    if (typeKnown && p.xdpMode !== undefined && p.type !== 'afxdp') issue(at('xdpMode'), 'only an afxdp port attaches an XDP program');
+    if (p.worker !== undefined && workers !== undefined && p.worker >= workers) issue(at('worker'), `worker ${p.worker} does not exist (workers: ${workers})`);
+    if (!known(p, 'role')) return;
+    if (p.role !== 'pod' && p.pods?.length) issue(at('pods'), 'pods can only be listed on a pod-facing port (role: pod)');
+    if (p.role !== 'host' && (p.uplink || p.hostAddresses?.length || p.hostRoutes?.length || p.hostNodePorts || p.hostHairpin)) issue(at('role'), 'uplink, hostAddresses, hostRoutes, hostNodePorts and hostHairpin belong to a host port (role: host)');
+    if (p.role !== 'host') return;
+    const fams = (p.hostHairpin ?? []).map((a) => isIP(a));
+    if (new Set(fams).size !== fams.length) issue(at('hostHairpin'), 'at most one address per family');
+    const canon = (x: string) => { try { return canonicalAddr(x); } catch { return x; } };
+    const own = new Set([...(p.hostAddresses ?? []).map((x) => x.split('/')[0]), ...(nodeAddresses ?? [])].map(canon));
+    (p.hostHairpin ?? []).forEach((a, j) => {
+      if (isIP(a) && own.has(canon(a))) issue(at('hostHairpin', j), 'must not be an address of the node (that is what a hairpin address avoids)');
+    });
+    if (typeKnown && p.type !== 'tap') issue(at('type'), 'a host port is a TAP (the node stack\'s interface)');
+    // the uplink it is bridged with: judged only where the ports it is chosen among are all known
+    if (!known(p, 'uplink')) return;
+    const uplinks = ports.filter((q) => q?.role === 'uplink');
+    const up = p.uplink ? ports.find((q) => q?.name === p.uplink) : uplinks.length === 1 ? uplinks[0] : undefined;
+    if (!up) { if (portsWhole) issue(at('uplink'), p.uplink ? `no port named "${p.uplink}"` : 'say which uplink the host port is bridged with (uplink: NAME)'); }
+    else if (!known(up, 'role')) { /* its role's own problem */ }
+    else if (up.role !== 'uplink') issue(at('uplink'), `port "${up.name}" is not an uplink`);
+    else if (known(up, 'worker') && known(p, 'worker') && (up.worker ?? 0) !== (p.worker ?? 0)) issue(at('worker'), 'a host port and its uplink must be in the same worker');
   });
   // a pod listed twice (on one port or two), or a prefix routed twice: which one would win is
   // nobody's choice (the node config built from them refuses it, after the ports had opened)
   const podAt = new Map<string, string>();
-  c.ports.forEach((p, i) => p.pods.forEach((pod, j) => {
-    if (isIP(pod.ip) === 0) return;
-    const k = canonicalAddr(pod.ip), at = `ports[${i}].pods[${j}]`;
-    const before = podAt.get(k);
-    if (before) ctx.addIssue({ code: 'custom', path: ['ports', i, 'pods', j, 'ip'], message: `duplicate pod ${pod.ip} (also ${before})` });
-    else podAt.set(k, at);
+  ports.forEach((p, i) => p?.pods?.forEach((pod, j) => {
+    if (!pod || isIP(pod.ip) === 0) return;
+    const key = canonicalAddr(pod.ip), at = `ports[${i}].pods[${j}]`;
+    const before = podAt.get(key);
+    if (before) issue(['ports', i, 'pods', j, 'ip'], `duplicate pod ${pod.ip} (also ${before})`);
+    else podAt.set(key, at);
   }));
   const prefixAt = new Map<string, number>();
   c.routes.forEach((r, i) => {
-    let k: string;
+    if (!r?.prefix) return;
+    let key: string;
     // the network (host bits cleared): 10.1.2.3/8 routes what 10.0.0.0/8 does
-    try { k = cidrNetwork(parseCidr(r.prefix)); } catch { return; }
-    const before = prefixAt.get(k);
-    if (before !== undefined) ctx.addIssue({ code: 'custom', path: ['routes', i, 'prefix'], message: `duplicate route ${r.prefix} (also routes[${before}])` });
-    else prefixAt.set(k, i);
+    try { key = cidrNetwork(parseCidr(r.prefix)); } catch { return; }
+    const before = prefixAt.get(key);
+    if (before !== undefined) issue(['routes', i, 'prefix'], `duplicate route ${r.prefix} (also routes[${before}])`);
+    else prefixAt.set(key, i);
   });
-  if (c.workerCpus && c.workerCpus.length !== c.workers) ctx.addIssue({ code: 'custom', path: ['workerCpus'], message: `one CPU per worker: ${c.workers} worker(s), ${c.workerCpus.length} CPU(s) listed` });
-  if (c.ports.filter((p) => p.role === 'host').length > 1) ctx.addIssue({ code: 'custom', path: ['ports'], message: 'at most one host port' });
+  if (c.workerCpus && workers !== undefined && c.workerCpus.length !== workers) issue(['workerCpus'], `one CPU per worker: ${workers} worker(s), ${c.workerCpus.length} CPU(s) listed`);
+  if (ports.filter((p) => p?.role === 'host').length > 1) issue(['ports'], 'at most one host port');
+  const whole = (p: ConfigView['ports'][number]) => !!p && known(p, 'name', 'ifname');
   c.routes.forEach((r, i) => {
-    if (!names.has(r.port)) ctx.addIssue({ code: 'custom', path: ['routes', i, 'port'], message: `no port named "${r.port}"` });
-    const viaProblem = routeViaProblem(r, c.ports);
-    if (viaProblem) ctx.addIssue({ code: 'custom', path: ['routes', i, viaProblem.field], message: viaProblem.message });
-    else if (r.via && isIP(r.via)) {
-      const j = c.ports.findIndex((p) => p.name === r.port), fam = isIP(r.via);
-      // the probes' source: a gateway address of the port, on an uplink else a node address
-      const p = c.ports[j];
-      const own = new Set([...(p?.gateways ?? []), ...c.node.addresses].filter((a) => isIP(a)).map(canonicalAddr));
-      if (own.has(canonicalAddr(r.via))) ctx.addIssue({ code: 'custom', path: ['routes', i, 'via'], message: 'must be another host\'s address, not one this node answers for (a gateway of the port or a node address)' });
-      // the port asks for a link-local next hop from, and answers for, its MAC's EUI-64 link-local address
-      else if (p?.mac && isLinkLocal(canonicalAddr(r.via)) && canonicalAddr(r.via) === eui64LinkLocal(p.mac)) ctx.addIssue({ code: 'custom', path: ['routes', i, 'via'], message: `must be another host's address, not port "${p.name}"'s own link-local address ${eui64LinkLocal(p.mac)} (the modified EUI-64 of its mac ${p.mac})` });
-      // a link-local next hop is asked from the port's own link-local address (src/daemon/l2.ts)
-      const uplinkSource = isLinkLocal(canonicalAddr(r.via)) || (p?.role === 'uplink' && (!!c.kubernetes || c.node.addresses.some((a) => isIP(a) === fam)));
-      if (p && !p.gateways.some((g) => isIP(g) === fam) && !uplinkSource) ctx.addIssue({ code: 'custom', path: ['routes', i, 'via'], message: `port "${r.port}" has no IPv${fam} address to ask from (ARP/ND needs one): add it to ports[${j}].gateways${p.role === 'uplink' ? ' (or an IPv' + fam + ' node address to node.addresses)' : ''}` });
-    }
+    if (!r) return;
+    const j = r.port === undefined ? undefined : names.get(r.port);
+    if (r.port !== undefined && j === undefined && portsWhole) issue(['routes', i, 'port'], `no port named "${r.port}"`);
+    if (!known(r, 'prefix', 'mac', 'via') || r.prefix === undefined) return;
+    const route = { ...r, prefix: r.prefix, ...(known(r, 'port') ? {} : { port: undefined }) };
+    const viaProblem = routeViaProblem(route, ports.filter(whole) as Array<{ name: string; ifname: string }>);
+    // (a zone that names no port among those known may name one whose name is unknown)
+    if (viaProblem) { if (!viaProblem.namesNoPort || ports.every(whole)) issue(['routes', i, viaProblem.field], viaProblem.message); return; }
+    if (j === undefined) return;
+    if (!r.via || !isIP(r.via)) return;
+    const fam = isIP(r.via), p = ports[j]!;
+    // the probes' source: a gateway address of the port, on an uplink else a node address
+    const gateways = known(p, 'gateways') ? p.gateways! : undefined;
+    const ownAddrs = new Set([...(gateways ?? []), ...(nodeAddresses ?? [])].filter((a) => isIP(a)).map(canonicalAddr));
+    if (ownAddrs.has(canonicalAddr(r.via))) issue(['routes', i, 'via'], 'must be another host\'s address, not one this node answers for (a gateway of the port or a node address)');
+    // the port asks for a link-local next hop from, and answers for, its MAC's EUI-64 link-local address
+    else if (p.mac && isLinkLocal(canonicalAddr(r.via)) && canonicalAddr(r.via) === eui64LinkLocal(p.mac)) issue(['routes', i, 'via'], `must be another host's address, not port "${p.name}"'s own link-local address ${eui64LinkLocal(p.mac)} (the modified EUI-64 of its mac ${p.mac})`);
+    // a link-local next hop is asked from the port's own link-local address (src/daemon/l2.ts)
+    if (!gateways || !known(p, 'role') || !known(c, 'kubernetes') || !nodeAddresses) return;
+    const uplinkSource = isLinkLocal(canonicalAddr(r.via)) || (p.role === 'uplink' && (!!k || nodeAddresses.some((a) => isIP(a) === fam)));
+    if (!gateways.some((g) => isIP(g) === fam) && !uplinkSource) issue(['routes', i, 'via'], `port "${r.port}" has no IPv${fam} address to ask from (ARP/ND needs one): add it to ports[${j}].gateways${p.role === 'uplink' ? ' (or an IPv' + fam + ' node address to node.addresses)' : ''}`);
   });
-  if (c.masquerade?.ipv4 && isIP(c.masquerade.ipv4) !== 4) ctx.addIssue({ code: 'custom', path: ['masquerade', 'ipv4'], message: 'must be an IPv4 address' });
-  if (c.masquerade?.ipv6 && isIP(c.masquerade.ipv6) !== 6) ctx.addIssue({ code: 'custom', path: ['masquerade', 'ipv6'], message: 'must be an IPv6 address' });
-  c.ports.forEach((p, i) => {
-    if (p.attachment) ctx.addIssue({ code: 'custom', path: ['ports', i, 'attachment'], message: 'only a port the CNI plugin adds through the ports API has a CNI attachment' });
-    if (p.fanout && p.type === 'tap') ctx.addIssue({ code: 'custom', path: ['ports', i, 'fanout'], message: 'only an afpacket or afxdp port can be shared by the workers (a TAP fd is one queue)' });
-    if (p.fanout && p.worker !== undefined) ctx.addIssue({ code: 'custom', path: ['ports', i, 'worker'], message: 'a fanout port is in every worker: leave worker out' });
+  const m = c.masquerade;
+  if (m?.ipv4 && isIP(m.ipv4) !== 4) issue(['masquerade', 'ipv4'], 'must be an IPv4 address');
+  if (m?.ipv6 && isIP(m.ipv6) !== 6) issue(['masquerade', 'ipv6'], 'must be an IPv6 address');
+  ports.forEach((p, i) => {
+    if (!p) return;
+    if (p.attachment) issue(['ports', i, 'attachment'], 'only a port the CNI plugin adds through the ports API has a CNI attachment');
+    if (p.fanout && known(p, 'type') && p.type === 'tap') issue(['ports', i, 'fanout'], 'only an afpacket or afxdp port can be shared by the workers (a TAP fd is one queue)');
+    if (p.fanout && p.worker !== undefined) issue(['ports', i, 'worker'], 'a fanout port is in every worker: leave worker out');
   });
-  const fanout = c.ports.some((p) => p.fanout);
-  if (c.workers > 1) {
+  // (with a port's fanout or worker unknown, which way the ports are placed is not known)
+  if (workers !== undefined && workers > 1 && known(c, 'ports') && ports.every((p) => p && known(p, 'fanout', 'worker'))) {
     // Conntrack lives in each worker's core: a reply must come back to the worker that saw the
     // original packet. Either every port is shared by all workers and frames are steered to the
     // flow's worker (fanout), or ports are split between workers and every flow must enter and
     // leave through ports of one worker, which the config must then say explicitly.
-    c.ports.forEach((p, i) => {
-      if (fanout && !p.fanout) ctx.addIssue({ code: 'custom', path: ['ports', i, 'fanout'], message: 'with a fanout port every port must be fanout: true (a flow\'s worker is chosen by steering, which needs every port in every worker)' });
-      else if (!fanout && p.worker === undefined) ctx.addIssue({ code: 'custom', path: ['ports', i, 'worker'], message: 'with workers > 1 every port needs "worker: N" (flows must enter and leave through ports of the same worker) or every port "fanout: true"' });
+    const fanout = ports.some((p) => p!.fanout);
+    ports.forEach((p, i) => {
+      if (fanout && !p!.fanout) issue(['ports', i, 'fanout'], 'with a fanout port every port must be fanout: true (a flow\'s worker is chosen by steering, which needs every port in every worker)');
+      else if (!fanout && p!.worker === undefined) issue(['ports', i, 'worker'], 'with workers > 1 every port needs "worker: N" (flows must enter and leave through ports of the same worker) or every port "fanout: true"');
     });
   }
-}).transform((c) => ({
-  ...c,
-  // the node's name: kubernetes.hostnameOverride, else node.name, else (watching the API) the hostname
-  node: { ...c.node, name: c.kubernetes?.hostnameOverride ?? c.node.name ?? defaultNodeName() },
-  kubernetes: c.kubernetes && withNodePortDefault(c.kubernetes, c.node.addresses),
-}));
+  return out;
+}
+
+/** A valid config as the daemon takes it: the node's name (kubernetes.hostnameOverride, else
+ * node.name, else — watching the API — the hostname), nodePortAddresses' default. */
+function completed(c: ConfigObject) {
+  return {
+    ...c,
+    node: { ...c.node, name: c.kubernetes?.hostnameOverride ?? c.node.name ?? defaultNodeName() },
+    kubernetes: c.kubernetes && withNodePortDefault(c.kubernetes, c.node.addresses),
+  };
+}
 
 /** kube-proxy's nftables proxier defaults an empty nodePortAddresses to "primary" (its
  * platformApplyDefaults / the nftables backend's Init): NodePorts and health-check node ports on
@@ -460,53 +597,71 @@ function withNodePortDefault(k: KubernetesConfig, configured: readonly string[])
 /** The hostname as a node name (kubelet and kube-proxy trim and lowercase it the same way). */
 export function defaultNodeName(): string { return hostname().trim().toLowerCase(); }
 
-export type DaemonConfig = z.infer<typeof daemonConfigSchema>;
+export type DaemonConfig = ReturnType<typeof completed>;
 export type PortConfig = DaemonConfig['ports'][number];
 
 /** A port added at runtime (the ports API): the config's port schema; only pod and uplink
  * ports (a host port belongs in the config file). */
 export function parsePortConfig(raw: unknown): PortConfig {
   const r = portSchema.safeParse(raw);
-  if (!r.success) throw new ConfigError(formatIssues('port', r.error));
-  const p = r.data;
-  const problems: string[] = [];
-  if (p.role === 'host') problems.push('  role: a host port can only be configured in the config file');
-  if (p.netns && p.type !== 'tap') problems.push('  netns: only a TAP port can be moved into another namespace');
-  if (p.mtu !== undefined && p.type !== 'tap') problems.push('  mtu: only a TAP port is created with an MTU (other ports take their interface\'s: set it with ip link)');
-  if (p.fanout && p.type !== 'afpacket') problems.push(p.type === 'tap' ? '  fanout: only an afpacket or afxdp port can be shared by the workers (a TAP fd is one queue)' : '  fanout: an afxdp port shared by the workers can only be configured in the config file (at runtime: afpacket)');
-  if (p.fanout && p.worker !== undefined) problems.push('  worker: a fanout port is in every worker: leave worker out');
-  if (p.role !== 'pod' && p.pods.length) problems.push('  pods: pods can only be listed on a pod-facing port (role: pod)');
-  if (p.uplink || p.hostAddresses.length || p.hostRoutes.length || p.hostNodePorts || p.hostHairpin) problems.push('  role: uplink, hostAddresses, hostRoutes, hostNodePorts and hostHairpin belong to a host port');
+  // (as the config file's: the rules between its fields among those valid, with the fields' own problems)
+  const p = r.success ? r.data : portView(raw);
+  const problems = [...(r.success ? [] : r.error.issues.map(problemOf)), ...(p ? runtimePortProblems(p) : [])];
+  if (!r.success || problems.length) throw new ConfigError(formatProblems('port', problems));
+  return r.data;
+}
+
+/** What is wrong between the fields of a port added at runtime (a parsed one, or the view of one
+ * that did not parse: see configView). */
+function runtimePortProblems(p: PortView): Problem[] {
+  const out: Problem[] = [];
+  const issue = (field: string | Array<string | number>, message: string) => { out.push({ path: Array.isArray(field) ? field : [field], message }); };
+  const typeKnown = known(p, 'type'), roleKnown = known(p, 'role');
+  if (roleKnown && p.role === 'host') issue('role', 'a host port can only be configured in the config file');
+  if (typeKnown && p.netns && p.type !== 'tap') issue('netns', 'only a TAP port can be moved into another namespace');
+  if (typeKnown && p.mtu !== undefined && p.type !== 'tap') issue('mtu', 'only a TAP port is created with an MTU (other ports take their interface\'s: set it with ip link)');
+  if (typeKnown && p.fanout && p.type !== 'afpacket') issue('fanout', p.type === 'tap' ? 'only an afpacket or afxdp port can be shared by the workers (a TAP fd is one queue)' : 'an afxdp port shared by the workers can only be configured in the config file (at runtime: afpacket)');
+  if (p.fanout && p.worker !== undefined) issue('worker', 'a fanout port is in every worker: leave worker out');
+  if (roleKnown && p.role !== 'pod' && p.pods?.length) issue('pods', 'pods can only be listed on a pod-facing port (role: pod)');
+  if (p.uplink || p.hostAddresses?.length || p.hostRoutes?.length || p.hostNodePorts || p.hostHairpin) issue('role', 'uplink, hostAddresses, hostRoutes, hostNodePorts and hostHairpin belong to a host port');
   const pods = new Map<string, number>();
-  p.pods.forEach((pod, j) => {
+  p.pods?.forEach((pod, j) => {
+    if (!pod) return;
     const k = canonicalAddr(pod.ip), before = pods.get(k);
-    if (before !== undefined) problems.push(`  pods[${j}].ip: duplicate pod ${pod.ip} (also pods[${before}])`);
+    if (before !== undefined) issue(['pods', j, 'ip'], `duplicate pod ${pod.ip} (also pods[${before}])`);
     else pods.set(k, j);
   });
-  if (problems.length) throw new ConfigError(`invalid port:\n${problems.join('\n')}`);
-  return p;
+  return out;
 }
 
 export class ConfigError extends Error {
   constructor(message: string) { super(message); this.name = 'ConfigError'; }
 }
 
-/** `what` names the input ("config FILE", "port"); one line per problem, with its field path. A
- * field left out is "required", not zod's "expected string, received undefined". */
-function formatIssues(what: string, error: z.ZodError): string {
-  const lines = error.issues.map((i) => {
+/** A zod issue as a problem: a field left out is "required", not zod's "expected string,
+ * received undefined". */
+function problemOf(i: z.core.$ZodIssue): Problem {
+  const missing = i.code === 'invalid_type' && /received undefined$/.test(i.message);
+  return { path: i.path.filter((p): p is string | number => typeof p !== 'symbol'), message: missing ? `required (${'expected' in i ? String(i.expected) : 'a value'})` : i.message };
+}
+
+/** `what` names the input ("config FILE", "port"); one line per problem, with its field path. */
+function formatProblems(what: string, problems: Problem[]): string {
+  const lines = problems.map((i) => {
     const path = i.path.reduce<string>((s, p) => (typeof p === 'number' ? `${s}[${p}]` : s ? `${s}.${String(p)}` : String(p)), '');
-    const missing = i.code === 'invalid_type' && /received undefined$/.test(i.message);
-    return `  ${path || '(top level)'}: ${missing ? `required (${'expected' in i ? String(i.expected) : 'a value'})` : i.message}`;
+    return `  ${path || '(top level)'}: ${i.message}`;
   });
   return `invalid ${what}:\n${lines.join('\n')}`;
 }
 
-/** Validates an already-parsed object. Throws ConfigError listing every problem. */
+/** Validates an already-parsed object. Throws ConfigError listing every problem of the file:
+ * each field's own, and those between fields (crossFieldProblems) among the fields that are valid. */
 export function parseConfig(raw: unknown, source = '(inline)'): DaemonConfig {
-  const r = daemonConfigSchema.safeParse(raw);
-  if (!r.success) throw new ConfigError(formatIssues(`config ${source}`, r.error));
-  return r.data;
+  const r = configObject.safeParse(raw);
+  const view = r.success ? r.data : configView(raw);
+  const problems = [...(r.success ? [] : r.error.issues.map(problemOf)), ...(view ? crossFieldProblems(view) : [])];
+  if (!r.success || problems.length) throw new ConfigError(formatProblems(`config ${source}`, problems));
+  return completed(r.data);
 }
 
 /** A config file is a few KB; this refuses a device or a wrong file before it fills the heap. */

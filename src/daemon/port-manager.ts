@@ -28,6 +28,7 @@ import { ConfigError, parsePortConfig, type DaemonConfig, type PortConfig } from
 import type { PortInfo, WorkerPortSpec } from './protocol.js';
 import { cniGc, type RemovedPorts } from './cni-gc.js';
 import { packetSocketIfindexes } from './packet-bindings.js';
+import { Ipv6Handback } from './ipv6-handback.js';
 
 export function ipCmd(netns: string | undefined, args: string[]): string {
   const full = netns ? ['-n', netns, ...args] : args;
@@ -120,7 +121,9 @@ function keepKernelOut(ifname: string, netns: string | undefined, log: Logger, p
  * An unprivileged container (the DaemonSet) has /proc/sys read-only (and its image may have no
  * `sysctl`); there netlink, which CAP_NET_ADMIN allows, gets the same: no address generated
  * (addrgenmode none), none left and no IPv6 route through it (disable_ipv6 takes those too; a
- * CNI plugin's host route to its pod, say, would send the node's traffic past wdp). */
+ * CNI plugin's host route to its pod, say, would send the node's traffic past wdp). Either way
+ * the interface loses its IPv6 addresses and routes: PortManager saves them first and puts them
+ * back when it hands the interface back (ipv6-handback.ts). */
 function ipv6Off(ifname: string, netns: string | undefined, log: Logger, port: string): void {
   if (!existsSync('/proc/sys/net/ipv6')) return; // no IPv6 in this kernel
   let why: string;
@@ -141,7 +144,8 @@ function ipv6Off(ifname: string, netns: string | undefined, log: Logger, port: s
   }
 }
 
-/** Undoes keepKernelOut (the port is removed, the daemon stops): the interface is the host's again. */
+/** Undoes keepKernelOut (the port is removed, the daemon stops): the interface is the host's again
+ * (its IPv6: PortManager.handBack). */
 function letKernelIn(ifname: string, netns: string | undefined): void {
   try { inNs(netns, nft(), ['delete', 'chain', 'netdev', NFT_TABLE, kernelChain(ifname)]); } catch { /* gone with its pod, or never added */ }
 }
@@ -276,6 +280,8 @@ export class PortManager {
    * the close the index is not handed out again, nor its name or interface taken by another add;
    * a removal that failed (timed out) is asked again at the next link check. */
   private readonly closing = new Map<number, Closing>();
+  /** The IPv6 of the interfaces taken as ports, put back when they are handed back (ipv6-handback.ts). */
+  private readonly v6: Ipv6Handback;
 
   constructor(private readonly cfg: DaemonConfig, private readonly log: Logger, private readonly portNetns?: string,
     private readonly hooks: { changed?: (p: ManagedPort, how: PortChange) => Promise<void> | void } = {}) {
@@ -283,7 +289,19 @@ export class PortManager {
       const up = p.uplink ?? cfg.ports.find((q) => q.role === 'uplink')?.name;
       return cfg.ports.findIndex((q) => q.name === up);
     };
-    const specs = cfg.ports.map((p, index) => this.missingAtStart(p) ? this.startAbsent(p, index) : this.prepare(p, index));
+    this.v6 = new Ipv6Handback(cfg.stateDir, log);
+    // every port's interface looked at before any is touched: the node's links that are missing
+    // are named together, and a start refused for one leaves no other interface taken
+    const missing = this.missingAtStart(cfg.ports);
+    const specs: WorkerPortSpec[] = [];
+    try {
+      // (the saved IPv6 of their interfaces written once for all of them)
+      this.v6.batch(() => cfg.ports.forEach((p, index) => specs.push(missing[index] ? this.startAbsent(p, index) : this.prepare(p, index))));
+    } catch (e) {
+      // (a port that cannot be prepared: it and those prepared before it are the kernel's again)
+      cfg.ports.slice(0, specs.length + 1).forEach((p, i) => { if (!missing[i] && p.type !== 'tap') this.handBack(p.ifname, 'the start failed'); });
+      throw e;
+    }
     // a host port and its uplink are bridged (frames the dataplane does not claim cross over);
     // the host's TAP carries the uplink's MAC, so the node keeps one MAC on the wire, and (unless
     // the port sets mtu) the uplink's MTU: the node's stack sees the link it had on the NIC, and
@@ -300,7 +318,7 @@ export class PortManager {
     });
     specs.forEach((spec, i) => this.byIndex.set(i, { config: cfg.ports[i], spec, worker: cfg.ports[i].worker ?? 0, origin: 'config' }));
     this.nextIndex = cfg.ports.length;
-    this.restoreSaved();
+    this.v6.batch(() => this.restoreSaved());
   }
 
   /** At the daemon's start, before the workers open the ports: the drop chains of the ports'
@@ -308,20 +326,30 @@ export class PortManager {
   dropStaleKernelChains(): void {
     const chained = this.all().filter((p) => (p.spec.type === 'afpacket' || p.spec.type === 'afxdp') && !this.absent.has(p.spec.index));
     removeStaleChains(new Set(chained.map((p) => kernelChain(p.spec.ifname))), this.portNetns, this.log);
+    // ...and the IPv6 of the interfaces such a daemon had taken goes back on them
+    this.v6.giveBackStale(new Set(chained.map((p) => p.spec.ifname)), this.portNetns);
   }
 
-  /** Whether config-file port `p`'s interface is missing now, so it starts absent rather than
+  /** Interface `ifname` is the kernel's again (its port removed or closed for good, the daemon
+   * stopping): its drop chain goes and its IPv6 comes back as it was before the port took it. */
+  private handBack(ifname: string, why: string): void {
+    letKernelIn(ifname, this.portNetns);
+    this.v6.giveBack(ifname, this.portNetns, why);
+  }
+
+  /** Whether each config-file port `p`'s interface is missing now, so it starts absent rather than
    * failing the start (a pod's veth gone while the daemon was down; the link check opens it when
    * it appears, as it reopens one that goes while the daemon runs): an AF_PACKET / AF_XDP port
    * whose interface name does not exist, a TAP whose pod namespace does not. Not for the uplink or
    * host port: the node's own link must be there at start (docs/running.md says why) — a missing
-   * one fails the start naming it. An interface that exists but is no Ethernet, or that a worker
+   * one fails the start naming it (every one missing). An interface that exists but is no Ethernet, or that a worker
    * cannot open, fails the start as before; so does one whose namespace cannot be read now. */
-  private missingAtStart(p: PortConfig): boolean {
-    const missing = this.linkNow(p) === 'gone';
-    if (missing && (p.role === 'uplink' || p.role === 'host')) {
-      throw new ConfigError(`port "${p.name}" (role ${p.role}): ${p.type === 'tap' ? `network namespace ${p.netns}` : `interface "${p.ifname}"`} does not exist: ` +
-        'the node\'s own link must exist at start (only pod ports start absent)');
+  private missingAtStart(ports: PortConfig[]): boolean[] {
+    const missing = ports.map((p) => this.linkNow(p) === 'gone');
+    const node = ports.filter((p, i) => missing[i] && (p.role === 'uplink' || p.role === 'host'));
+    if (node.length) {
+      throw new ConfigError(node.map((p) => `port "${p.name}" (role ${p.role}): ${p.type === 'tap' ? `network namespace ${p.netns}` : `interface "${p.ifname}"`} does not exist: ` +
+        'the node\'s own link must exist at start (only pod ports start absent)').join('\n'));
     }
     return missing;
   }
@@ -385,6 +413,7 @@ export class PortManager {
       // The interface only carries frames to/from the dataplane: the kernel must not answer or
       // originate anything on it (IPv6 autoconf/ND). Offloads stay on: the native port finishes
       // partial checksums and segments super-frames (native/src/offload.rs).
+      this.v6.take(p.ifname, netns, p.name);   // (what IPv6 off takes, to put back at the hand-back)
       ipv6Off(p.ifname, netns, this.log, p.name);
       keepKernelOut(p.ifname, netns, this.log, p.name);
       ipCmd(netns, ['link', 'set', 'dev', p.ifname, 'up']);
@@ -440,7 +469,7 @@ export class PortManager {
     for (const p of this.all()) {
       if (p.origin !== 'api' || this.info.has(p.spec.index)) continue;
       this.byIndex.delete(p.spec.index);
-      if (p.spec.type !== 'tap') letKernelIn(p.spec.ifname, this.portNetns);
+      if (p.spec.type !== 'tap') this.handBack(p.spec.ifname, 'saved runtime port not restored');
       this.log.warn({ port: p.spec.name }, 'saved runtime port not restored (its pod is gone?): no worker could open it');
       await this.hooks.changed?.(p, 'removed');
     }
@@ -512,7 +541,7 @@ export class PortManager {
       // removes, handing the interface back — never a drop chain that no port accounts for
       if (o.save !== false) this.save({ add: { config: p, index } });
       // a failure from here on leaves nothing either: the interface the kernel's again, unsaved
-      const undo = () => { if (p.type !== 'tap') letKernelIn(p.ifname, this.portNetns); if (o.save !== false) this.save(); };
+      const undo = () => { if (p.type !== 'tap') this.handBack(p.ifname, 'port add failed'); if (o.save !== false) this.save(); };
       let spec: WorkerPortSpec;
       try { spec = this.prepare(p, index); } catch (e) { undo(); throw new PortError((e as Error).message, e instanceof ConfigError ? 422 : 500); }
       const mp: ManagedPort = { config: p, spec, worker, origin: 'api' };
@@ -670,8 +699,13 @@ export class PortManager {
     // disk) puts the chain back and refuses the remove: answered removed, the port would come back
     // at the next start.
     const chained = p.spec.type === 'afpacket' || p.spec.type === 'afxdp';
-    const kernelOutAgain = () => { if (chained) keepKernelOut(p.spec.ifname, this.portNetns, this.log, p.spec.name); };
-    if (p.spec.type !== 'tap') letKernelIn(p.spec.ifname, this.portNetns);
+    const kernelOutAgain = () => {
+      if (!chained) return;
+      this.v6.take(p.spec.ifname, this.portNetns, p.spec.name);
+      ipv6Off(p.spec.ifname, this.portNetns, this.log, p.spec.name);
+      keepKernelOut(p.spec.ifname, this.portNetns, this.log, p.spec.name);
+    };
+    if (p.spec.type !== 'tap') this.handBack(p.spec.ifname, 'port removed');
     try { this.save({ remove: p.spec.index }); } catch (e) { kernelOutAgain(); throw e; }
     const failed = await this.closeIn(p);
     if (failed) {
@@ -928,7 +962,9 @@ export class PortManager {
 
   /** After the workers closed their ports: AF_PACKET interfaces are handed back to the kernel. */
   release(): void {
-    for (const p of this.all()) if (p.spec.type !== 'tap') letKernelIn(p.spec.ifname, this.portNetns);
+    const chained = this.all().filter((p) => p.spec.type !== 'tap').map((p) => p.spec.ifname);
+    for (const i of chained) letKernelIn(i, this.portNetns);
+    this.v6.giveBackAll(chained, this.portNetns, 'daemon stopped');
   }
 
   private serial<T>(fn: () => Promise<T>): Promise<T> {

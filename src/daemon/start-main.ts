@@ -10,6 +10,7 @@
 // Exit code 1, like any other failed start (systemd's Restart=on-failure restarts it).
 import { Command } from 'commander';
 import { registerDaemonCommands } from './cli.js';
+import { usageErrorsInOrder } from '../util/cli-usage.js';
 
 const DEBUG = /^(1|true|yes)$/i.test(process.env.WDP_DEBUG ?? '');
 
@@ -24,4 +25,6 @@ process.on('unhandledRejection', unexpected);
 
 const program = new Command('wdp');
 registerDaemonCommands(program);
+// as the full CLI: `wdp start --bogus` names --bogus, not the missing --config (src/util/cli-usage.ts)
+usageErrorsInOrder(program);
 try { await program.parseAsync(process.argv); } catch (e) { unexpected(e); }
