@@ -59,8 +59,8 @@ serial('the router resolves the port\'s link-local address: wdp answers its NS',
   const flushed = await waitFor('the router\'s entry flushed', async () => {
     await topo.lab.execAsync(rtr, 'ip', ['-6', 'neigh', 'flush', 'dev', 'eth0']);
     const e = await routerEntry();
-    return /lladdr/.test(e) ? undefined : `${e} (no lladdr)`;
-  }, 10000).catch((e) => `${e.message}: lladdr`);
+    return /lladdr/.test(e) ? undefined : `[${e}]`;
+  }, 10000).catch((e) => `${e.message}: ${topo.lab.exec(rtr, 'ip', ['-6', 'neigh', 'show', 'dev', 'eth0']).stdout}`);
   t.notRegex(flushed, /lladdr/, 'flushed');
   // a datagram to the address makes the router ask (NS to its solicited-node group; again while
   // unanswered, the kernel giving up after 3)
