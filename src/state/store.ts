@@ -34,7 +34,7 @@ import { walProblem } from './wal-check.js';
 import { holdIndex, releaseIndex, waitReleased } from './index-holder.js';
 import { NotSentError, StoreWriterThread, ThreadStoppedError, type WriteRows } from './store-writer.js';
 import { bodySlice } from '../util/body-text.js';
-import { checkFree, freeNote, STORED_KINDS, tooFull } from './store-sql.js';
+import { checkFree, freeNote, SET_META_SQL, STORED_KINDS, tooFull } from './store-sql.js';
 import { StateError, StoreStateUncertain, type DesiredState, type StoredKind, type StoreWrite } from './types.js';
 
 export { StateError, StoreStateUncertain } from './types.js';
@@ -187,6 +187,8 @@ export class StateStore {
         throw new StateError(`${this.path}: the saved objects do not validate: ${(e as Error).message}. Nothing was changed; fix or remove the objects named (e.g. with the sqlite3 tool), or move ${STATE_DB} away to start empty`);
       }
       this.checkSpace();
+      // (the holder's connection goes before the writing one, which locks the database for itself)
+      releaseIndex(this.path);
       this.prepare(revision);
       const empty = !state.services.length && !state.endpointSlices.length && !state.node;
       return { state: empty && source === 'none' ? null : state, source: empty && source === 'store' ? 'none' : source, problems };
@@ -481,7 +483,11 @@ export class StateStore {
     rmSync(tmp, { force: true }); rmSync(tmp + '-wal', { force: true }); rmSync(tmp + '-shm', { force: true });
     createPrivate(tmp);
     const db = new Database(tmp);
-    try { schema(db); } finally { db.close(); }
+    try {
+      schema(db);
+      // (its revision row from the start: the open needs no write to make one)
+      db.prepare(SET_META_SQL).run(REVISION_KEY, `${randomUUID()}:0`);
+    } finally { db.close(); }
     this.install(tmp);
   }
 
