@@ -92,6 +92,16 @@ function handle(m: Exclude<WriterRequest, { op: 'close' }>): WriterReply {
       setMeta.run('probe', new Date().toISOString());
       return { id: m.id, ok: true, rows: 1, bytes: 0 };
     }
+    if (m.op === 'peek') {
+      if (!db) open();
+      // (never inside a staged write: its rows are not committed)
+      if (db.inTransaction) throw new Error('a staged write is open: its outcome is not known yet');
+      return db.transaction(() => {
+        const rev = db.prepare('SELECT value FROM meta WHERE key = ?').get('revision') as { value: string } | undefined;
+        const row = db.prepare('SELECT body, crc FROM objects WHERE kind = ? AND key = ?').get('NodeConfig', '') as { body: unknown; crc: number } | undefined;
+        return { id: m.id, ok: true as const, rows: 0, bytes: 0, value: rev?.value ?? null, body: typeof row?.body === 'string' ? row.body : null, crc: row?.crc };
+      })();
+    }
     if (m.op === 'revision') {
       if (!db) open();
       const row = db.prepare('SELECT value FROM meta WHERE key = ?').get('revision') as { value: string } | undefined;

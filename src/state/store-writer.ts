@@ -46,6 +46,7 @@ export type WriterCall =
   | { op: 'commit' }
   | { op: 'probe' }
   | { op: 'revision' }
+  | { op: 'peek' }
   | { op: 'rollback' }
   | { op: 'checkpoint' };
 export type WriterRequest = (WriterCall & { id: number }) | { op: 'open'; id: number } | { op: 'close' };
@@ -53,10 +54,11 @@ export type WriterRequest = (WriterCall & { id: number }) | { op: 'open'; id: nu
 /** The id of the thread's last words when it could not deserialise a request (it exits next). */
 export const THREAD_LOST_REQUEST = 0;
 
-/** `value`: the revision row's value (`revision`; null: none). */
-export type WriterReply = { id: number; ok: true; rows: number; bytes: number; value?: string | null } | { id: number; ok: false; error: string; code?: string };
+/** `value`: the revision row's value (`revision`, `peek`; null: none); `body`, `crc`: the
+ * NodeConfig row's (`peek`; null: none), read in the same transaction. */
+export type WriterReply = { id: number; ok: true; rows: number; bytes: number; value?: string | null; body?: string | null; crc?: number } | { id: number; ok: false; error: string; code?: string };
 
-export interface WriterAnswer { rows: number; bytes: number; value?: string | null }
+export interface WriterAnswer { rows: number; bytes: number; value?: string | null; body?: string | null; crc?: number }
 
 /** A request that was never sent to a thread (it stopped before): whatever it asked did not happen. */
 export class NotSentError extends Error {}
@@ -135,7 +137,7 @@ export class StoreWriterThread {
       if (got) {
         const r = got.message as WriterReply;
         if (r.id !== id) continue;
-        if (r.ok) return { rows: r.rows, bytes: r.bytes, value: r.value };
+        if (r.ok) return { rows: r.rows, bytes: r.bytes, value: r.value, body: r.body, crc: r.crc };
         throw replyError(r);
       }
       if (Atomics.load(sync.flag, 0) === SYNC_STOPPED) throw new ThreadStoppedError(this.stopSync(w, 'it exited'));

@@ -128,7 +128,7 @@ const PEEK_HOLD_MS = 30_000;
 
 /** The stores this process has open (their state.db paths): the log check reads their index only
  * while none is (wal-check.ts). */
-const OPEN_STORES = new Set<string>();
+const OPEN_STORES = new Map<string, StateStore>();
 
 export class StateStore {
   readonly path: string;
@@ -290,6 +290,17 @@ export class StateStore {
     const none = { revision: null, node: null };
     const path = join(dir, STATE_DB);
     if (!existsSync(path)) return none;
+    // open in this process: its connection holds the database for itself, and reads both rows
+    const open = OPEN_STORES.get(path);
+    if (open) {
+      try {
+        const r = open.opened ? open.writerThread().requestSync({ op: 'peek' }) : null;
+        if (!r) return none;
+        let node: unknown = null;
+        if (typeof r.body === 'string' && crc32(r.body) === r.crc) { try { node = JSON.parse(r.body); } catch { /* reported by the real open */ } }
+        return { revision: r.value ?? null, node };
+      } catch { return none; }
+    }
     // a damaged log: nothing is trusted (the real open refuses it, with its reason)
     if (walProblem(path + '-wal', OPEN_STORES.has(path) ? null : path + '-shm')) return none;
     // (a filesystem too full for the index: the real open says so)
@@ -461,7 +472,7 @@ export class StateStore {
   /** The store open for writes, at `revision` (the revision row the start read). */
   private prepare(revision: string | null): void {
     this.opened = true;
-    OPEN_STORES.add(this.path);
+    OPEN_STORES.set(this.path, this);
     const st = statSync(this.path);
     this.files = { dev: st.dev, ino: st.ino, walIno: null };
     const m = /^([0-9a-f-]{36}):(\d+)$/.exec(revision ?? '');
