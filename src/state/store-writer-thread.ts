@@ -165,7 +165,7 @@ port.on('message', (m: WriterRequest) => {
   if (m.op === 'close') { dropTransaction(); try { db?.close(); } catch { /* closed */ } port.close(); syncPort?.close(); return; }
   const reply = handle(m);
   port.postMessage(reply);
-  if (m.op === 'commit' && reply.ok) {
+  if (m.op === 'commit' && m.checkpoint && reply.ok) {
     // harmless when it fails or stops short: the WAL keeps the data, the next checkpoint copies it
     if (!tooFull(settings.path)) { try { db.pragma('wal_checkpoint(PASSIVE)'); } catch { /* retried by a later checkpoint */ } }
     // the page cache filled by the write (~13 MB at 10k × 10) is not needed until the next one

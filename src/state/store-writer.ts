@@ -43,7 +43,7 @@ export interface WriteRows { kinds: Uint8Array; keys: string; keyEnds: Int32Arra
 export type WriterCall =
   | ({ op: 'stage' } & WriteRows)
   | ({ op: 'write' } & WriteRows)
-  | { op: 'commit' }
+  | { op: 'commit'; checkpoint?: boolean }
   | { op: 'probe' }
   | { op: 'revision' }
   | { op: 'peek' }

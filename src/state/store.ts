@@ -613,12 +613,20 @@ export class StateStore {
     if (!this.opened) throw new StateError(`${this.path} is not open`);
     this.checkFiles();
     this.settle();
-    if (w.upsert.length + w.remove.length < this.stageOnThreadRows) {
+    const small = w.upsert.length + w.remove.length < this.stageOnThreadRows;
+    if (small && this.walLength() >= WAL_BEHIND_CHECKPOINTS * this.checkpointBytes) {
+      // (the WAL must start again first: committed once the checkpoints ran, walCaughtUp)
       const before = this.writer?.idle();
       return { commit: async () => { await before; await this.walCaughtUp(); return this.commitAsync(w, undo); }, abort: () => {} };
     }
     checkFree(this.path);
     const writer = this.writerThread();
+    // A small write (a one-endpoint change: one row) is staged too, its bodies serialised here (no
+    // text handed over): its rows are inserted while this thread compiles, and its commit is only
+    // the COMMIT's round trip. The thread checkpoints after a large write's commit only; a small
+    // one's WAL is counted here (committed()), and checkpointed past CHECKPOINT_BYTES.
+    const revision = this.rev!.n + 1;
+    if (small) return this.staged(writer, writer.request({ op: 'stage', ...this.serialised(w, revision) }), revision, undo, true);
     // objects that came as text go as places in that one text (posted once, no string per object
     // on either side; the body's bytes are handed over, not copied), the others serialised; kinds
     // as codes, keys as one string
@@ -643,12 +651,18 @@ export class StateStore {
     // The revision goes in the thread's transaction: committed with the rows or not at all. The
     // counter it names stays right until the commit: the thread's transaction holds the database's
     // write lock from here (BEGIN IMMEDIATE), so no other commit moves the revision meanwhile.
-    const revision = this.rev!.n + 1;
     let bytes = 0;
     for (let i = 0; i < n; i++) if (starts[i] >= 0) bytes += ends[i] - starts[i];
     for (const b of bodies) bytes += b.length;
     const staged = writer.request({ op: 'stage', kinds, keys, keyEnds, text, starts, ends, bodies, removeKinds: w.remove.map((r) => r.kind), removeKeys: w.remove.map((r) => r.key), meta: [this.revisionRow(revision)] },
       undefined, typeof text === 'string' ? undefined : text.buffer);
+    return this.staged(writer, staged, revision, undo, false);
+  }
+
+  /** The StagedWrite of a stage request sent (`staged`: its answer) for commit `revision`.
+   * `small`: its commit is counted here for the checkpoints (a large one's the thread checkpoints
+   * after its commit). */
+  private staged(writer: StoreWriterThread, staged: Promise<CommitStats>, revision: number, undo: (() => StoreWrite) | undefined, small: boolean): StagedWrite {
     const thread = writer.threadNo; // the transaction lives in that thread's connection
     // answered through commit(); an aborted write's failure is moot. Its answer kept: a commit
     // begun once the stage answered is posted within the commit() call, not after an `await` — a
@@ -662,7 +676,7 @@ export class StateStore {
         if (settled) throw new StateError('a staged write is committed or aborted once');
         settled = true;
         const stats = stagedStats ?? await staged.catch((e: Error) => { throw this.explained(e); });
-        try { await writer.request({ op: 'commit' }, thread); } catch (e) {
+        try { await writer.request({ op: 'commit', checkpoint: !small }, thread); } catch (e) {
           // (a commit never sent: nothing was committed)
           if (e instanceof NotSentError) throw e;
           // a thread that stopped after its COMMIT and before its answer (it exited, or the answer
@@ -678,8 +692,9 @@ export class StateStore {
           if (now !== `${this.rev!.id}:${revision}`) throw this.explained(e as Error);
         }
         this.rev!.n = revision;
-        this.lastCommit = stats; // (the thread checkpoints after it: this thread's WAL count stays)
-        return stats;
+        this.lastCommit = { rows: stats.rows, bytes: stats.bytes };
+        if (small) this.committed(this.lastCommit); // (a large one: the thread checkpoints after it)
+        return this.lastCommit;
       },
       abort: () => {
         if (settled) return;
