@@ -9,12 +9,18 @@
 // last committed transaction, and an interrupted one is discarded at the next open (its frames'
 // checksums do not match).
 //
-// A large write (STAGE_ON_THREAD_ROWS rows or more: a full sync) is staged ahead of its commit
-// (stage()): handed over here (the request's text, or its bytes, and each object's place in it;
-// the objects that did not come as text serialised), inserted by the store writer thread
-// (src/state/store-writer.ts) in a transaction of its own connection while this thread compiles
-// the change, and committed only when the caller says so — the same one durable transaction, off the main thread's critical path.
-// Until then nothing of it is durable: an abort, a failed insert or a crash discards it.
+// Every write goes through the store writer thread (src/state/store-writer.ts), whose connection
+// is the store's only writing one, in locking_mode=EXCLUSIVE: SQLite keeps its wal-index in that
+// connection's heap, and no file of the store is memory-mapped once it is open (a mapped
+// state.db-shm made a failing disk's read error a SIGBUS that killed the daemon: test
+// chaos-disk-evicted-index). No other connection, in any process, can open the database then.
+// An apply's write is staged ahead of its commit (stage()): handed over here (a large one,
+// STAGE_ON_THREAD_ROWS rows or more, as the request's text, or its bytes, and each object's place
+// in it; the objects that did not come as text, and a small write's, serialised), inserted by the
+// thread in a transaction while this thread compiles the change, and committed only when the
+// caller says so — one durable transaction, off the main thread's critical path. Until then
+// nothing of it is durable: an abort, a failed insert or a crash discards it. The synchronous
+// writes (commit(), probe()) wait for the thread's answer.
 //
 // Read path (start): the file is opened (a file that is not a database fails here), checked with
 // PRAGMA quick_check, every row's body is checked against its CRC-32 and parsed, and the caller
@@ -56,8 +62,9 @@ const CHECKPOINT_BYTES = 4 << 20;
 /** WAL length, in CHECKPOINT_BYTES, from which an apply's commit waits for a checkpoint first. */
 const WAL_BEHIND_CHECKPOINTS = 4;
 
-/** Rows from which a write is staged on the writer thread; smaller ones (a one-endpoint change:
- * one row) commit on the caller's thread, without a thread's round trip on their latency. */
+/** Rows from which a write is staged as places in the request's text (its bytes handed over);
+ * smaller ones (a one-endpoint change: one row) are serialised here, and the thread checkpoints
+ * after a large one's commit only. */
 export const STAGE_ON_THREAD_ROWS = 1000;
 
 /** The meta row naming the store's revision: "<store id>:<commit count>" — a random id made once
@@ -602,9 +609,8 @@ export class StateStore {
   }
 
   /** Begins one apply's write, to be committed (or aborted) once the change is known to be good.
-   * A large write is serialised now and inserted by the writer thread meanwhile; a small one is
-   * written by commit() on this thread, after any earlier staged write was answered (the thread's
-   * transaction holds the database's write lock until then). A large write whose source texts are
+   * It is serialised now and inserted by the writer thread meanwhile (a small one while the WAL is
+   * ~WAL_BEHIND_CHECKPOINTS checkpoints long: sent at its commit, once they ran). A large write whose source texts are
    * bytes (a Buffer) hands them to the thread: they are unusable here afterwards (the request's
    * body, read by no one once its apply began). `undo()`: the write that puts back what `w`
    * replaces, for a commit whose outcome is not known (StoreStateUncertain): committed before the
@@ -782,11 +788,9 @@ export class StateStore {
     ).finally(() => { this.checkpointing = null; });
   }
 
-  /** Closes the store. The writer thread's connection closes after this one's (the last one
-   * checkpoints and removes the WAL); the promise resolves once it did (the files no longer
-   * change: a table image stamps them at stop), or after 5 s; never rejects. This connection
-   * closes before the thread is told to: two connections closing at once can each find the other
-   * still open, and then neither checkpoints, and the WAL stays. */
+  /** Closes the store: the writer thread's connection, the only one (its close checkpoints and
+   * removes the WAL); the promise resolves once it did (the files no longer change: a table image
+   * stamps them at stop), or after 5 s; never rejects. */
   close(): Promise<void> {
     this.opened = false;
     const writerClosed = (this.writer?.close() ?? Promise.resolve()).then(() => { OPEN_STORES.delete(this.path); });
