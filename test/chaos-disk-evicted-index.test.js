@@ -24,7 +24,9 @@
 // shown on a bare connection: with locking_mode=EXCLUSIVE set before WAL mode nothing is mapped.
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { rootReason } from './lib/root-gate.js';
+import { ChaosRig, loopWorks, sleep } from './lib/chaos.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -140,3 +142,61 @@ serial('a connection with locking_mode=EXCLUSIVE (the wal-index in its heap) map
   t.deepEqual(mapped, []);
   t.regex(result.error, /IOERR|I\/O error/);
 });
+
+// The daemon on such a disk: its state directory's filesystem (the chaos rig's ext4 on a loop
+// device) failing its reads after its page cache was reclaimed. It maps no file of the state
+// directory, runs on, healthz answers 503 and the store's metrics say so; an apply is refused
+// with 500, nothing applied. (Run against the build that mapped state.db-shm, this daemon-level
+// run fails only at the mapping check: the daemon is moved into the cgroup after it started, and
+// its index pages stayed charged where they were made, so they were not evicted; the store-level
+// test above is the one that reproduces the SIGBUS.)
+const rigWhy = why || (rootReason(['unshare', 'nsenter', 'mount', 'losetup', 'mkfs.ext4', 'e2fsck']) || (loopWorks() ? '' : 'no loop devices here'));
+const rigSerial = rigWhy ? (title, ...rest) => test.skip(`${title} (skipped: ${rigWhy})`, ...rest) : test.serial;
+const svc = (i) => ({ apiVersion: 'v1', kind: 'Service', metadata: { name: `s${i}`, namespace: 'chaos' }, spec: { clusterIP: `10.96.1.${i}`, ports: [{ port: 80, protocol: 'TCP' }] } });
+
+rigSerial('the daemon whose state directory\'s disk fails its reads after its page cache was reclaimed runs on: healthz 503, the store metrics say so, applies refused with 500', async (t) => {
+  const cg = memoryCgroup(`wdp-t${process.pid}-evict-daemon-${runs++}`);
+  mkdirSync(cg.dir);
+  const rig = await ChaosRig.create({ fs: 'ext4' });
+  try {
+    const d = rig.start();
+    t.is(await rig.ready(d), 'ready', d.stderr());
+    // the daemon moved into the cgroup (from here: inside, `ip netns exec` mounts a sysfs of its
+    // own), with the charges of the pages it maps (cgroup v1), so that its page cache is reclaimed there
+    const pid = daemonPid(d);
+    try { writeFileSync(`${cg.dir}/memory.move_charge_at_immigrate`, '3'); } catch { /* v2: none */ }
+    writeFileSync(`${cg.dir}/cgroup.procs`, String(pid));
+    for (let i = 1; i <= 3; i++) t.is((await rig.req('POST', '/api/v1/apply', [svc(i)])).status, 200);
+    t.is((await rig.req('GET', '/healthz')).status, 200);
+    const maps = readFileSync(`/proc/${pid}/maps`, 'utf8').split('\n').filter((l) => l.includes(`${rig.dir}/`));
+    t.deepEqual(maps, [], 'no file of the state directory is mapped');
+    spawnSync('sync');
+    const cut = spawnSync('sh', ['-c', `truncate -s 1M "$1" && losetup -c "$2"`, 'sh', rig.image, rig.loop], { encoding: 'utf8' });
+    t.is(cut.status, 0, cut.stderr);
+    try { writeFileSync(`${cg.dir}/${cg.reclaim[0]}`, cg.reclaim[1]); } catch { /* reclaimed what it could */ }
+    const r = await rig.req('POST', '/api/v1/apply', [svc(4)]);
+    t.is(r.status, 500, r.text);
+    t.regex(r.text, /saving the desired state failed \(nothing applied/);
+    t.is((await rig.req('GET', '/healthz')).status, 503);
+    t.regex((await rig.req('GET', '/metrics')).text, /^wdp_state_store_writable 0$/m);
+    t.is((await rig.req('GET', '/api/v1/namespaces/chaos/services/s4')).status, 404);
+    t.is((await rig.req('GET', '/api/v1/namespaces/chaos/services/s3')).status, 200);
+    await sleep(1000);
+    t.is(d.done, null, `the daemon runs on ${d.stderr().slice(-500)}`);
+  } finally {
+    await rig.teardown();
+    for (let i = 0; i < 50 && existsSync(cg.dir); i++) { try { rmdirSync(cg.dir); } catch { spawnSync('sleep', ['0.1']); } }
+  }
+});
+
+/** The pid of the `node` the rig's start runs (a child of nsenter / ip netns exec / sh's exec). */
+function daemonPid(d) {
+  for (let pid = d.pid, depth = 0; depth < 5; depth++) {
+    const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    if (cmd.startsWith(process.execPath) || cmd.split('\0')[0].endsWith('node')) return pid;
+    const kids = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
+    if (!kids.length) break;
+    pid = Number(kids[0]);
+  }
+  throw new Error('the daemon\'s node process was not found');
+}
