@@ -125,25 +125,25 @@ function handle(m: Exclude<WriterRequest, { op: 'close' }>): WriterReply {
 
 /** A write's rows inserted (upserted, removed) in the open transaction. */
 function insert(m: WriteRows): { rows: number; bytes: number } {
-      let bytes = 0, own = 0, keyStart = 0;
-      const { kinds, keys, keyEnds, bodies, starts, ends, text } = m;
-      for (let i = 0; i < kinds.length; i++) {
-        const kind = STORED_KINDS[kinds[i]], key = keys.slice(keyStart, keyEnds[i]);
-        keyStart = keyEnds[i];
-        if (starts[i] >= 0 && typeof text !== 'string') {
-          // the row's bytes as they are (ASCII: their CRC-32 is that of the text a read returns)
-          const body = text.subarray(starts[i], ends[i]);
-          bytes += body.length;
-          upBytes.run(kind, key, body, crc32(body));
-          continue;
-        }
-        const body = starts[i] < 0 ? bodies[own++] : (text as string).slice(starts[i], ends[i]);
-        bytes += body.length;
-        up.run(kind, key, body, crc32(body));
-      }
-      for (let i = 0; i < m.removeKinds.length; i++) del.run(m.removeKinds[i], m.removeKeys[i]);
-      for (const [k, v] of m.meta) setMeta.run(k, v);
-      return { rows: kinds.length + m.removeKinds.length, bytes };
+  let bytes = 0, own = 0, keyStart = 0;
+  const { kinds, keys, keyEnds, bodies, starts, ends, text } = m;
+  for (let i = 0; i < kinds.length; i++) {
+    const kind = STORED_KINDS[kinds[i]], key = keys.slice(keyStart, keyEnds[i]);
+    keyStart = keyEnds[i];
+    if (starts[i] >= 0 && typeof text !== 'string') {
+      // the row's bytes as they are (ASCII: their CRC-32 is that of the text a read returns)
+      const body = text.subarray(starts[i], ends[i]);
+      bytes += body.length;
+      upBytes.run(kind, key, body, crc32(body));
+      continue;
+    }
+    const body = starts[i] < 0 ? bodies[own++] : (text as string).slice(starts[i], ends[i]);
+    bytes += body.length;
+    up.run(kind, key, body, crc32(body));
+  }
+  for (let i = 0; i < m.removeKinds.length; i++) del.run(m.removeKinds[i], m.removeKeys[i]);
+  for (const [k, v] of m.meta) setMeta.run(k, v);
+  return { rows: kinds.length + m.removeKinds.length, bytes };
 }
 
 // The store's synchronous requests (StoreWriterThread.requestSync): answered on their own port,
