@@ -13,12 +13,11 @@
 // Sizes alternate within a round, the order reversed every other round (ABBA), so the disk's load
 // hits each alike. Env WDP_STORE_CHECKPOINT_BYTES: the store's checkpoint threshold (a very large
 // value: no checkpoint during the changes). One JSON line per run.
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadavg, tmpdir } from 'node:os';
 import { parseArgs } from 'node:util';
 import { StateStore } from '../dist/src/state/store.js';
-import Database from 'better-sqlite3';
 
 const { values: o } = parseArgs({ options: { services: { type: 'string', default: '10000,100000' }, changes: { type: 'string', default: '300' },
   rounds: { type: 'string', default: '2' }, dir: { type: 'string', default: tmpdir() } } });
@@ -48,16 +47,21 @@ async function run(n) {
     const fullMs = performance.now() - t0;
     await st.checkpoint();
     await new Promise((r) => setTimeout(r, 300)); // (the writer thread's own checkpoint after the last request)
-    // WAL frames one commit appends: the log emptied by a second connection, one commit, its size
-    const probe = new Database(join(dir, 'state.db'));
+    // WAL frames one commit appends: the log copied whole first (the commit then starts it again
+    // from its beginning), then its frames that carry the header's salts counted (no second
+    // connection can empty the log: the store's writing connection holds the database exclusively)
     const frames = new Set();
     for (let k = 0; k < 5; k++) {
-      const [{ busy }] = probe.pragma('wal_checkpoint(TRUNCATE)');
       const i = (k * 7919) % n;
+      await st.checkpoint();
       await st.stage({ upsert: [{ kind: 'EndpointSlice', key: `default/s${i}-abc`, raw: slice(i, `10.254.0.${k + 1}`) }], remove: [] }).commit();
-      if (!busy) frames.add((statSync(join(dir, 'state.db-wal')).size - 32) / (16384 + 24));
+      const wal = readFileSync(join(dir, 'state.db-wal'));
+      let f = 0;
+      for (let at = 32; at + 24 <= wal.length; at += 16384 + 24, f++) {
+        if (wal.readUInt32BE(at + 8) !== wal.readUInt32BE(16) || wal.readUInt32BE(at + 12) !== wal.readUInt32BE(20)) break;
+      }
+      frames.add(f);
     }
-    probe.close();
     const load = loadavg()[0];
     const ms = [], cpu = [];
     const step = Math.max(1, Math.floor(n / changes));

@@ -57,7 +57,7 @@ test('a checkpoint that left WAL frames behind is asked for again at the next co
   const asked = [];
   let left = 7;
   const real = store.writerThread.bind(store);
-  store.writerThread = () => ({ request: async (m) => { asked.push(m.op); const r = await real().request(m); return m.op === 'checkpoint' ? { ...r, bytes: left } : r; } });
+  store.writerThread = () => ({ requestSync: (m) => real().requestSync(m), request: async (m) => { asked.push(m.op); const r = await real().request(m); return m.op === 'checkpoint' ? { ...r, bytes: left } : r; } });
   const settled = async () => { for (let k = 0; k < 200 && store.checkpointing !== null; k++) await new Promise((r) => setTimeout(r, 10)); };
   let i = 0;
   for (; i < 50 && asked.length === 0; i++) store.commit(write(i));
@@ -82,7 +82,7 @@ test('a checkpoint that copied all it found while a commit was made beside it is
   const asked = [];
   let beside = true, i = 0;
   const real = store.writerThread.bind(store);
-  store.writerThread = () => ({ request: async (m) => {
+  store.writerThread = () => ({ requestSync: (m) => real().requestSync(m), request: async (m) => {
     asked.push(m.op);
     const answer = real().request(m);
     if (m.op === 'checkpoint' && beside) { beside = false; await null; store.commit(write(1000 + i)); }

@@ -5,6 +5,7 @@
 import test from 'ava';
 import { mkdtempSync, rmSync, readFileSync, writeFileSync, readdirSync, statSync, existsSync } from 'node:fs';
 import { createHash } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
@@ -167,9 +168,17 @@ test('a store that stops taking writes: applies refused and rolled back, healthz
   const a = await server(t, dir);
   t.is((await a.req('POST', '/api/v1/apply', JSON.stringify(svc('web', '10.96.0.10')))).status, 200);
   const gen = a.dp.generation();
-  // another process holds the write lock (as a stuck backup tool or a second daemon would)
-  const other = new Database(join(dir, 'state.db'));
-  other.exec('BEGIN EXCLUSIVE');
+  // no other connection can take the database while the store has it open (its connection holds
+  // it in locking_mode=EXCLUSIVE): a stuck backup tool or a second daemon cannot block its writes
+  const other = new Database(join(dir, 'state.db'), { timeout: 0 });
+  let busy = null;
+  try { other.exec('BEGIN EXCLUSIVE'); } catch (e) { busy = e.code; }
+  t.is(busy, 'SQLITE_BUSY');
+  other.close();
+  // the log made immutable: every write to it fails (EPERM, even for root), as on a failing disk
+  const wal = join(dir, 'state.db-wal');
+  if (spawnSync('chattr', ['+i', wal]).status !== 0) { t.log('chattr +i is not supported here: the failing part not run'); await a.close(); return; }
+  t.teardown(() => spawnSync('chattr', ['-i', wal]));
   const r = await a.req('POST', '/api/v1/apply', JSON.stringify(svc('api', '10.96.0.11')));
   t.is(r.status, 500);
   t.regex(r.json.message, /saving the desired state failed \(nothing applied; the dataplane was restored/);
@@ -181,8 +190,7 @@ test('a store that stops taking writes: applies refused and rolled back, healthz
   let metrics = await (await fetch(a.cp.url + '/metrics')).text();
   t.regex(metrics, /^wdp_state_store_writable 0$/m);
   t.regex(metrics, /^wdp_state_save_failures_total 1$/m);
-  other.exec('ROLLBACK');
-  other.close();
+  t.is(spawnSync('chattr', ['-i', wal]).status, 0);
   t.is((await fetch(a.cp.healthzUrl + '/healthz')).status, 200, 'healthz probes the store and sees it writable again');
   metrics = await (await fetch(a.cp.url + '/metrics')).text();
   t.regex(metrics, /^wdp_state_store_writable 1$/m);
@@ -207,9 +215,10 @@ test('a saved state without a node config is restored with the configured one', 
   // and saved: an apply of the same node config (the daemon's first program) is unchanged and
   // saves nothing, yet a restart takes the saved one as the node last seen (the Kubernetes API
   // server away; the table images' key)
-  t.like(StateStore.peek(dir).node, { kind: 'NodeConfig', metadata: { name: 'node-a' }, spec: { nodeAddresses: ['192.168.0.1'] } });
   t.is((await b.req('POST', '/api/v1/apply', JSON.stringify(node))).json.objects[0].action, 'unchanged');
   await b.close();
+  // (peeked as the start does, the store closed: the running store's connection holds it)
+  t.like(StateStore.peek(dir).node, { kind: 'NodeConfig', metadata: { name: 'node-a' }, spec: { nodeAddresses: ['192.168.0.1'] } });
   const c = await server(t, dir);
   t.is((await c.req('GET', '/api/v1/nodeconfig')).json.metadata.name, 'node-a', 'restored from the store alone');
 });
@@ -241,14 +250,14 @@ test('objects of a JSON array are stored as the client wrote them unless validat
   const webText = '{ "apiVersion":"v1",\n  "kind":"Service", "metadata":{"name":"web","namespace":"shop","annotations":{"note":"caf\\u00e9 1e2"}},"spec":{"clusterIP":"10.96.0.10","ports":[{"name":"http","port":8.0e1,"targetPort":8080}]}}';
   const r = await a.req('POST', '/api/v1/apply', `[${webText} , ${JSON.stringify(pruned)}]`);
   t.is(r.status, 200, r.text);
+  const webBefore = (await a.req('GET', '/api/v1/namespaces/shop/services/web')).json;
+  await a.close(); // (the running store's connection holds the database for itself)
   const db = new Database(join(dir, 'state.db'), { readonly: true });
   const body = (key) => db.prepare('SELECT body FROM objects WHERE kind = ? AND key = ?').get('Service', key).body;
   t.is(body('shop/web'), webText);
-  t.deepEqual(JSON.parse(body('shop/web')), (await a.req('GET', '/api/v1/namespaces/shop/services/web')).json);
+  t.deepEqual(JSON.parse(body('shop/web')), webBefore);
   t.false('future' in JSON.parse(body('shop/api')).spec, 'a pruned object is stored pruned');
   db.close();
-  const webBefore = (await a.req('GET', '/api/v1/namespaces/shop/services/web')).json;
-  await a.close();
   const b = await server(t, dir);
   t.deepEqual((await b.req('GET', '/api/v1/namespaces/shop/services/web')).json, webBefore);
   t.is((await b.req('GET', '/api/v1/namespaces/shop/services/web')).json.metadata.annotations.note, 'café 1e2');

@@ -55,7 +55,11 @@ test('a flipped byte in an early frame of the log: the open refuses it, naming i
   t.deepEqual(files(dir), before);
 });
 
-test('a log cut short (its last commits gone): its index says how many frames were committed, the open refuses it', (t) => {
+// Known failing since the store's writing connection keeps its wal-index in its heap
+// (locking_mode=EXCLUSIVE: no mapped state.db-shm, whose read error on a failing disk was SIGBUS,
+// test chaos-disk-evicted-index): no index file records the committed frames any more, so a log
+// cut short, or damaged, in its last transaction opens as SQLite reads it (docs/api.md).
+test.failing('a log cut short (its last commits gone): its index says how many frames were committed, the open refuses it', (t) => {
   const dir = copy(t, killedStore(t));
   const wal = join(dir, 'state.db-wal');
   truncateSync(wal, statSync(wal).size - 2 * FRAME);
@@ -66,7 +70,11 @@ test('a log cut short (its last commits gone): its index says how many frames we
   t.deepEqual(files(dir), before);
 });
 
-test('a flipped byte in the log\'s last frame: refused through the index', (t) => {
+// Known failing since the store's writing connection keeps its wal-index in its heap
+// (locking_mode=EXCLUSIVE: no mapped state.db-shm, whose read error on a failing disk was SIGBUS,
+// test chaos-disk-evicted-index): no index file records the committed frames any more, so a log
+// cut short, or damaged, in its last transaction opens as SQLite reads it (docs/api.md).
+test.failing('a flipped byte in the log\'s last frame: refused through the index', (t) => {
   const dir = copy(t, killedStore(t));
   const wal = join(dir, 'state.db-wal');
   const b = readFileSync(wal);

@@ -6,6 +6,10 @@
 // SIGBUS — no error SQLite could return. A free-space check before the attach narrows that to the
 // milliseconds after it, which another process can fill.
 //
+// (Only the start's read-only connections map the index — the peek of the store's revision and
+// the check and read of open(): the store's writing connection keeps its index in its heap,
+// locking_mode=EXCLUSIVE, store-writer-thread.ts.)
+//
 // So on such a filesystem the first attach is made by another process, the index holder
 // (index-holder-child.ts): it attaches, writes the index file out whole and answers `ready`,
 // keeping its connection open. This process's connections then find the index attached (SQLite's
@@ -105,11 +109,31 @@ function startHolder(dbPath: string, indexBytes: number): ChildProcess | null {
   return child;
 }
 
-/** Ends the holder of `dbPath`'s index, if any (once this process's own connections hold it). */
+/** Holders released and maybe not gone yet, by database path (waitReleased). */
+const released = new Map<string, ChildProcess[]>();
+
+/** Ends the holder of `dbPath`'s index, if any (once the start's read-only connections are done). */
 export function releaseIndex(dbPath: string): void {
   const h = holders.get(dbPath);
   if (!h) return;
   holders.delete(dbPath);
   if (h.timer) clearTimeout(h.timer);
   h.child.stdin?.destroy();
+  released.set(dbPath, [...(released.get(dbPath) ?? []), h.child]);
+}
+
+/** Waits (this thread blocked, up to `waitMs`, then kills it) until the holders released for
+ * `dbPath` are gone: their connection holds a shared lock on the database, which the store's
+ * exclusive writing connection cannot open beside. Usually done already (a holder exits within
+ * milliseconds of its release; the writer thread opens later). */
+export function waitReleased(dbPath: string, waitMs = 3000): void {
+  const children = released.get(dbPath);
+  if (!children) return;
+  released.delete(dbPath);
+  const sleeper = new Int32Array(new SharedArrayBuffer(4));
+  const end = Date.now() + waitMs;
+  for (const child of children) {
+    while (alive(child) && Date.now() < end) Atomics.wait(sleeper, 0, 0, 2);
+    if (alive(child)) child.kill('SIGKILL');
+  }
 }

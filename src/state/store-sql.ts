@@ -35,15 +35,15 @@ export function setWriteSettings(db: Database.Database, cacheKiB: number): void 
   db.pragma(`cache_size = -${cacheKiB}`);
 }
 
-/** The free space the store's writes leave on its filesystem. SQLite's wal-index (state.db-shm) is
- * a shared memory mapping of a file whose pages, on a filesystem with blocks smaller than a page,
+/** The free space the store's writes leave on its filesystem. A start's read-only connections map
+ * SQLite's wal-index (state.db-shm), whose pages, on a filesystem with blocks smaller than a page,
  * are mostly holes until written: on a nearly full ext4 (measured: ~40–100 KiB free; not with
- * 1.2 MiB) a write to one faults, and the kernel kills the process with SIGBUS — every start after
- * it too (its recovery writes the index), a crash loop. So a write (a commit, a staged write, a
- * checkpoint, the health probe) and the start refuse below this, as on a full disk. Past the check,
- * the index has its blocks before SQLite writes it (the index holder at start: index-holder.ts;
- * StateStore.backIndex and indexAhead once open): space taken between this check and a write (by
- * another process, or by the commit's own WAL) fails that write with an error. */
+ * 1.2 MiB) a write to one faults, and the kernel kills the process with SIGBUS. The start refuses
+ * below this (and the index holder makes the index: index-holder.ts); so does every write (a
+ * commit, a staged write, a checkpoint, the health probe), as on a full disk: a commit that finds
+ * no block for its WAL fails part-way (an error, nothing kept), and a store that stops there is
+ * seen as failing before an apply is. The writing connection maps no file (its index is in its
+ * heap: store-writer-thread.ts). */
 export const MIN_FREE_BYTES = 2 << 20;
 
 /** Why `dbPath`'s filesystem is too full for a write (null: it is not, or statfs is not there). */
@@ -51,7 +51,7 @@ export function tooFull(dbPath: string): string | null {
   let free: number;
   try { const s = statfsSync(dirname(dbPath)); free = s.bavail * s.bsize; } catch { return null; }
   return free < MIN_FREE_BYTES
-    ? `ENOSPC: the filesystem of ${dirname(dbPath)} has ${free} bytes free; the store keeps ${MIN_FREE_BYTES} free (below that a write to SQLite's memory-mapped index can kill the process with SIGBUS)`
+    ? `ENOSPC: the filesystem of ${dirname(dbPath)} has ${free} bytes free; the store keeps ${MIN_FREE_BYTES} free (below that a start cannot make SQLite's index safely, and commits fail part-way)`
     : null;
 }
 

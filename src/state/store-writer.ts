@@ -6,13 +6,33 @@
 // to the thread, not copied) and posting the rest (a few ms); the inserts (~0.1–0.5 s) and the
 // commit's fsync leave its critical path.
 //
+// The thread's connection is the store's only writing connection (StateStore): it holds the
+// database in locking_mode=EXCLUSIVE, so SQLite keeps its wal-index in the connection's heap and
+// maps no file — a memory-mapped state.db-shm turns a failing disk's read error into SIGBUS
+// (test chaos-disk-evicted-index). Every write goes through it: a small one as one `write`
+// request (rows, then COMMIT), a large one staged (`stage`, then `commit` or `rollback`). The
+// store's synchronous calls (commit(), probe(), the revision read) wait for their answer
+// (requestSync: the main thread blocks on an Atomics word the thread sets after posting the answer
+// on a port of their own, read with receiveMessageOnPort).
+//
 // Requests are answered in order. A thread that fails (an exception, exit, terminate, a message
 // either way that cannot be deserialised) rejects every request in flight and is replaced by a new
 // one on the next write; its uncommitted transaction dies with its connection, so nothing of that
 // write stays.
-import { Worker } from 'node:worker_threads';
+import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
 
 export interface WriterSettings { path: string; busyTimeoutMs: number; cacheKiB: number }
+
+/** What the thread is started with: the settings, the port its synchronous requests come on, and
+ * the word it sets to SYNC_ANSWERED after posting each answer there (SYNC_STOPPED as it exits). */
+export interface WriterData extends WriterSettings { syncPort: MessagePort; syncFlag: Int32Array }
+export const SYNC_WAITING = 0, SYNC_ANSWERED = 1, SYNC_STOPPED = 2;
+/** How long a synchronous request waits for its answer (a write's fsync on a failing disk can
+ * take long) before the thread is given up: stopped, its outcome then read back by the store. */
+const SYNC_WAIT_MS = 30_000;
+
+/** A write's rows by column (see `stage` below). */
+export interface WriteRows { kinds: Uint8Array; keys: string; keyEnds: Int32Array; text: string | Uint8Array; starts: Int32Array; ends: Int32Array; bodies: string[]; removeKinds: string[]; removeKeys: string[]; meta: Array<[string, string]> }
 
 /** What the main thread asks of the thread. `stage` carries its rows by column, in few and flat
  * values (a structured clone pays per value: 20k keys as strings were ~10 ms to post): row i is
@@ -21,8 +41,12 @@ export interface WriterSettings { path: string; busyTimeoutMs: number; cacheKiB:
  * holds ASCII only (src/util/body-text.ts). `meta`: [key,
  * value] rows of the meta table written in the same transaction (the store's next revision). */
 export type WriterCall =
-  | { op: 'stage'; kinds: Uint8Array; keys: string; keyEnds: Int32Array; text: string | Uint8Array; starts: Int32Array; ends: Int32Array; bodies: string[]; removeKinds: string[]; removeKeys: string[]; meta: Array<[string, string]> }
-  | { op: 'commit' }
+  | ({ op: 'stage' } & WriteRows)
+  | ({ op: 'write' } & WriteRows)
+  | { op: 'commit'; checkpoint?: boolean }
+  | { op: 'probe' }
+  | { op: 'revision' }
+  | { op: 'peek' }
   | { op: 'rollback' }
   | { op: 'checkpoint' };
 export type WriterRequest = (WriterCall & { id: number }) | { op: 'open'; id: number } | { op: 'close' };
@@ -30,7 +54,11 @@ export type WriterRequest = (WriterCall & { id: number }) | { op: 'open'; id: nu
 /** The id of the thread's last words when it could not deserialise a request (it exits next). */
 export const THREAD_LOST_REQUEST = 0;
 
-export type WriterReply = { id: number; ok: true; rows: number; bytes: number } | { id: number; ok: false; error: string };
+/** `value`: the revision row's value (`revision`, `peek`; null: none); `body`, `crc`: the
+ * NodeConfig row's (`peek`; null: none), read in the same transaction. */
+export type WriterReply = { id: number; ok: true; rows: number; bytes: number; value?: string | null; body?: string | null; crc?: number } | { id: number; ok: false; error: string; code?: string };
+
+export interface WriterAnswer { rows: number; bytes: number; value?: string | null; body?: string | null; crc?: number }
 
 /** A request that was never sent to a thread (it stopped before): whatever it asked did not happen. */
 export class NotSentError extends Error {}
@@ -40,7 +68,12 @@ export class ThreadStoppedError extends Error {
   constructor(readonly reason: string) { super(`the store writer thread stopped (${reason}): nothing of the write was kept`); }
 }
 
-type Pending = { resolve(r: { rows: number; bytes: number }): void; reject(e: Error): void };
+type Pending = { resolve(r: WriterAnswer): void; reject(e: Error): void };
+
+/** The thread's error as an Error, with SQLite's code kept (the store names an I/O error's cause). */
+function replyError(r: { error: string; code?: string }): Error {
+  return Object.assign(new Error(r.error), r.code ? { code: r.code } : {});
+}
 
 export class StoreWriterThread {
   private worker: Worker | null = null;
@@ -58,7 +91,7 @@ export class StoreWriterThread {
   /** Sends `m` (without its id); resolves with the thread's answer, rejects with its error.
    * `handOver`: a buffer `m` holds that the caller gives up (moved to the thread, not copied; it
    * is copied when it cannot be moved). */
-  request(m: WriterCall, thread?: number, handOver?: ArrayBufferLike): Promise<{ rows: number; bytes: number }> {
+  request(m: WriterCall, thread?: number, handOver?: ArrayBufferLike): Promise<WriterAnswer> {
     if (thread !== undefined && (thread !== this.threadNo || !this.worker)) {
       // (a commit or rollback of a write staged by a thread that stopped since: it took the write
       // with it, and this request was never sent)
@@ -66,7 +99,7 @@ export class StoreWriterThread {
     }
     const w = this.thread();
     const id = this.nextId++;
-    const p = new Promise<{ rows: number; bytes: number }>((resolve, reject) => this.pending.set(id, { resolve, reject }));
+    const p = new Promise<WriterAnswer>((resolve, reject) => this.pending.set(id, { resolve, reject }));
     w.ref(); // a write in flight keeps the process alive
     const msg = { ...m, id };
     try {
@@ -85,6 +118,46 @@ export class StoreWriterThread {
     return p;
   }
 
+  /** Sends `m` and waits for its answer, blocking this thread (a synchronous caller: the store's
+   * commit(), probe(), the revision read). Only while no write request is in flight (a staged
+   * write holds the connection's transaction). Throws the thread's error; ThreadStoppedError when
+   * the thread stopped, or did not answer within SYNC_WAIT_MS (it is stopped then: whatever it
+   * was doing, its connection goes with it) — the request was sent, its outcome is not known. */
+  requestSync(m: WriterCall, waitMs = SYNC_WAIT_MS): WriterAnswer {
+    const w = this.thread();
+    const sync = this.sync!;
+    while (receiveMessageOnPort(sync.port)) { /* (the answer of a request given up on) */ }
+    const id = this.nextId++;
+    Atomics.store(sync.flag, 0, SYNC_WAITING);
+    sync.port.postMessage({ ...m, id });
+    sync.port.unref(); // (a post refs the port again: it never keeps the process alive)
+    const end = Date.now() + waitMs;
+    for (;;) {
+      const got = receiveMessageOnPort(sync.port);
+      if (got) {
+        const r = got.message as WriterReply;
+        if (r.id !== id) continue;
+        if (r.ok) return { rows: r.rows, bytes: r.bytes, value: r.value, body: r.body, crc: r.crc };
+        throw replyError(r);
+      }
+      if (Atomics.load(sync.flag, 0) === SYNC_STOPPED) throw new ThreadStoppedError(this.stopSync(w, 'it exited'));
+      const left = end - Date.now();
+      if (left <= 0) throw new ThreadStoppedError(this.stopSync(w, `it did not answer within ${waitMs / 1000} s`));
+      Atomics.wait(sync.flag, 0, SYNC_WAITING, Math.min(left, 100));
+    }
+  }
+
+  /** The thread given up on by a synchronous request: no longer used, and terminated. */
+  private stopSync(w: Worker, why: string): string {
+    if (this.worker === w) this.worker = null;
+    this.exiting.add(w);
+    void w.terminate().catch(() => undefined);
+    return this.lastStop = why;
+  }
+
+  /** The current thread's synchronous channel: this thread's end and the thread's answer word. */
+  private sync: { port: MessagePort; flag: Int32Array } | null = null;
+
   /** Starts the thread and has it open its connection now, in the background (a daemon once it
    * forwards: the thread's boot and open, ~130–200 ms of CPU, then fall outside the first large
    * write, where they competed with its compile for the node's cores). Unref'd: an idle thread
@@ -95,6 +168,9 @@ export class StoreWriterThread {
     if (this.worker) return;
     this.thread().postMessage({ op: 'open', id: this.nextId++ } satisfies WriterRequest);
   }
+
+  /** Whether a thread runs that takes requests (false: none started yet, or the last one stopped). */
+  get live(): boolean { return this.worker !== null; }
 
   /** Which thread answers the requests sent now (a later request that passes this number fails
    * when that thread stopped meanwhile). */
@@ -121,16 +197,21 @@ export class StoreWriterThread {
     // started with -e, as a test's child, would otherwise have no writer thread)
     const execArgv = process.execArgv.filter((a) => !a.startsWith('--input-type'));
     const entry = new URL('./store-writer-thread.js', import.meta.url);
+    const channel = new MessageChannel();
+    const flag = new Int32Array(new SharedArrayBuffer(4));
+    const workerData: WriterData = { ...this.settings, syncPort: channel.port2, syncFlag: flag };
+    const transferList = [channel.port2];
     let w: Worker;
-    try { w = new Worker(entry, { workerData: this.settings, execArgv }); } catch (e) {
+    try { w = new Worker(entry, { workerData, transferList, execArgv }); } catch (e) {
       // V8 and process-wide flags (--trace-gc, --max-old-space-size) apply to every thread already
       // and a worker refuses them by name: start it with the rest
       const refused = (e as { code?: string }).code === 'ERR_WORKER_INVALID_EXEC_ARGV' ? /flags: (.*)$/.exec((e as Error).message)?.[1].split(', ') : undefined;
       if (!refused) throw e;
-      w = new Worker(entry, { workerData: this.settings, execArgv: execArgv.filter((a) => !refused.includes(a)) });
+      w = new Worker(entry, { workerData, transferList, execArgv: execArgv.filter((a) => !refused.includes(a)) });
     }
+    channel.port1.unref(); // (read only with receiveMessageOnPort: no listener, never keeps the process alive)
+    this.sync = { port: channel.port1, flag };
     this.nThreads++;
-    w.unref();
     const pending = this.pending = new Map<number, Pending>();
     w.on('message', (r: WriterReply) => {
       if (r.id === THREAD_LOST_REQUEST) { stopping ??= (r as { error: string }).error; return; } // (it exits next)
@@ -138,7 +219,7 @@ export class StoreWriterThread {
       if (!p) return;
       pending.delete(r.id);
       if (!pending.size) w.unref();
-      if (r.ok) p.resolve({ rows: r.rows, bytes: r.bytes }); else p.reject(new Error(r.error));
+      if (r.ok) p.resolve({ rows: r.rows, bytes: r.bytes, value: r.value }); else p.reject(replyError(r));
     });
     // why the thread stopped: the first reason given (its last words, an unreadable message, an
     // error), which its 'exit' that follows keeps — what the requests in flight are rejected with
@@ -166,6 +247,7 @@ export class StoreWriterThread {
     });
     w.on('error', (e) => fail((e as Error).message));
     w.on('exit', (code) => { fail(`exit code ${code}`); this.exiting.delete(w); });
+    w.unref(); // (after the listeners: adding a 'message' listener refs the worker's port again)
     this.worker = w;
     return w;
   }

@@ -9,12 +9,18 @@
 // last committed transaction, and an interrupted one is discarded at the next open (its frames'
 // checksums do not match).
 //
-// A large write (STAGE_ON_THREAD_ROWS rows or more: a full sync) is staged ahead of its commit
-// (stage()): handed over here (the request's text, or its bytes, and each object's place in it;
-// the objects that did not come as text serialised), inserted by the store writer thread
-// (src/state/store-writer.ts) in a transaction of its own connection while this thread compiles
-// the change, and committed only when the caller says so — the same one durable transaction, off the main thread's critical path.
-// Until then nothing of it is durable: an abort, a failed insert or a crash discards it.
+// Every write goes through the store writer thread (src/state/store-writer.ts), whose connection
+// is the store's only writing one, in locking_mode=EXCLUSIVE: SQLite keeps its wal-index in that
+// connection's heap, and no file of the store is memory-mapped once it is open (a mapped
+// state.db-shm made a failing disk's read error a SIGBUS that killed the daemon: test
+// chaos-disk-evicted-index). No other connection, in any process, can open the database then.
+// An apply's write is staged ahead of its commit (stage()): handed over here (a large one,
+// STAGE_ON_THREAD_ROWS rows or more, as the request's text, or its bytes, and each object's place
+// in it; the objects that did not come as text, and a small write's, serialised), inserted by the
+// thread in a transaction while this thread compiles the change, and committed only when the
+// caller says so — one durable transaction, off the main thread's critical path. Until then
+// nothing of it is durable: an abort, a failed insert or a crash discards it. The synchronous
+// writes (commit(), probe()) wait for the thread's answer.
 //
 // Read path (start): the file is opened (a file that is not a database fails here), checked with
 // PRAGMA quick_check, every row's body is checked against its CRC-32 and parsed, and the caller
@@ -26,15 +32,15 @@
 // renamed to state.db; the JSON files are then renamed *.migrated and kept.
 import Database from 'better-sqlite3';
 import { randomUUID } from 'node:crypto';
-import { accessSync, closeSync, constants, existsSync, fstatSync, fsyncSync, mkdirSync, openSync, readSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { accessSync, closeSync, constants, existsSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { LegacyStateFile, STATE_FILE } from './legacy-json.js';
 import { walProblem } from './wal-check.js';
-import { holdIndex, indexHolesPossible, releaseIndex } from './index-holder.js';
-import { NotSentError, StoreWriterThread, ThreadStoppedError } from './store-writer.js';
+import { holdIndex, releaseIndex, waitReleased } from './index-holder.js';
+import { NotSentError, StoreWriterThread, ThreadStoppedError, type WriteRows } from './store-writer.js';
 import { bodySlice } from '../util/body-text.js';
-import { checkFree, DELETE_OBJECT_SQL, SET_META_SQL, freeNote, setWriteSettings, STORED_KINDS, tooFull, UPSERT_OBJECT_SQL } from './store-sql.js';
+import { checkFree, freeNote, SET_META_SQL, STORED_KINDS, tooFull } from './store-sql.js';
 import { StateError, StoreStateUncertain, type DesiredState, type StoredKind, type StoreWrite } from './types.js';
 
 export { StateError, StoreStateUncertain } from './types.js';
@@ -56,8 +62,9 @@ const CHECKPOINT_BYTES = 4 << 20;
 /** WAL length, in CHECKPOINT_BYTES, from which an apply's commit waits for a checkpoint first. */
 const WAL_BEHIND_CHECKPOINTS = 4;
 
-/** Rows from which a write is staged on the writer thread; smaller ones (a one-endpoint change:
- * one row) commit on the caller's thread, without a thread's round trip on their latency. */
+/** Rows from which a write is staged as places in the request's text (its bytes handed over);
+ * smaller ones (a one-endpoint change: one row) are serialised here, and the thread checkpoints
+ * after a large one's commit only. */
 export const STAGE_ON_THREAD_ROWS = 1000;
 
 /** The meta row naming the store's revision: "<store id>:<commit count>" — a random id made once
@@ -118,32 +125,22 @@ function schema(db: Database.Database): void {
   db.pragma(`user_version = ${STORE_SCHEMA_VERSION}`);
 }
 
-/** The wal-index file's size written out when the store opens (backIndex): 8 of SQLite's 32 KiB
- * regions, the index of ~32k WAL frames (~512 MiB of WAL; a full sync of 200k objects is ~135). */
+/** The wal-index file's size the index holder writes out (index-holder.ts): 8 of SQLite's 32 KiB
+ * regions, the index of ~32k WAL frames (~512 MiB of WAL) — for the start's read-only connections
+ * only (the writing connection keeps its index in its heap). */
 const INDEX_BYTES = 8 * 32768;
-/** The wal-index's layout: 32 KiB regions, the first indexing 4062 WAL frames, each other 4096. */
-const INDEX_REGION = 32768, INDEX_FIRST_FRAMES = 4062, INDEX_FRAMES = 4096;
-/** The index file's size that indexes `frames` WAL frames. */
-export function indexBytesFor(frames: number): number {
-  return INDEX_REGION * (frames <= INDEX_FIRST_FRAMES ? 1 : 1 + Math.ceil((frames - INDEX_FIRST_FRAMES) / INDEX_FRAMES));
-}
-/** WAL frames a transaction of `rows` rows and `bytes` bytes of bodies appends, at most: each page
- * is appended once a commit (or spill), and a row changes at most a leaf, its parents up a B-tree
- * of 16 KiB pages and what a split adds (8), and its body's overflow pages; the meta row's page
- * and the freelist's (16). */
-function framesAtMost(rows: number, bytes: number): number { return 8 * rows + 2 * Math.ceil(bytes / PAGE_SIZE) + 16; }
 
 /** How long the index holder a peek started waits for the open that follows it (index-holder.ts). */
 const PEEK_HOLD_MS = 30_000;
 
 /** The stores this process has open (their state.db paths): the log check reads their index only
  * while none is (wal-check.ts). */
-const OPEN_STORES = new Set<string>();
+const OPEN_STORES = new Map<string, StateStore>();
 
 export class StateStore {
   readonly path: string;
-  private db: Database.Database | null = null;
-  private writeTx: ((w: StoreWrite) => CommitStats) | null = null;
+  /** Open: every write goes to the writer thread's connection, the store's only writing one. */
+  private opened = false;
   lastCommit: CommitStats = { rows: 0, bytes: 0 };
   /** WAL bytes this thread's commits appended that no checkpoint is known to have copied. */
   private walBytes = 0;
@@ -160,15 +157,6 @@ export class StateStore {
    * beside it): the WAL cannot start again until one does, so the next commit asks again. */
   private checkpointAgain = false;
   private writer: StoreWriterThread | null = null;
-  /** A descriptor of the wal-index file (backIndex), open while the store is: closing one would
-   * drop every POSIX lock this process holds on the file, SQLite's own. */
-  private indexFd: number | null = null;
-  /** The index file's bytes known to have their blocks (backIndex, indexAhead); whether its
-   * filesystem can leave holes in it at all (index-holder.ts: indexAhead has nothing to do if not). */
-  private indexBacked = 0;
-  private indexHoles = false;
-  /** The index file's size written out at open (tests lower it to see it grow). */
-  indexBytes = INDEX_BYTES;
   private rev: { id: string; n: number } | null = null;
   /** A staged commit whose outcome is not known (StoreStateUncertain): the revision it would have
    * made, and the write that puts the previous objects back if it was durable after all (null:
@@ -200,13 +188,15 @@ export class StateStore {
     }
     try {
       const ro = this.openDb();
-      let state: DesiredState;
-      try { state = this.readAll(ro); } finally { ro.close(); }
+      let state: DesiredState, revision: string | null;
+      try { state = this.readAll(ro); revision = readRevisionRow(ro); } finally { ro.close(); }
       try { check(state); } catch (e) {
         throw new StateError(`${this.path}: the saved objects do not validate: ${(e as Error).message}. Nothing was changed; fix or remove the objects named (e.g. with the sqlite3 tool), or move ${STATE_DB} away to start empty`);
       }
       this.checkSpace();
-      this.prepare(this.openWritable());
+      // (the holder's connection goes before the writing one, which locks the database for itself)
+      releaseIndex(this.path);
+      this.prepare(revision);
       const empty = !state.services.length && !state.endpointSlices.length && !state.node;
       return { state: empty && source === 'none' ? null : state, source: empty && source === 'store' ? 'none' : source, problems };
     } finally { releaseIndex(this.path); } // (this process's connection holds the index now, or none is open)
@@ -236,7 +226,7 @@ export class StateStore {
       throw new StateError(`${this.path}-wal (the store's write-ahead log, holding its latest commits): ${wal}. Nothing was deleted or changed; restore the state directory from a backup — moving ${STATE_DB}-wal and ${STATE_DB}-shm away starts with the state as of the log's last checkpoint into ${STATE_DB}, without the commits after it`);
     }
     // (the index attached by a process of its own: index-holder.ts)
-    try { holdIndex(this.path, this.indexBytes); } catch (e) {
+    try { holdIndex(this.path, INDEX_BYTES); } catch (e) {
       throw new StateError(`${this.path}: cannot open the store: ${(e as Error).message}${freeNote(this.path)}. Nothing was deleted or changed; free some space there and start again`);
     }
     // checked and read on a read-only connection: closing the last read-write connection copies the
@@ -257,68 +247,6 @@ export class StateStore {
       return refuse(`cannot read: ${(e as Error).message}`);
     }
     return db;
-  }
-
-  /** The read-write connection, once the store was checked and read (openDb). */
-  private openWritable(): Database.Database {
-    let db: Database.Database;
-    try { db = new Database(this.path, { fileMustExist: true }); } catch (e) { throw new StateError(`${this.path}: cannot open for writing: ${(e as Error).message}. Nothing was deleted or changed`); }
-    try {
-      db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
-      db.pragma('journal_mode = WAL');
-      setWriteSettings(db, CACHE_KIB); // (checkpoints run after the acknowledgement: commit())
-      db.prepare('SELECT count(*) FROM meta').get(); // (a read: the connection has mapped its index)
-      this.backIndex();
-    } catch (e) {
-      db.close();
-      this.closeIndex();
-      throw new StateError(`${this.path}: cannot set up for writing: ${(e as Error).message}. Nothing was deleted or changed`);
-    }
-    return db;
-  }
-
-  /** Writes SQLite's wal-index file (state.db-shm, a shared memory mapping) out whole, its bytes
-   * as they are and zeros up to INDEX_BYTES: SQLite extends it by one byte per 4 KiB page, which on
-   * a filesystem with smaller blocks (a small ext4: 1 KiB) leaves most of each page a hole, and
-   * its first write there needs a block — with none left (another process took them after the
-   * free-space check, or the commit's own WAL write did) the kernel kills the process (SIGBUS)
-   * instead of an error. Written here, every page has its blocks, and a full disk fails the WAL's
-   * write instead (an error: the commit is refused). Only while no other connection of this
-   * process is open (the writer thread's comes later); the regions past INDEX_BYTES are SQLite's
-   * own again. Throws (ENOSPC) when the blocks cannot be had. */
-  private backIndex(): void {
-    const fd = this.indexFd = openSync(this.path + '-shm', 'r+');
-    const size = fstatSync(fd).size;
-    const b = Buffer.alloc(Math.max(size, this.indexBytes));
-    for (let got = 0; got < size;) { const n = readSync(fd, b, got, size - got, got); if (n === 0) break; got += n; }
-    for (let put = 0; put < b.length;) put += writeSync(fd, b, put, b.length - put, put);
-    this.indexBacked = b.length;
-    this.indexHoles = indexHolesPossible(this.dir);
-  }
-
-  /** Before a write of `rows` rows and `bytes` bytes: when the WAL it leaves could need index
-   * regions past the blocks the index file has (the WAL's frames now, at most its file's, and
-   * framesAtMost of the write), writes zeros past the file's end up to what it could need — ahead
-   * of SQLite, which would extend the file with holes there (backIndex). Only bytes past the end:
-   * never a byte SQLite may be using. Called while no other write is under way on either
-   * connection. Throws (ENOSPC) when the blocks cannot be had: the write is refused. */
-  private indexAhead(rows: number, bytes: number): void {
-    if (!this.indexHoles || this.indexFd === null) return;
-    let walFrames = 0;
-    try { walFrames = Math.floor(Math.max(0, statSync(this.path + '-wal').size - 32) / (PAGE_SIZE + 24)); } catch { /* no WAL yet */ }
-    const need = indexBytesFor(walFrames + framesAtMost(rows, bytes));
-    if (need <= this.indexBacked) return;
-    const from = Math.max(fstatSync(this.indexFd).size, this.indexBacked);
-    if (need > from) {
-      const zeros = Buffer.alloc(need - from);
-      for (let put = 0; put < zeros.length;) put += writeSync(this.indexFd, zeros, put, zeros.length - put, from + put);
-    }
-    this.indexBacked = need;
-  }
-
-  private closeIndex(): void {
-    if (this.indexFd !== null) { try { closeSync(this.indexFd); } catch { /* closed */ } }
-    this.indexFd = null;
   }
 
   /** Why the store file, or the directory its WAL and index files are made in, cannot be written
@@ -369,6 +297,17 @@ export class StateStore {
     const none = { revision: null, node: null };
     const path = join(dir, STATE_DB);
     if (!existsSync(path)) return none;
+    // open in this process: its connection holds the database for itself, and reads both rows
+    const open = OPEN_STORES.get(path);
+    if (open) {
+      try {
+        const r = open.opened ? open.writerThread().requestSync({ op: 'peek' }) : null;
+        if (!r) return none;
+        let node: unknown = null;
+        if (typeof r.body === 'string' && crc32(r.body) === r.crc) { try { node = JSON.parse(r.body); } catch { /* reported by the real open */ } }
+        return { revision: r.value ?? null, node };
+      } catch { return none; }
+    }
     // a damaged log: nothing is trusted (the real open refuses it, with its reason)
     if (walProblem(path + '-wal', OPEN_STORES.has(path) ? null : path + '-shm')) return none;
     // (a filesystem too full for the index: the real open says so)
@@ -405,11 +344,11 @@ export class StateStore {
    * Throws StoreStateUncertain while the row cannot be read or the undo cannot be committed. */
   private settle(): void {
     const u = this.unsettled;
-    if (!u || !this.db) return;
+    if (!u || !this.opened) return;
     const rev = this.rev!, name = (n: number) => `${rev.id}:${n}`;
     if (!u.durable) {
       let now: string | null;
-      try { now = readRevisionRow(this.db); } catch (e) {
+      try { now = this.readRevision(); } catch (e) {
         throw new StoreStateUncertain(`the store's state is uncertain (whether a refused write's commit is durable is not known: ${this.path}'s revision cannot be read: ${(e as Error).message}); writes are refused until it can be read`);
       }
       if (now === name(rev.n)) { this.unsettled = null; return; } // (not committed: nothing to undo)
@@ -418,8 +357,7 @@ export class StateStore {
       rev.n = u.revision;
     }
     if (u.undo) {
-      try { this.lastCommit = this.writeTx!(u.undo); } catch (e) {
-        this.rollbackOpen();
+      try { this.lastCommit = this.writeSync(u.undo); } catch (e) {
         throw new StoreStateUncertain(`the store holds a write that was refused (its commit was durable after all), and putting the previous objects back failed: ${(e as Error).message}; writes are refused until it succeeds`);
       }
       this.committed(this.lastCommit);
@@ -427,9 +365,55 @@ export class StateStore {
     this.unsettled = null;
   }
 
-  /** Rolls back a transaction a failed COMMIT (I/O error, lock) left open: nothing of it stays. */
-  private rollbackOpen(): void {
-    if (this.db?.inTransaction) { try { this.db.exec('ROLLBACK'); } catch { /* rolled back already */ } }
+  /** The revision row as the writer thread's connection reads it now (every commit that returned). */
+  private readRevision(): string | null {
+    return this.writerThread().requestSync({ op: 'revision' }).value ?? null;
+  }
+
+  /** `w` committed by the writer thread, this thread waiting for it (commit(), an undo), as the
+   * store's next revision. Throws like commit. */
+  private writeSync(w: StoreWrite): CommitStats {
+    const revision = this.rev!.n + 1;
+    let r: CommitStats;
+    try { r = this.writerThread().requestSync({ op: 'write', ...this.serialised(w, revision) }); } catch (e) {
+      if (!this.lost(e as Error, revision, undefined)) throw this.explained(e as Error);
+      r = { rows: w.upsert.length + w.remove.length, bytes: -1 };
+    }
+    this.rev!.n = revision;
+    return { rows: r.rows, bytes: r.bytes };
+  }
+
+  /** `w` as a write request's rows, every body a string made here (a small write: no text handed
+   * over), with the revision row naming commit `revision`. */
+  private serialised(w: StoreWrite, revision: number): WriteRows {
+    const n = w.upsert.length;
+    const kinds = new Uint8Array(n), keyEnds = new Int32Array(n), starts = new Int32Array(n).fill(-1), ends = new Int32Array(n);
+    const bodies: string[] = [];
+    let keys = '';
+    for (let i = 0; i < n; i++) {
+      const o = w.upsert[i];
+      kinds[i] = STORED_KINDS.indexOf(o.kind);
+      keys += o.key;
+      keyEnds[i] = keys.length;
+      bodies.push(o.source ? bodySlice(o.source.text, o.source.start, o.source.end) : JSON.stringify(o.raw));
+    }
+    return { kinds, keys, keyEnds, text: '', starts, ends, bodies, removeKinds: w.remove.map((r) => r.kind), removeKeys: w.remove.map((r) => r.key), meta: [this.revisionRow(revision)] };
+  }
+
+  /** A write request to the thread failed with `e`. When the thread stopped after it was sent
+   * (ThreadStoppedError: it may have committed before), the revision row tells: true when the
+   * write is durable (commit `revision`); false when it is not (the caller throws `e`). When the
+   * row cannot be read either, the outcome is not known: recorded (settled before the next write;
+   * `undo` puts the previous objects back if it was durable) and StoreStateUncertain thrown. */
+  private lost(e: Error, revision: number, undo: (() => StoreWrite) | undefined): boolean {
+    if (!(e instanceof ThreadStoppedError)) return false;
+    let now: string | null;
+    try { now = this.readRevision(); } catch (e2) {
+      this.unsettled = { revision, undo: undo?.() ?? null, durable: false };
+      throw new StoreStateUncertain(`the store's state is uncertain: the store writer thread stopped (${e.reason}) after the write was sent, and ${this.path}'s revision, which tells whether it is durable, cannot be read (${(e2 as Error).message}). ` +
+        'If it is, the previous objects are put back before the next write; writes are refused until the revision can be read (a restart before then starts with the change)');
+    }
+    return now === `${this.rev!.id}:${revision}`;
   }
 
   /** The revision row naming commit count `n`, written in that commit's transaction. */
@@ -437,6 +421,8 @@ export class StateStore {
 
   /** Device and inode of state.db and state.db-wal as the connections opened them (filesProblem). */
   private files: { dev: number; ino: number; walIno: number | null } | null = null;
+  /** The writer thread (its number) whose WAL `files` names. */
+  private filesThread = -1;
 
   private walIno(): number | null {
     try { return statSync(this.path + '-wal').ino; } catch { return null; }
@@ -453,8 +439,13 @@ export class StateStore {
       return `${this.path} is gone (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}: the state directory, or the file, was deleted or moved while wdp ran)`;
     }
     if (st.dev !== f.dev || st.ino !== f.ino) return `${this.path} was replaced while wdp ran (another file is there now)`;
+    // The WAL is the writer thread's connection's: a thread that stopped closed it, which removed
+    // the WAL, and the next thread's connection makes a new one — compared only within one live
+    // thread (learned at the first check under it that finds a file)
+    const thread = this.writer?.live ? this.writer.threadNo : -1;
+    if (thread !== this.filesThread) { this.filesThread = thread; f.walIno = null; }
     const wal = this.walIno();
-    if (f.walIno === null) f.walIno = wal;
+    if (thread < 0) { /* no connection open: nothing to compare */ } else if (f.walIno === null) f.walIno = wal;
     else if (wal !== f.walIno) return `${this.path}-wal (the store's write-ahead log, holding its latest commits) was ${wal === null ? 'deleted' : 'replaced'} while wdp ran`;
     return null;
   }
@@ -473,7 +464,7 @@ export class StateStore {
    * (a read-only remount or a failed filesystem: EROFS, EIO), its filesystem too full (tooFull).
    * For healthz between writes (~50 µs). */
   writeProblem(): string | null {
-    if (!this.db) return null;
+    if (!this.opened) return null;
     const gone = this.filesProblem();
     if (gone) return gone;
     // (a filesystem that failed — ext4's errors=remount-ro, a shutdown — may still pass access():
@@ -485,32 +476,24 @@ export class StateStore {
     return tooFull(this.path);
   }
 
-  private prepare(db: Database.Database): void {
-    this.db = db;
-    OPEN_STORES.add(this.path);
+  /** The store open for writes, at `revision` (the revision row the start read). */
+  private prepare(revision: string | null): void {
+    this.opened = true;
+    OPEN_STORES.set(this.path, this);
     const st = statSync(this.path);
-    this.files = { dev: st.dev, ino: st.ino, walIno: this.walIno() };
-    const setRev = db.prepare<[string, string]>(SET_META_SQL);
-    const m = /^([0-9a-f-]{36}):(\d+)$/.exec(readRevisionRow(db) ?? '');
-    const rev = this.rev = m ? { id: m[1], n: Number(m[2]) } : { id: randomUUID(), n: 0 };
-    if (!m) setRev.run(REVISION_KEY, `${rev.id}:0`); // a store without one (created before revisions): once
-    const up = db.prepare<[string, string, string, number]>(UPSERT_OBJECT_SQL);
-    const del = db.prepare<[string, string]>(DELETE_OBJECT_SQL);
-    this.writeTx = db.transaction((w: StoreWrite): CommitStats => {
-      let bytes = 0;
-      for (const o of w.upsert) {
-        const body = o.source ? bodySlice(o.source.text, o.source.start, o.source.end) : JSON.stringify(o.raw);
-        bytes += body.length;
-        up.run(o.kind, o.key, body, crc32(body));
+    this.files = { dev: st.dev, ino: st.ino, walIno: null };
+    const m = /^([0-9a-f-]{36}):(\d+)$/.exec(revision ?? '');
+    this.rev = m ? { id: m[1], n: Number(m[2]) } : { id: randomUUID(), n: 0 };
+    // a store without one (created before revisions): once, through the writer thread
+    if (!m) {
+      try { this.writerThread().requestSync({ op: 'write', ...this.serialised({ upsert: [], remove: [] }, 0) }); } catch (e) {
+        this.opened = false;
+        OPEN_STORES.delete(this.path);
+        void this.writer?.close();
+        this.writer = null;
+        throw new StateError(`${this.path}: cannot set up for writing: ${(e as Error).message}. Nothing was deleted or changed`);
       }
-      for (const r of w.remove) del.run(r.kind, r.key);
-      setRev.run(...this.revisionRow(rev.n + 1));
-      this.indexAhead(w.upsert.length + w.remove.length, bytes); // (before the COMMIT appends its frames)
-      return { rows: w.upsert.length + w.remove.length, bytes };
-    });
-    const tx = this.writeTx;
-    // the counter moves only once the transaction committed
-    this.writeTx = (w) => { const r = tx(w); rev.n++; return r; };
+    }
   }
 
   private create(): void {
@@ -518,7 +501,11 @@ export class StateStore {
     rmSync(tmp, { force: true }); rmSync(tmp + '-wal', { force: true }); rmSync(tmp + '-shm', { force: true });
     createPrivate(tmp);
     const db = new Database(tmp);
-    try { schema(db); } finally { db.close(); }
+    try {
+      schema(db);
+      // (its revision row from the start: the open needs no write to make one)
+      db.prepare(SET_META_SQL).run(REVISION_KEY, `${randomUUID()}:0`);
+    } finally { db.close(); }
     this.install(tmp);
   }
 
@@ -575,14 +562,31 @@ export class StateStore {
   /** Writes one apply's changes in one durable transaction; throws (writing nothing) on failure.
    * Not while a staged write is in flight (stage: its commit waits for the thread). */
   commit(w: StoreWrite): CommitStats {
-    if (!this.writeTx || !this.db) throw new StateError(`${this.path} is not open`);
+    if (!this.opened) throw new StateError(`${this.path} is not open`);
     this.checkFiles();
     this.settle();
     checkFree(this.path);
-    try { this.lastCommit = this.writeTx(w); } catch (e) {
-      this.rollbackOpen();
-      throw this.explained(e as Error);
+    this.lastCommit = this.writeSync(w);
+    this.committed(this.lastCommit);
+    return this.lastCommit;
+  }
+
+  /** commit(), this thread not waiting: the writer thread commits while it goes on (the small
+   * writes of applies). `undo`: as stage's. */
+  private async commitAsync(w: StoreWrite, undo: (() => StoreWrite) | undefined): Promise<CommitStats> {
+    if (!this.opened) throw new StateError(`${this.path} is not open`);
+    this.checkFiles();
+    this.settle();
+    checkFree(this.path);
+    const revision = this.rev!.n + 1;
+    const writer = this.writerThread();
+    let r: CommitStats;
+    try { r = await writer.request({ op: 'write', ...this.serialised(w, revision) }); } catch (e) {
+      if (e instanceof NotSentError || !this.lost(e as Error, revision, undo)) throw this.explained(e as Error);
+      r = { rows: w.upsert.length + w.remove.length, bytes: -1 };
     }
+    this.rev!.n = revision;
+    this.lastCommit = { rows: r.rows, bytes: r.bytes };
     this.committed(this.lastCommit);
     return this.lastCommit;
   }
@@ -598,27 +602,37 @@ export class StateStore {
 
   /** The writer thread (started on first use: the first large write or checkpoint). */
   private writerThread(): StoreWriterThread {
-    return this.writer ??= new StoreWriterThread({ path: this.path, busyTimeoutMs: BUSY_TIMEOUT_MS, cacheKiB: CACHE_KIB });
+    if (this.writer) return this.writer;
+    // (its connection locks the database for itself: the start's index holder must be gone)
+    waitReleased(this.path);
+    return this.writer = new StoreWriterThread({ path: this.path, busyTimeoutMs: BUSY_TIMEOUT_MS, cacheKiB: CACHE_KIB });
   }
 
   /** Begins one apply's write, to be committed (or aborted) once the change is known to be good.
-   * A large write is serialised now and inserted by the writer thread meanwhile; a small one is
-   * written by commit() on this thread, after any earlier staged write was answered (the thread's
-   * transaction holds the database's write lock until then). A large write whose source texts are
+   * It is serialised now and inserted by the writer thread meanwhile (a small one while the WAL is
+   * ~WAL_BEHIND_CHECKPOINTS checkpoints long: sent at its commit, once they ran). A large write whose source texts are
    * bytes (a Buffer) hands them to the thread: they are unusable here afterwards (the request's
    * body, read by no one once its apply began). `undo()`: the write that puts back what `w`
    * replaces, for a commit whose outcome is not known (StoreStateUncertain): committed before the
    * next write if it was durable after all (without one, such a commit is kept). */
   stage(w: StoreWrite, undo?: () => StoreWrite): StagedWrite {
-    if (!this.writeTx || !this.db) throw new StateError(`${this.path} is not open`);
+    if (!this.opened) throw new StateError(`${this.path} is not open`);
     this.checkFiles();
     this.settle();
-    if (w.upsert.length + w.remove.length < this.stageOnThreadRows) {
+    const small = w.upsert.length + w.remove.length < this.stageOnThreadRows;
+    if (small && this.walLength() >= WAL_BEHIND_CHECKPOINTS * this.checkpointBytes) {
+      // (the WAL must start again first: committed once the checkpoints ran, walCaughtUp)
       const before = this.writer?.idle();
-      return { commit: async () => { await before; await this.walCaughtUp(); return this.commit(w); }, abort: () => {} };
+      return { commit: async () => { await before; await this.walCaughtUp(); return this.commitAsync(w, undo); }, abort: () => {} };
     }
     checkFree(this.path);
     const writer = this.writerThread();
+    // A small write (a one-endpoint change: one row) is staged too, its bodies serialised here (no
+    // text handed over): its rows are inserted while this thread compiles, and its commit is only
+    // the COMMIT's round trip. The thread checkpoints after a large write's commit only; a small
+    // one's WAL is counted here (committed()), and checkpointed past CHECKPOINT_BYTES.
+    const revision = this.rev!.n + 1;
+    if (small) return this.staged(writer, writer.request({ op: 'stage', ...this.serialised(w, revision) }), revision, undo, true);
     // objects that came as text go as places in that one text (posted once, no string per object
     // on either side; the body's bytes are handed over, not copied), the others serialised; kinds
     // as codes, keys as one string
@@ -643,13 +657,18 @@ export class StateStore {
     // The revision goes in the thread's transaction: committed with the rows or not at all. The
     // counter it names stays right until the commit: the thread's transaction holds the database's
     // write lock from here (BEGIN IMMEDIATE), so no other commit moves the revision meanwhile.
-    const revision = this.rev!.n + 1;
     let bytes = 0;
     for (let i = 0; i < n; i++) if (starts[i] >= 0) bytes += ends[i] - starts[i];
     for (const b of bodies) bytes += b.length;
-    this.indexAhead(n + w.remove.length, bytes);
     const staged = writer.request({ op: 'stage', kinds, keys, keyEnds, text, starts, ends, bodies, removeKinds: w.remove.map((r) => r.kind), removeKeys: w.remove.map((r) => r.key), meta: [this.revisionRow(revision)] },
       undefined, typeof text === 'string' ? undefined : text.buffer);
+    return this.staged(writer, staged, revision, undo, false);
+  }
+
+  /** The StagedWrite of a stage request sent (`staged`: its answer) for commit `revision`.
+   * `small`: its commit is counted here for the checkpoints (a large one's the thread checkpoints
+   * after its commit). */
+  private staged(writer: StoreWriterThread, staged: Promise<CommitStats>, revision: number, undo: (() => StoreWrite) | undefined, small: boolean): StagedWrite {
     const thread = writer.threadNo; // the transaction lives in that thread's connection
     // answered through commit(); an aborted write's failure is moot. Its answer kept: a commit
     // begun once the stage answered is posted within the commit() call, not after an `await` — a
@@ -663,13 +682,13 @@ export class StateStore {
         if (settled) throw new StateError('a staged write is committed or aborted once');
         settled = true;
         const stats = stagedStats ?? await staged.catch((e: Error) => { throw this.explained(e); });
-        try { await writer.request({ op: 'commit' }, thread); } catch (e) {
+        try { await writer.request({ op: 'commit', checkpoint: !small }, thread); } catch (e) {
           // (a commit never sent: nothing was committed)
           if (e instanceof NotSentError) throw e;
           // a thread that stopped after its COMMIT and before its answer (it exited, or the answer
           // could not be read) committed all the same: the revision row it wrote tells
           let now: string | null;
-          try { now = readRevisionRow(this.db!); } catch (e2) {
+          try { now = this.readRevision(); } catch (e2) {
             // not known: say so, and settle it before the next write (the caller refuses the
             // change, so a durable commit is undone then: the store ends as the caller's state)
             this.unsettled = { revision, undo: undo?.() ?? null, durable: false };
@@ -679,8 +698,9 @@ export class StateStore {
           if (now !== `${this.rev!.id}:${revision}`) throw this.explained(e as Error);
         }
         this.rev!.n = revision;
-        this.lastCommit = stats; // (the thread checkpoints after it: this thread's WAL count stays)
-        return stats;
+        this.lastCommit = { rows: stats.rows, bytes: stats.bytes };
+        if (small) this.committed(this.lastCommit); // (a large one: the thread checkpoints after it)
+        return this.lastCommit;
       },
       abort: () => {
         if (settled) return;
@@ -693,7 +713,7 @@ export class StateStore {
   /** Starts the writer thread and opens its connection in the background, ahead of the first
    * large write (StoreWriterThread.prestart); no-op before open() or once started. */
   prestartWriter(): void {
-    if (!this.db) return;
+    if (!this.opened) return;
     this.writerThread().prestart();
   }
 
@@ -707,15 +727,11 @@ export class StateStore {
   /** A durable write outside the objects (the time of the probe): proves the store can commit
    * again (healthz calls it while saves are failing). Throws like commit. */
   probe(): void {
-    if (!this.db) throw new StateError(`${this.path} is not open`);
+    if (!this.opened) throw new StateError(`${this.path} is not open`);
     this.checkFiles();
     this.settle();
     checkFree(this.path);
-    this.indexAhead(1, 0);
-    try { this.db.prepare('INSERT INTO meta (key, value) VALUES (\'probe\', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(new Date().toISOString()); } catch (e) {
-      this.rollbackOpen();
-      throw this.explained(e as Error);
-    }
+    try { this.writerThread().requestSync({ op: 'probe' }); } catch (e) { throw this.explained(e as Error); }
   }
 
   /** `e` (a failed write's error: SQLite's "disk I/O error" says little) with what writeProblem
@@ -752,7 +768,7 @@ export class StateStore {
    * WAL keeps the data, and a checkpoint after the next commit tries again. Called only between
    * applies (no staged write is open on the thread then). Resolves when it is done; never rejects. */
   checkpoint(): Promise<void> {
-    if (!this.db) return Promise.resolve();
+    if (!this.opened) return Promise.resolve();
     if (this.checkpointing) return this.checkpointing;
     const counted = this.walBytes, askedAt = this.appended;
     return this.checkpointing = this.writerThread().request({ op: 'checkpoint' }).then(
@@ -772,15 +788,12 @@ export class StateStore {
     ).finally(() => { this.checkpointing = null; });
   }
 
-  /** Closes the store. The writer thread's connection closes after this one's (the last one
-   * checkpoints and removes the WAL); the promise resolves once it did (the files no longer
-   * change: a table image stamps them at stop), or after 5 s; never rejects. This connection
-   * closes before the thread is told to: two connections closing at once can each find the other
-   * still open, and then neither checkpoints, and the WAL stays. */
+  /** Closes the store: the writer thread's connection, the only one (its close checkpoints and
+   * removes the WAL); the promise resolves once it did (the files no longer change: a table image
+   * stamps them at stop), or after 5 s; never rejects. */
   close(): Promise<void> {
-    if (this.db) { try { this.db.close(); } catch { /* already closed */ } }
-    this.db = null; this.writeTx = null;
-    const writerClosed = (this.writer?.close() ?? Promise.resolve()).then(() => { this.closeIndex(); OPEN_STORES.delete(this.path); });
+    this.opened = false;
+    const writerClosed = (this.writer?.close() ?? Promise.resolve()).then(() => { OPEN_STORES.delete(this.path); });
     this.writer = null;
     return writerClosed;
   }
