@@ -960,11 +960,13 @@ export class PortManager {
     return this.queue.then(() => undefined);
   }
 
-  /** After the workers closed their ports: AF_PACKET interfaces are handed back to the kernel. */
-  release(): void {
+  /** After the workers closed their ports (the daemon stopped, or its start failed after the ports
+   * were taken): AF_PACKET / AF_XDP interfaces are handed back to the kernel; returns their names. */
+  release(why = 'daemon stopped'): string[] {
     const chained = this.all().filter((p) => p.spec.type !== 'tap').map((p) => p.spec.ifname);
     for (const i of chained) letKernelIn(i, this.portNetns);
-    this.v6.giveBackAll(chained, this.portNetns, 'daemon stopped');
+    this.v6.giveBackAll(chained, this.portNetns, why);
+    return chained;
   }
 
   private serial<T>(fn: () => Promise<T>): Promise<T> {
