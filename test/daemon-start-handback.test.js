@@ -4,7 +4,8 @@
 // back, exit code and first error as before. Before, such a start left the interfaces dead for the
 // kernel while nothing forwarded, until the next start. A start refused because another daemon
 // holds the state directory's lock takes nothing from that daemon, not even for a moment (watched
-// with `nft monitor` and `ip monitor` for the whole refused start).
+// with `nft monitor` and `ip monitor` for the whole refused start). Cases: a corrupt store, a worker
+// that cannot open its port, the API's address in use, the state lock held.
 // `wdp start` runs in a network namespace this test makes, on a veth whose other end is in a second.
 import test from 'ava';
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -122,6 +123,16 @@ serial('a start that fails because the API address is in use hands the interface
   const r = await failingStart(lab, ns, dir, { ...config, api: { listen: '127.0.0.1:19440', healthz: 'off' } });
   handedBack(t, lab, ns, r, before, /^wdp start: cannot start: .*(EADDRINUSE|address already in use)/m);
   holder.kill('SIGKILL');
+});
+
+serial('a start that fails because a worker cannot open a port hands the interfaces back', async (t) => {
+  const { lab, dir, ns, peer, config } = setup(t, 'hw');
+  // a device of the TAP port's name that is no TAP: the worker's open fails (the config check and
+  // the ports' preparation pass: a TAP is the worker's to create)
+  lab.veth(ns, 'tapx0', peer, 'tapx0p');
+  const before = snapshot(ns, 'up0');
+  const r = await failingStart(lab, ns, dir, { ...config, ports: [...config.ports, { name: 'pods', type: 'tap', ifname: 'tapx0', role: 'pod', gateways: ['10.244.0.1'] }] });
+  handedBack(t, lab, ns, r, before, /^wdp start: cannot start: .*tapx0/m);
 });
 
 serial('a start refused because a running daemon holds the state directory takes nothing from it, not even briefly', async (t) => {
