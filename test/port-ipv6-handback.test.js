@@ -11,6 +11,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { canUseNetns, NetnsLab, must } from '../dist/src/netns.js';
+import { systemTool } from '../dist/src/util/system-tool.js';
 
 const WDP = new URL('../bin/wdp.js', import.meta.url).pathname;
 const ROOT = new URL('../', import.meta.url).pathname;
@@ -168,7 +169,9 @@ async function failingStart(lab, ns, dir, config) {
   writeFileSync(file, JSON.stringify(config));
   return lab.execAsync(ns, process.execPath, [WDP, 'start', '--config', file], { timeoutMs: 60_000 });
 }
-const dropChains = (lab, ns) => lab.exec(ns, 'nft', ['list', 'table', 'netdev', 'wdp']).stdout;
+// (the system's nft: under npx, PATH starts with node_modules/.bin, whose `nft` is another tool's
+// and prints nothing — the checks below would pass whatever the table holds)
+const dropChains = (lab, ns) => lab.exec(ns, systemTool('nft') ?? 'nft', ['list', 'table', 'netdev', 'wdp']).stdout;
 
 serial('a start refused for missing node links names every one of them and leaves the other ports\' interfaces untouched', async (t) => {
   const { lab, dir, ns, peer, config } = setup(t, 'vm');

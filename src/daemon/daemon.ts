@@ -122,6 +122,9 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
     void d.stopped.then(() => lock.release());
     return d;
   } catch (e) {
+    // the ports' interfaces go back to the kernel while the lock is still held: a start racing
+    // this one cannot have taken them meanwhile (it waits for the lock, or is refused)
+    try { await boot.handBack?.(e as Error); } catch { /* (each hand-back step logs its own failure; the start's error is the one reported) */ }
     lock.release();
     const w = await boot.maglev;
     if (w) await (await import('../compiler/maglev-pool.js')).stopMaglevWorker(w).catch(() => undefined);
@@ -129,8 +132,14 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
   }
 }
 
-/** The threads a daemon start booted early (startDaemon stops them when the start fails). */
-interface StartThreads { maglev: Promise<import('node:worker_threads').Worker | null> }
+/** The threads a daemon start booted early, and what hands its ports' interfaces back (startDaemon
+ * stops and calls them when the start fails). */
+interface StartThreads {
+  maglev: Promise<import('node:worker_threads').Worker | null>;
+  /** Set once the ports' interfaces are taken (drop chains, IPv6 off): closes what the failing step
+   * left open and hands the interfaces back, as a stop does. */
+  handBack?: (error: Error) => Promise<void>;
+}
 
 async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: StartThreads): Promise<RunningDaemon> {
   const startedAt = performance.now();
@@ -286,6 +295,23 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
       await programming.now();
     },
   });
+  // From here the ports' interfaces are taken (the kernel kept off them, IPv6 off): a start that
+  // fails from now on gives them back, as a stop would — else they would stay dead for the kernel
+  // while nothing forwards, until the next start. Each step's own catch closes what it opened (the
+  // workers, their TAPs, the store, the API); this closes what a step without one left (each close
+  // is idempotent), then hands the interfaces back — after the workers closed their sockets. Only
+  // a start that holds the state directory's lock gets here (startDaemon takes it first): a start
+  // refused because another daemon holds it has taken nothing of that daemon's.
+  let checkpointerRef: FlowCheckpointer | undefined;
+  let opened: { dataplane?: WorkerDataplane; store?: SavedState['store']; sessionGroup?: { stop(): void } } = {};
+  boot.handBack = async (error) => {
+    await opened.dataplane?.close().catch(() => undefined);
+    await opened.store?.close();
+    opened.sessionGroup?.stop();
+    checkpointerRef?.stopPeriodic();
+    const given = portManager.release('the start failed');
+    if (given.length) log.warn({ interfaces: given, error: error.message.split('\n')[0] }, 'the start failed: its ports\' interfaces are handed back to the kernel (drop chains removed, IPv6 put back)');
+  };
   // what a daemon that did not stop cleanly left for ports not opened now: drop chains on their
   // interfaces, a host port's NodePort rules
   portManager.dropStaleKernelChains();
@@ -329,6 +355,7 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
   // learned neighbours come back from the flow checkpoint (on ports that exist under the same
   // name), so restored flows' backends resolve before forwarding resumes
   const checkpointer = new FlowCheckpointer(cfg.stateDir, log, cfg.conntrack.checkpointSeconds);
+  checkpointerRef = checkpointer;
   for (const n of checkpointer.savedNeighbours((name) => portManager.byName(name)?.spec.index)) neighbours.set(n);
   const learnedNeighbours = (): SavedNeighbour[] => neighbours.list().flatMap((n) => {
     const p = n.source === 'learned' ? portManager.get(n.port) : undefined;
@@ -508,7 +535,7 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
       (nice) => log.warn({ nice }, 'the session scheduling group could not be set (not retried in the log)'));
     const g = held.result;
     if (g.raised) {
-      sessionGroup = held;
+      sessionGroup = opened.sessionGroup = held;
       log.debug({ from: g.from, to: g.to }, 'session scheduling group raised with the workers');
     } else log.debug({ nice: groupNice, reason: g.reason }, 'session scheduling group unchanged');
   }
@@ -539,10 +566,12 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
     sessionGroup?.stop();
     throw e;
   }
+  opened.store = saved.store;
   adoptSavedNodeFacts(saved.load.state?.node ?? null);
   if (syncThreadsAtStart) saved.store.prestartWriter(); // (its connection needs the store created: now)
   let dataplane: WorkerDataplane;
   try { dataplane = await starting; } catch (e) { saved.store.close(); sessionGroup?.stop(); throw e; }
+  opened.dataplane = dataplane;
   // the workers started with the node addresses of the peeked NodeConfig when they stand in for
   // the Node's (adoptSavedNodeFacts); the loaded one differs only when the peek could not read it
   // or another process wrote the store meanwhile: the uplinks answer ARP/ND for its addresses from
@@ -683,12 +712,16 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
     checkpointer.startPeriodic(dataplane, learnedNeighbours);
     if (kubeStart) kubeWatcher = await kubeStart(seen);
   } catch (e) {
+    checkpointer.stopPeriodic();
     await controlPlane?.close().catch(() => undefined);
     hostStack?.teardown();
     await dataplane.close();
     sessionGroup?.stop();
     throw e;
   }
+  // started: from here the stop hands the interfaces back
+  opened = {};
+  boot.handBack = undefined;
   log.info({ url: controlPlane.url, healthz: controlPlane.healthzUrl }, 'control API listening');
 
   let resolveStopped!: () => void;

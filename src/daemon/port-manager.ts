@@ -381,6 +381,8 @@ export class PortManager {
     // indexes have run out: allocIndex then takes the lowest free one, never a taken one)
     for (const n of indexes) if (Number.isInteger(n) && n >= this.nextIndex && n <= MAX_INDEX) this.nextIndex = n + 1;
     ports.forEach((raw, i) => {
+      // the interface prepare may have taken before it (or the check after it) failed: handed back
+      let taking: string | undefined;
       try {
         let p = parsePortConfig(raw);
         // its CNI attachment (cni-gc.ts), if one was saved: a bad one costs the port only that
@@ -392,10 +394,12 @@ export class PortManager {
         this.checkAdd(p);
         const want = indexes[i];
         const index = Number.isInteger(want) && want >= this.cfg.ports.length && want <= MAX_INDEX && !this.byIndex.has(want) ? want : this.allocIndex();
+        if (p.type !== 'tap') taking = p.ifname;   // (checkAdd: no other port has it)
         const spec = { ...this.prepare(p, index), optional: true };
         if (spec.type === 'tap' && spec.netns && !existsSync(join(NETNS_DIR, spec.netns))) throw new Error(`network namespace ${spec.netns} is gone`);
         this.byIndex.set(index, { config: p, spec, worker: p.worker ?? 0, origin: 'api' });
       } catch (e) {
+        if (taking) this.handBack(taking, 'its saved runtime port is not restored');
         this.log.warn({ port: (raw as { name?: string }).name, error: (e as Error).message }, 'saved runtime port not restored (its pod is gone?)');
       }
     });
@@ -960,11 +964,13 @@ export class PortManager {
     return this.queue.then(() => undefined);
   }
 
-  /** After the workers closed their ports: AF_PACKET interfaces are handed back to the kernel. */
-  release(): void {
+  /** After the workers closed their ports (the daemon stopped, or its start failed after the ports
+   * were taken): AF_PACKET / AF_XDP interfaces are handed back to the kernel; returns their names. */
+  release(why = 'daemon stopped'): string[] {
     const chained = this.all().filter((p) => p.spec.type !== 'tap').map((p) => p.spec.ifname);
     for (const i of chained) letKernelIn(i, this.portNetns);
-    this.v6.giveBackAll(chained, this.portNetns, 'daemon stopped');
+    this.v6.giveBackAll(chained, this.portNetns, why);
+    return chained;
   }
 
   private serial<T>(fn: () => Promise<T>): Promise<T> {
