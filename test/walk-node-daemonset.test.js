@@ -28,6 +28,11 @@ import { runWdp } from './lib/wdp-cli.js';
 import { ECHO_CLIENT, ECHO_PORT, ECHO_SERVER, report } from './lib/echo-traffic.js';
 import { spawnNode, httpMany } from './lib/topology.js';
 import { kustomize } from './lib/kustomize.js';
+import { systemTool } from '../dist/src/util/system-tool.js';
+
+// nftables' `nft` from the system directories: under `npx ava` PATH starts with node_modules/.bin,
+// whose `nft` is another package's tool (it prints nothing, so a check of the ruleset would pass)
+const NFT = systemTool('nft') ?? 'nft';
 
 const gate = rootGate(test, { tools: ['setpriv', 'unshare', 'curl', 'openssl', 'nft'] });
 const serial = gate.serial;
@@ -283,7 +288,7 @@ serial('running.md\'s CNI steps on the DaemonSet\'s node: the plugin installed b
   t.is(del.code, 0, JSON.stringify(del.out));
   const after = await runWdp(['get', 'ports', '-o', 'wide'], `unix:${apiSock}`);
   t.false(after.stdout.includes(hostIf), 'the port is gone');
-  t.false(lab.exec(topo.ns.dp, 'nft', ['list', 'ruleset']).stdout.includes(hostIf), 'the kernel has the veth back');
+  t.false(lab.exec(topo.ns.dp, NFT, ['list', 'ruleset']).stdout.includes(hostIf), 'the kernel has the veth back');
 });
 
 /** deploy/'s container that installs the CNI plugin and keeps it chained. */
@@ -512,7 +517,7 @@ serial('pods started together (a node booting, a Deployment scaled up): the runt
   dels.forEach((d, i) => t.is(d.code, 0, `DEL ${i}: ${JSON.stringify(d.out)}`));
   const after = await runWdp(['get', 'ports'], `unix:${apiSock}`);
   t.false(burst.some((b) => after.stdout.includes(b.hostIf)), after.stdout);
-  const rules = lab.exec(topo.ns.dp, 'nft', ['list', 'ruleset']).stdout;
+  const rules = lab.exec(topo.ns.dp, NFT, ['list', 'ruleset']).stdout;
   t.false(burst.some((b) => rules.includes(b.hostIf)), 'every veth handed back to the kernel');
 });
 
@@ -631,7 +636,7 @@ serial('deploy/host-port/ (kubectl apply -k): its daemon, privileged, moves the 
   daemon.kill('SIGTERM');
   t.deepEqual(await Promise.race([exited, sleep(grace * 1000).then(() => ({ late: true }))]), { code: 0, sig: null });
   t.deepEqual(nicState(), onNic, 'the NIC\'s addresses and default routes back');
-  t.false(lab.exec(topo.ns.dp, 'nft', ['list', 'tables']).stdout.includes('netdev wdp'), 'the kernel no longer kept off the NIC');
+  t.false(lab.exec(topo.ns.dp, NFT, ['list', 'tables']).stdout.includes('netdev wdp'), 'the kernel no longer kept off the NIC');
   t.deepEqual(await outside(), ['outside', 'outside'], 'the node reaches the outside through its NIC');
   // SIGKILL of every process of the pod (the kubelet after the grace period, the OOM killer): the
   // NIC is left without the node's network; the next start takes it as saved

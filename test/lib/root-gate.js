@@ -9,8 +9,11 @@ export function rootReason(tools = []) {
   if (process.platform !== 'linux') return 'needs Linux network namespaces';
   if (typeof process.getuid !== 'function' || process.getuid() !== 0) return 'needs root (network namespaces)';
   if (!canUseNetns()) return 'needs iproute2 (`ip`) for network namespaces';
+  // looked up without node_modules/.bin, which `npx ava` puts first in PATH: a package's bin there
+  // can share a system tool's name (@vercel/nft's `nft` is not nftables')
+  const PATH = (process.env.PATH ?? '').split(':').filter((d) => !/node_modules[/]\.bin$/.test(d)).join(':');
   for (const tool of tools) {
-    if (spawnSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' }).status !== 0) return `needs ${tool}, which is not installed`;
+    if (spawnSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore', env: { ...process.env, PATH } }).status !== 0) return `needs ${tool}, which is not installed`;
   }
   return '';
 }
