@@ -12,23 +12,26 @@ const LE_HOST = endianness() === 'LE';
 
 /** SQLite's WAL checksum over `b` (a multiple of 8 bytes), from (s1, s2). */
 export function checksum(b: Uint8Array, bigEndian: boolean, s1: number, s2: number): [number, number] {
+  // (in int32 arithmetic, `| 0`, converted at the end: the same sums modulo 2^32, ~4x faster than
+  // `>>> 0` on uint32 values, whose sums V8 keeps as doubles — a 16 KiB page ~4 µs instead of ~16)
+  s1 |= 0; s2 |= 0;
   if (bigEndian !== LE_HOST && b.byteOffset % 4 === 0) {
-    // the words in this host's order: read as they lie (~5x faster than a DataView read per word;
-    // a 13 MB write's frames are read back after its commit, wal-mark.ts)
-    const w = new Uint32Array(b.buffer, b.byteOffset, b.length >> 2);
+    // the words in this host's order: read as they lie (a 13 MB write's frames are read back after
+    // its commit, wal-mark.ts)
+    const w = new Int32Array(b.buffer, b.byteOffset, b.length >> 2);
     for (let i = 0; i < w.length; i += 2) {
-      s1 = (s1 + w[i] + s2) >>> 0;
-      s2 = (s2 + w[i + 1] + s1) >>> 0;
+      s1 = (s1 + w[i] + s2) | 0;
+      s2 = (s2 + w[i + 1] + s1) | 0;
     }
-    return [s1, s2];
+  } else {
+    const v = new DataView(b.buffer, b.byteOffset, b.length);
+    const le = !bigEndian;
+    for (let i = 0; i < b.length; i += 8) {
+      s1 = (s1 + v.getInt32(i, le) + s2) | 0;
+      s2 = (s2 + v.getInt32(i + 4, le) + s1) | 0;
+    }
   }
-  const v = new DataView(b.buffer, b.byteOffset, b.length);
-  const le = !bigEndian;
-  for (let i = 0; i < b.length; i += 8) {
-    s1 = (s1 + v.getUint32(i, le) + s2) >>> 0;
-    s2 = (s2 + v.getUint32(i + 4, le) + s1) >>> 0;
-  }
-  return [s1, s2];
+  return [s1 >>> 0, s2 >>> 0];
 }
 
 /** `len` bytes of `fd` at `pos` into `into` (or a new buffer); fewer at the file's end. */

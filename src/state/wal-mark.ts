@@ -28,7 +28,7 @@
 //   frame, frames left by a rolled-back transaction that spilled to the log, or by a commit whose
 //   fsync failed, do not chain from the commit frame that replaced them — the count is the frame
 //   SQLite's recovery ends at, which an open then reads again from an undamaged log.
-import { closeSync, constants, fstatSync, openSync, writeSync } from 'node:fs';
+import { closeSync, constants, openSync, writeSync } from 'node:fs';
 import { crc32 } from 'node:zlib';
 import { FRAME_HEADER, frameOk, isCommit, readAt, storedChecksum, WAL_HEADER, walHeader } from './wal-format.js';
 
@@ -37,6 +37,8 @@ export const WAL_MARK_SUFFIX = '-walmark';
 const MAGIC = 'wdpwalm1';
 const RECORD = 128;
 const REVISION_MAX = RECORD - 28 - 4;
+/** Frames read back a pread. */
+const CHUNK = 4;
 
 /** What a record says. */
 export interface WalMarkRecord { salt1: number; salt2: number; pageSize: number; frames: number; revision: string }
@@ -88,7 +90,9 @@ export class WalMarkWriter {
   }
 
   private update(revision: string): void {
-    if (this.wal !== null && fstatSync(this.wal).nlink === 0) { closeSync(this.wal); this.wal = null; this.at = null; }
+    // (the log's descriptor kept: a log deleted or replaced under the running store is refused by
+    // the store — every write, StateStore.filesProblem — and a start finds no log, or another
+    // generation, where this one was)
     this.wal ??= openSync(this.walPath, 'r');
     const h = walHeader(readAt(this.wal, 0, WAL_HEADER));
     if (!h.ok) { this.at = null; return; }
@@ -97,15 +101,21 @@ export class WalMarkWriter {
       at = this.at = { salt1: h.salt1, salt2: h.salt2, pageSize: h.pageSize, frames: 0, sum: h.seed };
     }
     // the chain from the last commit frame on, to the first frame that does not belong (the log's
-    // end, a stale frame): its last commit frame is where SQLite's recovery ends
+    // end, a stale frame): its last commit frame is where SQLite's recovery ends. Read CHUNK frames
+    // a call (a small commit's two frames and the one after them: one pread)
     const frameSize = FRAME_HEADER + h.pageSize;
-    if (!this.buf || this.buf.length < frameSize) this.buf = Buffer.alloc(frameSize);
+    if (!this.buf || this.buf.length < CHUNK * frameSize) this.buf = Buffer.alloc(CHUNK * frameSize);
     let sum = at.sum;
-    for (let i = at.frames + 1; ; i++) {
-      const f = readAt(this.wal, WAL_HEADER + (i - 1) * frameSize, frameSize, this.buf);
-      if (f.length < frameSize || !frameOk(h, f, sum)) break;
-      sum = storedChecksum(f);
-      if (isCommit(f)) { at.frames = i; at.sum = sum; }
+    scan: for (let i = at.frames + 1; ;) {
+      const b = readAt(this.wal, WAL_HEADER + (i - 1) * frameSize, CHUNK * frameSize, this.buf);
+      const n = Math.floor(b.length / frameSize);
+      for (let k = 0; k < n; k++, i++) {
+        const f = b.subarray(k * frameSize, (k + 1) * frameSize);
+        if (!frameOk(h, f, sum)) break scan;
+        sum = storedChecksum(f);
+        if (isCommit(f)) { at.frames = i; at.sum = sum; }
+      }
+      if (n < CHUNK) break;
     }
     const rec = { salt1: at.salt1, salt2: at.salt2, pageSize: at.pageSize, frames: at.frames, revision };
     const key = `${rec.salt1}:${rec.salt2}:${rec.frames}:${revision}`;
