@@ -81,7 +81,7 @@ export function walProblem(walPath: string, shmPath: string | null, markPath: st
     const why = brokeAt ? `frame ${brokeAt} fails its checksum` : `the log ends after frame ${frames}`;
     if (mark && mark.salt1 === salt1 && mark.salt2 === salt2 && mark.pageSize === pageSize && mark.frames > lastCommit) {
       return `its commit record (${markPath}) records ${mark.frames} committed frames${mark.revision ? ` (the store's revision ${mark.revision})` : ''}, but only ${lastCommit} can be read: ${why} ` +
-        `(SQLite would drop the commits after it silently; if this log is older than the record on purpose — restored from a backup without the record —, moving ${markPath} away starts with what it holds)`;
+        `(SQLite would drop the commits after it silently; a log older than the record on purpose, restored from a backup, opens with what it holds once ${markPath} is moved away)`;
     }
     const idx = shmPath === null ? null : shmHeader(shmPath);
     if (idx && idx.salt1 === salt1 && idx.salt2 === salt2 && idx.mxFrame > lastCommit) {
