@@ -78,3 +78,25 @@ process.kill(process.pid, 'SIGKILL');`, dir], { encoding: 'utf8', timeout: 120_0
   }
   t.true(generations.size > 1, 'the log started again between kills (new salts)');
 });
+
+test('the WAL checksum: the same sums read in place (the host\'s order, aligned) or word by word (the other order, unaligned), as SQLite defines them', (t) => {
+  // SQLite's definition, word by word (fileformat.html: "Checksum Algorithm")
+  const ref = (b, be, s1, s2) => {
+    for (let i = 0; i < b.length; i += 8) {
+      s1 = (s1 + (be ? b.readUInt32BE(i) : b.readUInt32LE(i)) + s2) >>> 0;
+      s2 = (s2 + (be ? b.readUInt32BE(i + 4) : b.readUInt32LE(i + 4)) + s1) >>> 0;
+    }
+    return [s1, s2];
+  };
+  const raw = Buffer.alloc(4096 + 8);
+  for (let i = 0; i < raw.length; i++) raw[i] = (i * 7919 + 13) & 255;
+  const aligned = raw.subarray(8, 8 + 4096), unaligned = Buffer.concat([Buffer.alloc(1), aligned]).subarray(1);
+  t.not(unaligned.byteOffset % 4, 0);
+  for (const be of [false, true]) {
+    for (const seed of [[0, 0], [0xffffffff, 0x80000001]]) {
+      const want = ref(Buffer.from(aligned), be, ...seed);
+      t.deepEqual(checksum(aligned, be, ...seed), want);
+      t.deepEqual(checksum(unaligned, be, ...seed), want);
+    }
+  }
+});
