@@ -223,7 +223,7 @@ export class StateStore {
     this.checkSpace();
     // (before SQLite reads the log: it would drop what follows a damaged frame without a word)
     const openHere = OPEN_STORES.has(this.path);
-    const wal = walProblem(this.path + '-wal', openHere ? null : this.path + '-shm', openHere ? null : this.path + WAL_MARK_SUFFIX);
+    const wal = walProblem(this.path + '-wal', openHere ? null : this.path + WAL_MARK_SUFFIX);
     if (wal) {
       throw new StateError(`${this.path}-wal (the store's write-ahead log, holding its latest commits): ${wal}. Nothing was deleted or changed; restore the state directory from a backup — moving ${STATE_DB}-wal and ${STATE_DB}-shm away starts with the state as of the log's last checkpoint into ${STATE_DB}, without the commits after it`);
     }
@@ -311,7 +311,7 @@ export class StateStore {
       } catch { return none; }
     }
     // a damaged log: nothing is trusted (the real open refuses it, with its reason)
-    if (walProblem(path + '-wal', path + '-shm', path + WAL_MARK_SUFFIX)) return none;
+    if (walProblem(path + '-wal', path + WAL_MARK_SUFFIX)) return none;
     // (a filesystem too full for the index: the real open says so)
     if (tooFull(path)) return none;
     try {

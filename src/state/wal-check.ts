@@ -13,24 +13,22 @@
 // * the commit record (`state.db-walmark`, wal-mark.ts: written by the writer thread after each
 //   commit's fsync) names more committed frames of this log (its salts) than the readable prefix
 //   holds: a log cut short or damaged in its last transaction(s), after they were durable. A
-//   missing, stale (other salts: an earlier generation of the log) or damaged record says nothing;
-// * the same from the wal-index (`state.db-shm`), what a process left of it: a wdp before the
-//   record, whose writing connections shared the index, or a start's read-only connections.
+//   missing, stale (other salts: an earlier generation of the log) or damaged record says nothing.
+//   The wal-index (`state.db-shm`) is not read: the writing connection keeps its index in its heap
+//   (locking_mode=EXCLUSIVE), so a `-shm` on disk is what some read-only connection saw once, no
+//   account of what was committed — a refusal on its word could only be a false alarm.
 //
 // File formats: https://www.sqlite.org/fileformat.html ("The Write-Ahead Log", "WAL-Index Format").
 import { closeSync, existsSync, fstatSync, openSync } from 'node:fs';
 import { endianness } from 'node:os';
-import { checksum, FRAME_HEADER, frameOk, isCommit, readAt, storedChecksum, WAL_HEADER, walHeader } from './wal-format.js';
+import { FRAME_HEADER, frameOk, isCommit, readAt, storedChecksum, WAL_HEADER, walHeader } from './wal-format.js';
 import { readWalMark } from './wal-mark.js';
 
-const SHM_HEADER = 136;
-
 /** What is wrong with `walPath` that SQLite would not say (null: nothing it can prove). Reads the
- * file (and `markPath`, `shmPath`) only; never throws for a file it cannot read (the open reports
- * that). `markPath`: the commit record (wal-mark.ts). `shmPath`, `markPath` null: not read — as
- * while a connection of this process has the store open (closing a descriptor of the index drops
- * every POSIX lock the process holds on it; its writer thread writes the record meanwhile). */
-export function walProblem(walPath: string, shmPath: string | null, markPath: string | null = null): string | null {
+ * file (and `markPath`) only; never throws for a file it cannot read (the open reports that).
+ * `markPath`: the commit record (wal-mark.ts); null: not read — as while a connection of this
+ * process has the store open (its writer thread writes the record meanwhile). */
+export function walProblem(walPath: string, markPath: string | null): string | null {
   if (!existsSync(walPath)) return null;
   // (the record before the log: one a running writer writes meanwhile describes a log at most as
   // long as the one read below — wal-mark.ts)
@@ -83,29 +81,6 @@ export function walProblem(walPath: string, shmPath: string | null, markPath: st
       return `its commit record (${markPath}) records ${mark.frames} committed frames${mark.revision ? ` (the store's revision ${mark.revision})` : ''}, but only ${lastCommit} can be read: ${why} ` +
         `(SQLite would drop the commits after it silently; a log older than the record on purpose, restored from a backup, opens with what it holds once ${markPath} is moved away)`;
     }
-    const idx = shmPath === null ? null : shmHeader(shmPath);
-    if (idx && idx.salt1 === salt1 && idx.salt2 === salt2 && idx.mxFrame > lastCommit) {
-      return `its index (${shmPath}) records ${idx.mxFrame} committed frames, but only ${lastCommit} can be read: ${why} (SQLite would drop the commits after it silently)`;
-    }
     return null;
-  } finally { closeSync(fd); }
-}
-
-/** The wal-index header's committed frame count and salts, when both of its copies agree and
- * its checksum holds; null otherwise (no file, or nothing to trust in it). */
-function shmHeader(path: string): { mxFrame: number; salt1: number; salt2: number } | null {
-  let fd: number;
-  try { fd = openSync(path, 'r'); } catch { return null; }
-  try {
-    const b = readAt(fd, 0, SHM_HEADER);
-    if (b.length < SHM_HEADER || !b.subarray(0, 48).equals(b.subarray(48, 96))) return null;
-    // the index is in the writing host's byte order; its checksum too
-    const le = endianness() === 'LE';
-    const u32 = (o: number) => (le ? b.readUInt32LE(o) : b.readUInt32BE(o));
-    if (u32(0) !== 3007000 || b[12] !== 1) return null;
-    const [k1, k2] = checksum(b.subarray(0, 40), !le, 0, 0);
-    if (k1 !== u32(40) || k2 !== u32(44)) return null;
-    // the salts are the log header's bytes, copied as they are (big-endian)
-    return { mxFrame: u32(16), salt1: b.readUInt32BE(32), salt2: b.readUInt32BE(36) };
   } finally { closeSync(fd); }
 }
