@@ -9,12 +9,13 @@ import test from 'ava';
 import { kubeFuzzSeed, genPhases, runPhases, minimise } from './lib/kube-converge.js';
 
 const PHASES = Number(process.env.WDP_KUBEFUZZ_PHASES ?? 10);
-const HOST_IPV6 = process.env.WDP_KUBEFUZZ_HOST_IPV6 !== '0';
 
 test('fresh-seed convergence fuzz: the watcher\'s incremental path ends where a fresh start does', async (t) => {
   t.timeout(240_000);
   const seed = kubeFuzzSeed();
-  t.log(`seed ${seed} (replay with WDP_KUBEFUZZ_SEED=${seed}), ${PHASES} phases`);
+  // one run in three on a host without IPv6: one proxier family, the objects cut to it (families.ts)
+  const HOST_IPV6 = seed % 3 !== 0;
+  t.log(`seed ${seed} (replay with WDP_KUBEFUZZ_SEED=${seed}), ${PHASES} phases, host ${HOST_IPV6 ? 'with' : 'without'} IPv6`);
   const phases = genPhases(seed, PHASES);
   const lines = [];
   const res = await runPhases(phases, { seed, hostIPv6: HOST_IPV6, log: (l) => lines.push(l) });

@@ -54,6 +54,10 @@ test('familyShape: a copy cut for the families in force matches the API object u
   t.not(familyShape(ds(), null), familyShape(ds(), ['IPv4']));
   t.not(familyShape(cut, null), familyShape(ds(), null));
   t.is(familyShape(ds(), null), familyShape(ds(), ['IPv6', 'IPv4']));
+  // the node's primary IP changed family: the copy cut for the other family has as many entries,
+  // and must still be told apart (found by test/kube-converge-fuzz.test.js)
+  t.not(familyShape(serviceInFamilies(ds(), ['IPv6']), null), familyShape(ds(), ['IPv4']));
+  t.not(familyShape(cut, null), familyShape(ds(), ['IPv6']));
 });
 
 test('familiesCanCut: only a Service with more than one cluster IP, or external IPs, source ranges or ingress entries', (t) => {

@@ -146,6 +146,7 @@ export function genService(r, ns, i, prev, gen = 0) {
   }) : genPorts(r, t, g);
   if (r.chance(0.85)) spec.selector = { app: name };
   if (r.chance(0.25)) spec.internalTrafficPolicy = 'Local';
+  if (r.chance(0.15)) spec.trafficDistribution = 'PreferClose';
   if (!headless && r.chance(0.25)) {
     spec.sessionAffinity = 'ClientIP';
     spec.sessionAffinityConfig = { clientIP: { timeoutSeconds: r.pick([10, 10800, 60]) } };
