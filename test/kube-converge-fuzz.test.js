@@ -25,7 +25,8 @@ test('fresh-seed convergence fuzz: the watcher\'s incremental path ends where a 
   let min = '';
   if (!process.env.WDP_KUBEFUZZ_NO_MINIMISE) {
     const m = await minimise(phases, res.phase, { seed, hostIPv6: HOST_IPV6, deadline: Date.now() + 120_000 });
-    min = m.diffs ? `\nminimal sequence (${m.ops.length} ops, then settle and compare):\n  ${m.ops.map((o) => o.what + (o.obj ? ` ${JSON.stringify(o.obj)}` : '')).join('\n  ')}\nits differences:\n  ${m.diffs.slice(0, 10).join('\n  ')}` : `\n(${m.note})`;
+    const show = (o) => `${o.what}${o.obj ? ` ${JSON.stringify(o.obj)}` : ''}${o.gap ? ` (then ${o.gap} ms)` : ''}`;
+    min = m.diffs ? `\nminimal sequence (${m.phases.length} phases, each settled; the last compared):\n${m.phases.map((p, i) => `  phase ${i}:\n    ${p.map(show).join('\n    ')}`).join('\n')}\nits differences:\n  ${m.diffs.slice(0, 10).join('\n  ')}` : `\n(${m.note})`;
   }
   t.fail(`seed ${seed} (reproduce: WDP_KUBEFUZZ_SEED=${seed}): phase ${res.phase} differs from a fresh start (${res.diffs.length} differences):\n  ${shown}\nphase ops:\n  ${phases[res.phase].map((o) => o.what).join('\n  ')}${min}`);
 });

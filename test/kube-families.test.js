@@ -35,6 +35,13 @@ test('one family: lists left empty go; a Service without a cluster IP of it is n
   t.false('externalIPs' in v4.spec);
   t.false('loadBalancerSourceRanges' in v4.spec);
   t.false('status' in v4);
+  // a ClusterIP Service external through its external IPs alone, none of them of the family: its
+  // externalTrafficPolicy goes with them (the model refuses it on a Service with no external
+  // address; found by test/kube-converge-fuzz.test.js)
+  const ext6 = serviceInFamilies(svc({ type: 'ClusterIP', clusterIP: '10.96.0.2', externalIPs: ['2001:db8::2'], externalTrafficPolicy: 'Local' }), ['IPv4']);
+  t.false('externalTrafficPolicy' in ext6.spec);
+  const np = serviceInFamilies(svc({ type: 'NodePort', clusterIP: '10.96.0.2', externalIPs: ['2001:db8::2'], externalTrafficPolicy: 'Local' }), ['IPv4']);
+  t.is(np.spec.externalTrafficPolicy, 'Local', 'a NodePort keeps it: its node ports are external');
   const headless = svc({ clusterIP: 'None', clusterIPs: ['None'] });
   t.is(serviceInFamilies(headless, ['IPv4']), headless);
   t.true(serviceInFamiliesAtAll(headless, ['IPv6']));

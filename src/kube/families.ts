@@ -90,6 +90,13 @@ export function serviceInFamilies(raw: Raw, families: readonly IpFamilyName[]): 
     const left = keepFamilies(spec[key] as unknown[], families, familyOf);
     if (left.length) out[key] = left; else delete out[key];
   }
+  // what applied to the external IPs alone, on a type without node ports, has nothing left to
+  // apply to once none of them is of these families (as serviceForModel drops it when none is
+  // served): kept, the model refuses the whole Service (externalTrafficPolicy needs an external
+  // address), and an update to that shape left the previous version forwarding
+  if (Array.isArray(spec.externalIPs) && spec.externalIPs.length && !out.externalIPs && spec.type !== 'NodePort' && spec.type !== 'LoadBalancer') {
+    delete out.externalTrafficPolicy; delete out.loadBalancerSourceRanges;
+  }
   const res: Raw = { ...raw, spec: out };
   const lb = isObj(raw.status) && isObj(raw.status.loadBalancer) ? raw.status.loadBalancer : undefined;
   if (lb && Array.isArray(lb.ingress)) {
