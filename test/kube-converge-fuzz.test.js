@@ -3,12 +3,12 @@
 // API-server double into the watcher and an in-thread core; after each phase, what the core
 // serves must equal what a fresh watcher and core given only the final objects serve.
 // A fresh seed each run (printed, and in the failure), WDP_KUBEFUZZ_SEED=<n> replays one,
-// WDP_KUBEFUZZ_PHASES=<n> changes the count (default 10). A failing run is minimised (the ops
+// WDP_KUBEFUZZ_PHASES=<n> changes the count (default 20). A failing run is minimised (the ops
 // up to the failing phase, dropped one at a time while it still fails) and the rest printed.
 import test from 'ava';
 import { kubeFuzzSeed, genPhases, runPhases, minimise } from './lib/kube-converge.js';
 
-const PHASES = Number(process.env.WDP_KUBEFUZZ_PHASES ?? 10);
+const PHASES = Number(process.env.WDP_KUBEFUZZ_PHASES ?? 20);
 
 test('fresh-seed convergence fuzz: the watcher\'s incremental path ends where a fresh start does', async (t) => {
   t.timeout(240_000);
