@@ -30,3 +30,38 @@ test('fresh-seed convergence fuzz: the watcher\'s incremental path ends where a 
   }
   t.fail(`seed ${seed} (reproduce: WDP_KUBEFUZZ_SEED=${seed}): phase ${res.phase} differs from a fresh start (${res.diffs.length} differences):\n  ${shown}\nphase ops:\n  ${phases[res.phase].map((o) => o.what).join('\n  ')}${min}`);
 });
+
+// Findings of the fuzzer, minimised, replayed every run (a host without IPv6: one proxier family).
+const node = (addrs) => ({ metadata: { name: 'node-a', labels: {} }, spec: { podCIDR: '10.244.1.0/24', podCIDRs: ['10.244.1.0/24'] }, status: { addresses: [...addrs.map((address) => ({ type: 'InternalIP', address })), { type: 'Hostname', address: 'node-a' }] } });
+const dual = (name, spec) => ({
+  metadata: { name, namespace: 'default', labels: { app: name } },
+  spec: { type: 'ClusterIP', sessionAffinity: 'None', internalTrafficPolicy: 'Cluster', clusterIP: 'fd00:96::c', clusterIPs: ['fd00:96::c', '10.96.0.12'], ipFamilies: ['IPv6', 'IPv4'], ipFamilyPolicy: 'PreferDualStack', ports: [{ name: 'http', protocol: 'TCP', port: 443, targetPort: 8080 }], selector: { app: name }, ...spec },
+  status: { loadBalancer: {} },
+});
+const slice = { metadata: { name: 'svc-v4', namespace: 'default', labels: { 'kubernetes.io/service-name': 'svc' } }, addressType: 'IPv4', endpoints: [{ addresses: ['10.244.1.10'], conditions: { ready: true }, nodeName: 'node-a' }], ports: [{ name: 'http', port: 8080, protocol: 'TCP' }] };
+const slice6 = { ...slice, metadata: { ...slice.metadata, name: 'svc-v6' }, addressType: 'IPv6', endpoints: [{ addresses: ['fd00:244:1::a'], conditions: { ready: true }, nodeName: 'node-a' }] };
+
+const FINDINGS = [
+  {
+    what: 'the node\'s primary IP changes family: a dual-stack Service is programmed again for the new family',
+    phases: [
+      [(d) => d.create('nodes', node(['fd00:100::2', '192.168.100.2'])), (d) => d.create('services', dual('svc')), (d) => d.create('endpointslices', slice), (d) => d.create('endpointslices', slice6)],
+      [(d) => d.apply('nodes', node(['192.168.100.2', 'fd00:100::2']))],
+    ],
+  },
+  {
+    what: 'an update leaves a ClusterIP Service external only through external IPs of the other family (externalTrafficPolicy Local)',
+    phases: [
+      [(d) => d.create('nodes', node(['192.168.100.2'])), (d) => d.create('services', dual('svc', { type: 'NodePort', externalTrafficPolicy: 'Local', ports: [{ name: 'http', protocol: 'TCP', port: 443, targetPort: 8080, nodePort: 30030 }] })), (d) => d.create('endpointslices', slice)],
+      [(d) => d.apply('services', dual('svc', { externalIPs: ['2001:db8:e::19'], externalTrafficPolicy: 'Local' }))],
+    ],
+  },
+];
+
+for (const f of FINDINGS) {
+  test(`finding: ${f.what}`, async (t) => {
+    t.timeout(60_000);
+    const res = await runPhases(f.phases.map((p) => p.map((run, i) => ({ what: `op ${i}`, run }))), { seed: 1, hostIPv6: false });
+    t.is(res, null, res ? `phase ${res.phase} differs from a fresh start:\n  ${res.diffs.slice(0, 10).join('\n  ')}` : '');
+  });
+}

@@ -203,7 +203,9 @@ export function genSlice(r, ns, i, k, svc) {
     ep.targetRef = { kind: 'Pod', namespace: ns, name: `pod-${a}` };
     endpoints.push(ep);
   }
-  const labels = { 'kubernetes.io/service-name': `svc${i}`, 'endpointslice.kubernetes.io/managed-by': 'endpointslice-controller.k8s.io' };
+  // (a manually managed slice can be relabelled to another Service: it moves)
+  const owner = r.chance(0.08) ? `svc${(i + 1) % SLOTS}` : `svc${i}`;
+  const labels = { 'kubernetes.io/service-name': owner, 'endpointslice.kubernetes.io/managed-by': 'endpointslice-controller.k8s.io' };
   if (svc?.metadata?.labels?.[PROXY_NAME]) labels[PROXY_NAME] = svc.metadata.labels[PROXY_NAME];
   if (svc?.metadata?.labels?.[HEADLESS] !== undefined || svc?.spec?.clusterIP === 'None') { if (r.chance(0.8)) labels[HEADLESS] = ''; }
   return { metadata: { name: `svc${i}-${k}`, namespace: ns, labels }, addressType: v6 ? 'IPv6' : 'IPv4', endpoints, ports };
