@@ -309,7 +309,12 @@ export async function settle(side, double, { timeoutMs = 20000 } = {}) {
     if (!why) { quiet++; if (quiet >= 2) return; } else quiet = 0;
     await new Promise((res) => setTimeout(res, 60));
   }
-  throw new Error(`did not settle in ${timeoutMs} ms: ${why}`);
+  // (what the informers and the double's watches are doing: a watcher that stopped following)
+  const inf = side.watcher.informers;
+  const state = Object.entries(inf).map(([k, i]) => `${k} ${JSON.stringify(i.stats)} rv ${i.resourceVersion} emptyWatches ${i.watch?.emptyWatches}`).join('; ');
+  const watches = [...double.watchers].map((w) => `${w.resource} since ${w.since} live ${w.live} sent ${w.sent}${w.frozen ? ' frozen' : ''}`).join('; ');
+  const logs = side.lines.filter((l) => l.level >= 40).slice(-8).map((l) => `${l.msg} ${l.resource ?? ''} ${l.error ?? ''}`).join(' | ');
+  throw new Error(`did not settle in ${timeoutMs} ms: ${why}\n  informers: ${state}\n  double: rv ${double.rv}, compacted at ${double.compactedRv}, open watches: ${watches || 'none'}, failures ${JSON.stringify(double.failures)}, watches from ${JSON.stringify(Object.fromEntries(Object.entries(double.stats.watchFrom).map(([k, v]) => [k, v.slice(-6)])))}\n  last warnings: ${logs}`);
 }
 
 // ---- the comparison ---------------------------------------------------------------------------------
@@ -412,14 +417,15 @@ export async function compare(inc, fresh, r) {
  * The random operations: each a { what, run(double) } whose choices are all made when it is
  * generated (so a list of them replays without the generator: minimisation drops entries).
  */
-export function genOp(r) {
+export function genOp(r, storm = false) {
   const ns = r.pick(NAMESPACES), i = r.int(SLOTS);
   const key = `${ns}/svc${i}`;
   // objects are made when the op runs, from a seed drawn now: against the objects as they are
   // then (a slice for the Service's ports as they are, an update keeping its cluster IPs), so a
   // minimised sequence stays API-valid; `obj` is the last one made (for the report)
   const sub = r.int(2 ** 31);
-  const roll = r.next();
+  // (a storm: a fault one op in three)
+  const roll = storm && r.chance(0.33) ? 0.85 + r.next() * 0.15 : r.next();
   const svcNow = (d) => d.state.services.get(key);
   if (roll < 0.26) {
     const op = { what: `apply Service ${key}`, run: (d) => { op.obj = genService(rng(sub), ns, i, svcNow(d)); d.apply('services', op.obj); } };
@@ -472,7 +478,8 @@ const sleep = (ms) => new Promise((res) => setTimeout(res, ms));
  * Returns the first phase whose comparison differs ({ phase, diffs }) or null.
  */
 export async function runPhases(phases, { seed, hostIPv6 = true, gapMs = (op) => op.gap ?? 0, log = () => {}, onlyLast = false } = {}) {
-  const double = new ApiServerDouble({ bookmarkIntervalMs: 700 });
+  // (every other seed without the watch cache: lists with resourceVersion 0 are paged too)
+  const double = new ApiServerDouble({ bookmarkIntervalMs: 700, watchCache: (seed >>> 1) % 2 === 0 });
   await double.listen();
   let inc;
   try {
@@ -509,15 +516,17 @@ export async function runPhases(phases, { seed, hostIPv6 = true, gapMs = (op) =>
 /** The seeded run's phases: `count` phases of 1..8 ops, the first with the seed objects. */
 export function genPhases(seed, count) {
   const r = rng(seed);
+  // one seed in four a storm: faults one op in three, hardly a pause between ops
+  const storm = seed % 4 === 1;
   const phases = [];
   for (let p = 0; p < count; p++) {
     const ops = p === 0 ? seedObjects(r) : [];
     const n = 1 + r.int(8);
     for (let k = 0; k < n; k++) {
-      const op = genOp(r);
+      const op = genOp(r, storm);
       // a pause after it: none (batched with the next), short, or long enough for a sync; a
       // fault's long enough for the informers to meet it
-      op.gap = op.fault ? 100 + r.int(400) : r.pick([0, 0, 0, 10, 40, 120]);
+      op.gap = op.fault ? (storm ? r.int(150) : 100 + r.int(400)) : storm ? r.pick([0, 0, 0, 5]) : r.pick([0, 0, 0, 10, 40, 120]);
       ops.push(op);
     }
     phases.push(ops);
