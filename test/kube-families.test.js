@@ -35,6 +35,13 @@ test('one family: lists left empty go; a Service without a cluster IP of it is n
   t.false('externalIPs' in v4.spec);
   t.false('loadBalancerSourceRanges' in v4.spec);
   t.false('status' in v4);
+  // a ClusterIP Service external through its external IPs alone, none of them of the family: its
+  // externalTrafficPolicy goes with them (the model refuses it on a Service with no external
+  // address; found by test/kube-converge-fuzz.test.js)
+  const ext6 = serviceInFamilies(svc({ type: 'ClusterIP', clusterIP: '10.96.0.2', externalIPs: ['2001:db8::2'], externalTrafficPolicy: 'Local' }), ['IPv4']);
+  t.false('externalTrafficPolicy' in ext6.spec);
+  const np = serviceInFamilies(svc({ type: 'NodePort', clusterIP: '10.96.0.2', externalIPs: ['2001:db8::2'], externalTrafficPolicy: 'Local' }), ['IPv4']);
+  t.is(np.spec.externalTrafficPolicy, 'Local', 'a NodePort keeps it: its node ports are external');
   const headless = svc({ clusterIP: 'None', clusterIPs: ['None'] });
   t.is(serviceInFamilies(headless, ['IPv4']), headless);
   t.true(serviceInFamiliesAtAll(headless, ['IPv6']));
@@ -54,6 +61,10 @@ test('familyShape: a copy cut for the families in force matches the API object u
   t.not(familyShape(ds(), null), familyShape(ds(), ['IPv4']));
   t.not(familyShape(cut, null), familyShape(ds(), null));
   t.is(familyShape(ds(), null), familyShape(ds(), ['IPv6', 'IPv4']));
+  // the node's primary IP changed family: the copy cut for the other family has as many entries,
+  // and must still be told apart (found by test/kube-converge-fuzz.test.js)
+  t.not(familyShape(serviceInFamilies(ds(), ['IPv6']), null), familyShape(ds(), ['IPv4']));
+  t.not(familyShape(cut, null), familyShape(ds(), ['IPv6']));
 });
 
 test('familiesCanCut: only a Service with more than one cluster IP, or external IPs, source ranges or ingress entries', (t) => {

@@ -52,15 +52,17 @@ export function familiesCanCut(o: Readonly<Raw>): boolean {
   return (Array.isArray(spec.clusterIPs) && spec.clusterIPs.length > 1) || some(spec.externalIPs) || some(spec.loadBalancerSourceRanges) || some(lb.ingress);
 }
 
-/** How many cluster IPs, external IPs, source ranges and ingress entries of a Service the proxiers
- * of `families` keep (null: every family). The full sync compares the model's copy (as it was
- * cut when programmed), counted whole, with the API's object counted under the families in force:
- * a copy cut for other families differs and is programmed again. */
+/** The families of the cluster IPs, external IPs, source ranges and ingress entries of a Service
+ * the proxiers of `families` keep (null: every family), in order. The full sync compares the
+ * model's copy (as it was cut when programmed), taken whole, with the API's object cut to the
+ * families in force: a copy cut for other families differs and is programmed again. (The
+ * families, not just how many: a dual-stack Service cut to IPv6 keeps as many entries as cut to
+ * IPv4, and a node whose primary IP changes family must not keep the other family's copy.) */
 export function familyShape(o: Readonly<Raw>, families: readonly IpFamilyName[] | null): string {
   const spec = isObj(o.spec) ? o.spec : {};
   const fams = families && cutsFamilies(families) ? families : null;
   const n = (list: unknown, familyOf: (x: unknown) => IpFamilyName | null) =>
-    !Array.isArray(list) ? 0 : fams ? keepFamilies(list, fams, familyOf).length : list.length;
+    !Array.isArray(list) ? '' : (fams ? keepFamilies(list, fams, familyOf) : list).map((x) => { const f = familyOf(x); return f === 'IPv4' ? '4' : f === 'IPv6' ? '6' : '?'; }).join('');
   const lb = isObj(o.status) && isObj(o.status.loadBalancer) ? o.status.loadBalancer : {};
   // (external and ingress IPs as the model is given them: objects.ts serviceForModel)
   const externalIPs = Array.isArray(spec.externalIPs) ? servedExternalIPs(spec.externalIPs) : spec.externalIPs;
@@ -87,6 +89,13 @@ export function serviceInFamilies(raw: Raw, families: readonly IpFamilyName[]): 
     if (!Array.isArray(spec[key])) continue;
     const left = keepFamilies(spec[key] as unknown[], families, familyOf);
     if (left.length) out[key] = left; else delete out[key];
+  }
+  // what applied to the external IPs alone, on a type without node ports, has nothing left to
+  // apply to once none of them is of these families (as serviceForModel drops it when none is
+  // served): kept, the model refuses the whole Service (externalTrafficPolicy needs an external
+  // address), and an update to that shape left the previous version forwarding
+  if (Array.isArray(spec.externalIPs) && spec.externalIPs.length && !out.externalIPs && spec.type !== 'NodePort' && spec.type !== 'LoadBalancer') {
+    delete out.externalTrafficPolicy; delete out.loadBalancerSourceRanges;
   }
   const res: Raw = { ...raw, spec: out };
   const lb = isObj(raw.status) && isObj(raw.status.loadBalancer) ? raw.status.loadBalancer : undefined;

@@ -93,6 +93,7 @@ class BookmarkWatch extends Watch {
   private startedAt = 0;
   private events = 0;
   private emptyWatches = 0;
+  private endedInError = false;
   constructor(private readonly kc: KubeConfig, private readonly informer: ResilientInformer) { super(kc); }
 
   override async watch(path: string, queryParams: Record<string, string | number | boolean | undefined>, callback: (phase: string, apiObj: any, watchObj?: any) => void, done: (err: any) => void): Promise<AbortController> {
@@ -100,7 +101,11 @@ class BookmarkWatch extends Watch {
     this.informer.watchStarting();
     // A watch the server (or a proxy) ends at once, with nothing delivered, is re-opened by the
     // library straight away: without a pause that is a busy loop of requests.
-    if (this.startedAt && !this.events && Date.now() - this.startedAt < 1000) {
+    // (only a watch that ended cleanly: one that failed is restarted after the informer's own
+    // backoff, and counting it here too stacked a second, uncapped-by-config pause on it — after
+    // a burst of dropped connections the informer sat up to 30 s without a watch, its changes
+    // waiting, whatever backoffMaxMs said; found by test/kube-converge-fuzz.test.js)
+    if (this.startedAt && !this.events && !this.endedInError && Date.now() - this.startedAt < 1000) {
       this.emptyWatches++;
       await new Promise((r) => setTimeout(r, Math.min(100 * 2 ** this.emptyWatches, 30_000)));
       if (this.stopped) { const c = new AbortController(); c.abort(); return c; }
@@ -125,7 +130,7 @@ class BookmarkWatch extends Watch {
       stripManagedFields(obj);
       callback(phase, obj, w);
     };
-    const onDone = (err: any) => { clearTimeout(this.deadline); done(err); };
+    const onDone = (err: any) => { clearTimeout(this.deadline); this.endedInError = !!err; done(err); };
     const c = await openWatch(this.kc, path, params, onEvent, onDone, this.informer.watchIdleMs);
     this.lastController = c;
     if (this.stopped) { c.abort(); return c; } // stopped while the request was being prepared
