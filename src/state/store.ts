@@ -388,8 +388,15 @@ export class StateStore {
   /** `w` as a write request's rows, every body a string made here (a small write: no text handed
    * over), with the revision row naming commit `revision`. */
   private serialised(w: StoreWrite, revision: number): WriteRows {
+    return this.writeRows(w, revision, '');
+  }
+
+  /** `w` as a write request's rows: objects that came as `text` go as places in it (posted once,
+   * no string per object on either side; bytes are handed over, not copied), the others
+   * serialised; kinds as codes, keys as one string; the revision row naming commit `revision`. */
+  private writeRows(w: StoreWrite, revision: number, text: string | Uint8Array): WriteRows {
     const n = w.upsert.length;
-    const kinds = new Uint8Array(n), keyEnds = new Int32Array(n), starts = new Int32Array(n).fill(-1), ends = new Int32Array(n);
+    const kinds = new Uint8Array(n), keyEnds = new Int32Array(n), starts = new Int32Array(n), ends = new Int32Array(n);
     const bodies: string[] = [];
     let keys = '';
     for (let i = 0; i < n; i++) {
@@ -397,9 +404,15 @@ export class StateStore {
       kinds[i] = STORED_KINDS.indexOf(o.kind);
       keys += o.key;
       keyEnds[i] = keys.length;
+      if (o.source && text.length && o.source.text === text) {
+        // (bytes moved by an earlier stage are empty here: the thread would store empty bodies)
+        if (o.source.end > text.length) throw new StateError(`${o.kind} ${o.key}: its text [${o.source.start}, ${o.source.end}) is past the body's ${text.length} characters (its bytes were handed over already)`);
+        starts[i] = o.source.start; ends[i] = o.source.end; continue;
+      }
+      starts[i] = -1;
       bodies.push(o.source ? bodySlice(o.source.text, o.source.start, o.source.end) : JSON.stringify(o.raw));
     }
-    return { kinds, keys, keyEnds, text: '', starts, ends, bodies, removeKinds: w.remove.map((r) => r.kind), removeKeys: w.remove.map((r) => r.key), meta: [this.revisionRow(revision)] };
+    return { kinds, keys, keyEnds, text, starts, ends, bodies, removeKinds: w.remove.map((r) => r.kind), removeKeys: w.remove.map((r) => r.key), meta: [this.revisionRow(revision)] };
   }
 
   /** A write request to the thread failed with `e`. When the thread stopped after it was sent
@@ -635,35 +648,11 @@ export class StateStore {
     // one's WAL is counted here (committed()), and checkpointed past CHECKPOINT_BYTES.
     const revision = this.rev!.n + 1;
     if (small) return this.staged(writer, writer.request({ op: 'stage', ...this.serialised(w, revision) }), revision, undo, true);
-    // objects that came as text go as places in that one text (posted once, no string per object
-    // on either side; the body's bytes are handed over, not copied), the others serialised; kinds
-    // as codes, keys as one string
-    const n = w.upsert.length;
-    const text = w.upsert.find((o) => o.source)?.source?.text ?? '';
-    const kinds = new Uint8Array(n), keyEnds = new Int32Array(n), starts = new Int32Array(n), ends = new Int32Array(n);
-    const bodies: string[] = [];
-    let keys = '';
-    for (let i = 0; i < n; i++) {
-      const o = w.upsert[i];
-      kinds[i] = STORED_KINDS.indexOf(o.kind);
-      keys += o.key;
-      keyEnds[i] = keys.length;
-      if (o.source && o.source.text === text) {
-        // (bytes moved by an earlier stage are empty here: the thread would store empty bodies)
-        if (o.source.end > text.length) throw new StateError(`${o.kind} ${o.key}: its text [${o.source.start}, ${o.source.end}) is past the body's ${text.length} characters (its bytes were handed over already)`);
-        starts[i] = o.source.start; ends[i] = o.source.end; continue;
-      }
-      starts[i] = -1;
-      bodies.push(o.source ? bodySlice(o.source.text, o.source.start, o.source.end) : JSON.stringify(o.raw));
-    }
+    const rows = this.writeRows(w, revision, w.upsert.find((o) => o.source)?.source?.text ?? '');
     // The revision goes in the thread's transaction: committed with the rows or not at all. The
     // counter it names stays right until the commit: the thread's transaction holds the database's
     // write lock from here (BEGIN IMMEDIATE), so no other commit moves the revision meanwhile.
-    let bytes = 0;
-    for (let i = 0; i < n; i++) if (starts[i] >= 0) bytes += ends[i] - starts[i];
-    for (const b of bodies) bytes += b.length;
-    const staged = writer.request({ op: 'stage', kinds, keys, keyEnds, text, starts, ends, bodies, removeKinds: w.remove.map((r) => r.kind), removeKeys: w.remove.map((r) => r.key), meta: [this.revisionRow(revision)] },
-      undefined, typeof text === 'string' ? undefined : text.buffer);
+    const staged = writer.request({ op: 'stage', ...rows }, undefined, typeof rows.text === 'string' ? undefined : rows.text.buffer);
     return this.staged(writer, staged, revision, undo, false);
   }
 

@@ -12,6 +12,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NetnsLab } from '../../dist/src/netns.js';
+import { mulberry32 } from '../../dist/src/util/rng.js';
 
 export const WDP = new URL('../../bin/wdp.js', import.meta.url).pathname;
 const DOUBLE = new URL('./apiserver-double.js', import.meta.url).pathname;
@@ -19,14 +20,7 @@ export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** A small seeded PRNG (mulberry32): the same seed draws the same run. */
 export function prng(seed) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = mulberry32(seed);
   return {
     next,
     int: (lo, hi) => lo + Math.floor(next() * (hi - lo + 1)),   // [lo, hi]

@@ -29,6 +29,7 @@ import { LocalDataplane } from '../../dist/src/core/dataplane.js';
 import { KubeWatcher } from '../../dist/src/kube/watcher.js';
 import { parseConfig } from '../../dist/src/daemon/config.js';
 import * as L from '../../dist/assembly/layout.js';
+import { mulberry32 } from '../../dist/src/util/rng.js';
 
 export const NODE = 'node-a';
 const HEADLESS = 'service.kubernetes.io/headless';
@@ -45,14 +46,7 @@ export function kubeFuzzSeed(env = process.env) {
 
 /** mulberry32: small, seedable, good enough to pick test inputs. */
 export function rng(seed) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = mulberry32(seed);
   const r = {
     next,
     int: (n) => Math.floor(next() * n),
