@@ -22,6 +22,7 @@ import { execFileSync } from 'node:child_process';
 import { systemTool } from '../dist/src/util/system-tool.js';
 import { hops } from './lib/traceroute.js';
 import { e2eSuite, hostPort, api, serviceYaml, sliceYaml, sleep, waitFor, NODE_V4, NODE_V6, POD_SERVER } from './lib/topology.js';
+import { kernelRouterNamespaces } from './lib/kernel-router.js';
 
 const has = (tool) => { try { execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' }); return true; } catch { return false; } };
 const TRACEROUTE = has('traceroute');
@@ -143,16 +144,7 @@ let kernel;
 async function kernelRouter() {
   if (kernel) return kernel;
   const { lab } = topo;
-  const kc = lab.namespace('kc'), kr = lab.namespace('kr'), ks = lab.namespace('ks');
-  lab.veth(kc, 'eth0', kr, 'eth0');
-  lab.veth(kr, 'eth1', ks, 'eth0');
-  lab.sysctl(kr, 'net.ipv4.ip_forward', '1', ['net.ipv6.conf.all.forwarding', '1']);
-  for (const [ns, dev, a] of [[kc, 'eth0', '10.9.0.2/24'], [kc, 'eth0', 'fd09::2/64'], [kr, 'eth0', '10.9.0.1/24'], [kr, 'eth0', 'fd09::1/64'],
-    [kr, 'eth1', '10.9.1.1/24'], [kr, 'eth1', 'fd09:1::1/64'], [ks, 'eth0', '10.9.1.5/24'], [ks, 'eth0', 'fd09:1::5/64']]) lab.addr(ns, dev, a);
-  lab.route(kc, 'default', '10.9.0.1'); lab.route(kc, 'default', 'fd09::1');
-  lab.route(ks, 'default', '10.9.1.1'); lab.route(ks, 'default', 'fd09:1::1');
-  // the router's own packets to a ClusterIP need a route before OUTPUT's DNAT (a node's default)
-  lab.route(kr, '10.96.0.0/16', '10.9.1.5'); lab.route(kr, 'fd00:96::/64', 'fd09:1::5');
+  const { kc, kr, ks } = kernelRouterNamespaces(lab);
   // kube-proxy's nftables proxier's shape: the service-ips verdict map from the nat prerouting (and output)
   // chain to a service chain that DNATs (one endpoint)
   const rules = `table inet kube-proxy {

@@ -23,6 +23,7 @@ import test from 'ava';
 import { execFileSync } from 'node:child_process';
 import { systemTool } from '../dist/src/util/system-tool.js';
 import { e2eSuite, hostPort, serviceYaml, sliceYaml, waitFor, NODE_V4, NODE_V6 } from './lib/topology.js';
+import { kernelRouterNamespaces } from './lib/kernel-router.js';
 
 const PY = (() => { try { return execFileSync('python3', ['-c', 'import sys; print(sys.executable)'], { encoding: 'utf8' }).trim(); } catch { return ''; } })();
 
@@ -99,7 +100,7 @@ test.before(async () => {
     let out = '';
     child.stdout.on('data', (d) => { out += d; });
     child.stderr.on('data', (d) => { out += d; });
-    await waitFor(`the GTSM server on ${addr} (${out})`, async () => out.includes('ready'), 10000);
+    await waitFor(`the GTSM server on ${addr}`, async () => out.includes('ready'), 10000).catch((e) => { throw new Error(`${e.message}: ${out || child.exitCode}`); });
   }
 });
 
@@ -164,16 +165,7 @@ serial('a ClusterIP whose endpoint is the node itself (hostNetwork) delivers wit
 if (!NFT || !PY) test.skip('kernel reference: GTSM through a Linux router with kube-proxy-shaped DNAT rules (nft or python3 is not installed)', () => {});
 else serial('kernel reference: a Linux router keeps 255 for itself (local delivery, its output, DNAT to itself) and forwards with 254', async (t) => {
   const { lab } = topo;
-  const kc = lab.namespace('kc'), kr = lab.namespace('kr'), ks = lab.namespace('ks');
-  lab.veth(kc, 'eth0', kr, 'eth0');
-  lab.veth(kr, 'eth1', ks, 'eth0');
-  lab.sysctl(kr, 'net.ipv4.ip_forward', '1', ['net.ipv6.conf.all.forwarding', '1']);
-  for (const [ns, dev, a] of [[kc, 'eth0', '10.9.0.2/24'], [kc, 'eth0', 'fd09::2/64'], [kr, 'eth0', '10.9.0.1/24'], [kr, 'eth0', 'fd09::1/64'],
-    [kr, 'eth1', '10.9.1.1/24'], [kr, 'eth1', 'fd09:1::1/64'], [ks, 'eth0', '10.9.1.5/24'], [ks, 'eth0', 'fd09:1::5/64']]) lab.addr(ns, dev, a);
-  lab.route(kc, 'default', '10.9.0.1'); lab.route(kc, 'default', 'fd09::1');
-  lab.route(ks, 'default', '10.9.1.1'); lab.route(ks, 'default', 'fd09:1::1');
-  // the router's own packets to a ClusterIP need a route before OUTPUT's DNAT (a node's default)
-  lab.route(kr, '10.96.0.0/16', '10.9.1.5'); lab.route(kr, 'fd00:96::/64', 'fd09:1::5');
+  const { kc, kr, ks } = kernelRouterNamespaces(lab);
   const rules = `table inet kube-proxy {
   map service-ips {
     type ipv4_addr . inet_proto . inet_service : verdict
