@@ -130,7 +130,9 @@ class BookmarkWatch extends Watch {
       stripManagedFields(obj);
       callback(phase, obj, w);
     };
-    const onDone = (err: any) => { clearTimeout(this.deadline); this.endedInError = !!err; done(err); };
+    // (a 410 is no failure here: the library re-lists and watches again at once, without the
+    // informer's backoff, so a server answering every watch with one must still meet the pause)
+    const onDone = (err: any) => { clearTimeout(this.deadline); this.endedInError = !!err && !isExpired(err); done(err); };
     const c = await openWatch(this.kc, path, params, onEvent, onDone, this.informer.watchIdleMs);
     this.lastController = c;
     if (this.stopped) { c.abort(); return c; } // stopped while the request was being prepared
