@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { StateStore } from '../dist/src/state/store.js';
 import { checksum } from '../dist/src/state/wal-format.js';
 import { readWalMark } from '../dist/src/state/wal-mark.js';
+import { walEnd } from './lib/wal-end.js';
 
 const STORE = new URL('../dist/src/state/store.js', import.meta.url).pathname;
 const COMMITS = 8;
@@ -86,22 +87,6 @@ test('a flipped byte in the log\'s last frame: refused through the commit record
   t.regex(e.message, /state\.db-walmark\) records \d+ committed frames \(the store's revision \S+\), but only \d+ can be read: frame \d+ fails its checksum/);
   t.deepEqual(files(dir), before);
 });
-
-/** The log's header salts and the frame its recovery ends at (its last commit frame that chains). */
-function walEnd(path) {
-  const b = readFileSync(path);
-  const be = (b.readUInt32BE(0) & 1) === 1, page = b.readUInt32BE(8), salt1 = b.readUInt32BE(16), salt2 = b.readUInt32BE(20);
-  let s = checksum(b.subarray(0, 24), be, 0, 0), last = 0;
-  for (let i = 1, at = 32; at + 24 + page <= b.length; i++, at += 24 + page) {
-    const f = b.subarray(at, at + 24 + page);
-    if (f.readUInt32BE(8) !== salt1 || f.readUInt32BE(12) !== salt2) break;
-    const x = checksum(f.subarray(24), be, ...checksum(f.subarray(0, 8), be, ...s));
-    if (x[0] !== f.readUInt32BE(16) || x[1] !== f.readUInt32BE(20)) break;
-    s = x;
-    if (f.readUInt32BE(4) !== 0) last = i;
-  }
-  return { salt1, salt2, last };
-}
 
 test('a commit record of an earlier generation of the log (a crash after the log started again, before its first record): no alarm', (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'wdp-wal-'));
