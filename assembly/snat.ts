@@ -8,7 +8,7 @@ import { gPortMin, gPortMax, gSteerWorkers, gSteerSelf, hasSnat, snatAddr, hasHa
 import { ownerOf } from "./owner";
 import { ctLookup } from "./conntrack";
 import { nodeAddress } from "./select";
-import { NODE_CLIENT, NODE_BACKEND } from "./node-addr";
+import { NODE_CLIENT, NODE_BACKEND, nodeEnds } from "./node-addr";
 
 /** snatKind: no source translation, the SNAT (masquerade) address, the hairpin address. */
 export const SNAT_NONE: u32 = 0;
@@ -43,18 +43,14 @@ export function nodeItself(addr: usize, family: u32): bool {
  * by an externalTrafficPolicy Local frontend) and the backend is not the node (masqueraded to a
  * node address it would arrive from a local address, like kube-proxy, which does not masquerade
  * what the node delivers to itself) — or the client is the backend itself (a pod reaching itself).
- * Nothing without a SNAT address of the family. Scans the node entries (a handful) only when the
- * flow may be masqueraded or CONFIG has a hairpin address, and the backend is not at the SNAT
- * address; the client's only when the backend is the node. The prefetch pass's; the decision's is
- * snatKindOf (the same answer). */
+ * Nothing without a SNAT address of the family. The prefetch pass's: it asks nodeEnds (this
+ * batch's node addresses, nodeAddrLoad) only when the flow may be masqueraded or CONFIG has a
+ * hairpin address; the decision, which has the ends already, calls snatKindOf. */
 @inline export function snatKind(masquerade: bool, client: usize, beAddr: usize, family: u32): u32 {
   if (!hasSnat(family)) return SNAT_NONE;
-  const self = addrEq(client, beAddr);
-  // neither masquerade nor a hairpin address: nothing to decide, no scan
-  if (!masquerade && !self && !hasHairpin(family)) return SNAT_NONE;
-  const beNode = nodeItself(beAddr, family);
-  if (beNode && hasHairpin(family) && (self || addrEq(client, snatAddr(family)) || nodeAddress(client, family))) return SNAT_HAIRPIN;
-  return (masquerade && !beNode) || self ? SNAT_MASQ : SNAT_NONE;
+  // neither masquerade nor a hairpin address: nothing to decide
+  if (!masquerade && !addrEq(client, beAddr) && !hasHairpin(family)) return SNAT_NONE;
+  return snatKindOf(masquerade, client, beAddr, family, nodeEnds(client, beAddr, family));
 }
 
 /** The source address of a flow translated as `kind` (SNAT_MASQ or SNAT_HAIRPIN). */
