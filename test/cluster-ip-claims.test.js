@@ -191,3 +191,32 @@ test('a NodeConfig change of serviceProxyName decides the withheld tuples again 
   t.is((await traceTo(dp, LBIP, 80)).backend?.addr, '10.244.70.2', 'the younger serves it again');
   t.deepEqual(await withheldGauge(cp.metrics), { external_clash: 0, cluster_ip_clash: 0, node_address: 0 });
 });
+
+test('a restart decides as before: the saved node config\'s serviceProxyName ranks the saved Services, and a cluster IP keeps its tuple', async (t) => {
+  const { mkdtempSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const stateDir = mkdtempSync(join(tmpdir(), 'wdp-cluster-claims-'));
+  t.teardown(() => rmSync(stateDir, { recursive: true, force: true }));
+  const LBIP = '203.0.113.9';
+  const older = apiService('older', '10.96.70.1', { type: 'LoadBalancer', ports: [{ name: 'http', port: 80, targetPort: 8080, nodePort: 30071 }], status: { loadBalancer: { ingress: [{ ip: LBIP }] } } });
+  older.metadata.creationTimestamp = '2020-01-01T00:00:00Z';
+  older.metadata.labels['service.kubernetes.io/service-proxy-name'] = 'wdp';
+  const younger = apiService('younger', '10.96.70.2', { extra: { externalIPs: [LBIP] } });
+  younger.metadata.creationTimestamp = '2021-01-01T00:00:00Z';
+  const objs = [asModel(older, 'Service'), asModel(apiSlice('older-1', 'older', ['10.244.70.1']), 'EndpointSlice'),
+    asModel(younger, 'Service'), asModel(apiSlice('younger-1', 'younger', ['10.244.70.2']), 'EndpointSlice'), ...victims(), ...squatters()];
+  const check = async (dp, what) => {
+    t.is((await traceTo(dp, LBIP, 80)).backend?.addr, '10.244.70.1', `${what}: the older Service, programmed under the proxy name, serves the LB tuple`);
+    await clusterIPKeeps(t, dp, `${what}: `);
+  };
+  for (const run of ['first run', 'restored']) {
+    const dp = new LocalDataplane();
+    const cp = await createControlPlane({ dataplane: dp, listen: '127.0.0.1:0', healthz: false, stateDir });
+    try {
+      if (run === 'first run') { await cp.core.apply([nodeConfig({ serviceProxyName: 'wdp' })]); t.deepEqual((await cp.core.applyEach(objs)).skipped, []); }
+      await check(dp, run);
+      t.deepEqual(await withheldGauge(cp.metrics), { external_clash: 1, cluster_ip_clash: 1, node_address: 0 }, run);
+    } finally { await cp.close(); }
+  }
+});

@@ -171,8 +171,9 @@ export class ExternalClaims {
    * Service of the model has an external address. */
   resolve(upserts: readonly ModelObject[], gone: ReadonlySet<string>, yieldNew: boolean, nodeRemoved = false): Resolution {
     const batch = new Map<string, ServiceSpec>();
-    // tuple → the batch's Services claiming it; tuples the replaced or removed versions held
-    let claimedBy: Map<string, string[]> | null = null;
+    // tuple → the batch's Service claiming it (a string: the common case, no array), or Services;
+    // tuples the replaced or removed versions held
+    let claimedBy: Map<string, string | string[]> | null = null;
     let extAddrs: Set<string> | null = null; // the batch's external addresses
     let batchNode: NodeSpec | undefined;
     const freed = new Set<string>();
@@ -191,14 +192,15 @@ export class ExternalClaims {
       forEachExternalClaim(o, (c) => {
         claimedBy ??= new Map();
         const l = claimedBy.get(c as string);
-        if (l) l.push(o.key); else claimedBy.set(c as string, [o.key]);
+        if (l === undefined) claimedBy.set(c as string, o.key);
+        else if (typeof l === 'string') claimedBy.set(c as string, [l, o.key]); else l.push(o.key);
       });
     }
     for (const k of gone) {
       const cur = this.view.serviceByKey(k);
       if (cur && hasExternalClaims(cur)) forEachExternalClaim(cur, (c) => { freed.add(c as string); });
     }
-    const claimed = claimedBy as Map<string, string[]> | null;
+    const claimed = claimedBy as Map<string, string | string[]> | null;
     const inForce = (k: string): boolean => !gone.has(k) && !batch.has(k);
     const spec = (k: string): ServiceSpec => batch.get(k) ?? this.view.serviceByKey(k)!;
     // which Services this node programs after the batch: a NodeConfig change of serviceProxyName
@@ -250,7 +252,7 @@ export class ExternalClaims {
     // the owner of a tuple the batch does not claim (freed, yielded): looked up one by one
     const ownerOf = (c: string): string | undefined => {
       const o = owners.get(c);
-      if (o !== undefined || claimed?.has(c)) return o; // (every claimed tuple's owner is in owners)
+      if (o !== undefined) return o;
       const addr = c.split(' ')[2];
       if (!batchVips) { batchVips = new Map(); for (const s of batch.values()) for (const ip of s.clusterIPs) batchVips.set(ip, s.key); }
       const b = batchVips.get(addr);
@@ -261,28 +263,28 @@ export class ExternalClaims {
     // per Service decided: its new withheld tuples and their winners
     const decided = new Map<string, Map<string, string>>();
     const decide = (k: string): Map<string, string> => { let m = decided.get(k); if (!m) decided.set(k, m = new Map()); return m; };
-    const tuples = new Set<string>([...(claimed?.keys() ?? []), ...freed, ...reverse]);
     const settled = new Set<string>(); // tuples decided here (the rest keep their current holder)
     const byClusterIP = new Set<string>(); // tuples a cluster IP holds
     const errors: FieldError[] = [];
-    for (const c of tuples) {
-      const fromBatch = claimed?.get(c) ?? NO_KEYS;
-      const owner = ownerOf(c);
+    const decideTuple = (c: string, cl: string | string[] | undefined): void => {
+      const nBatch = cl === undefined ? 0 : typeof cl === 'string' ? 1 : cl.length;
+      const owner = cl !== undefined ? owners.get(c) : ownerOf(c); // (every claimed tuple's owner is in owners)
       const h = this.view.claimHolder(c), ys = this.yielders.get(c);
       const held = h !== undefined && inForce(h);
+      // the common case, one claimant, no cluster IP and nobody yielding the tuple: nothing to
+      // decide (a first sync of 10k LoadBalancers makes no decision at all, and no array)
+      if (owner === undefined && !ys && nBatch + (held ? 1 : 0) <= 1) return;
+      const fromBatch = cl === undefined ? NO_KEYS : typeof cl === 'string' ? [cl] : cl;
       if (!yieldNew) {
         // the operator's own write: a clash it brings is refused, naming the other Service
-        if (owner !== undefined && fromBatch.length) { for (const k of fromBatch) errors.push(externalError(spec(k), c, owner)); continue; }
-        if (owner !== undefined && held && batch.has(owner)) { errors.push(clusterError(spec(owner), c, h)); continue; }
-        if (fromBatch.length) continue; // claimed whole: the compiler judges
+        if (owner !== undefined && nBatch) { for (const k of fromBatch) errors.push(externalError(spec(k), c, owner)); return; }
+        if (owner !== undefined && held && batch.has(owner)) { errors.push(clusterError(spec(owner), c, h)); return; }
+        if (nBatch) return; // claimed whole: the compiler judges
       }
-      // the common case, one claimant and nobody yielding the tuple: nothing to decide (a first
-      // sync of 10k LoadBalancers makes no decision at all)
-      if (owner === undefined && !ys && fromBatch.length + (held ? 1 : 0) <= 1) continue;
       const contenders: string[] = [...fromBatch];
       if (held) contenders.push(h);
       for (const y of ys ?? NONE) if (inForce(y)) contenders.push(y);
-      if (!contenders.length) continue;
+      if (!contenders.length) return;
       let win: string;
       if (owner !== undefined) { win = owner; byClusterIP.add(c); } else {
         // a Service this node does not program (another proxy's, headless-labelled) wins only
@@ -297,7 +299,11 @@ export class ExternalClaims {
       }
       settled.add(c);
       for (const k of contenders) { const m = decide(k); if (k !== win) m.set(c, win); }
-    }
+    };
+    // (the claimed tuples straight from their map: no set of 10k tuples to build)
+    if (claimed) for (const [c, cl] of claimed) decideTuple(c, cl);
+    for (const c of freed) if (!claimed?.has(c)) decideTuple(c, undefined);
+    for (const c of reverse) if (!claimed?.has(c) && !freed.has(c)) decideTuple(c, undefined);
     if (errors.length) throw new ValidationError(errors);
     for (const [k, lost] of decided) {
       const b = batch.get(k);
