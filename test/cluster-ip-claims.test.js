@@ -220,3 +220,20 @@ test('a restart decides as before: the saved node config\'s serviceProxyName ran
     } finally { await cp.close(); }
   }
 });
+
+test('GET /api/v1/generation and `wdp status` show the withheld frontends by reason, none once the clash ends', async (t) => {
+  const { runWdp } = await import('./lib/wdp-cli.js');
+  const { cp, core } = await controlPlane(t);
+  const gen = async () => (await (await fetch(`${cp.url}/api/v1/generation`)).json()).withheldFrontends;
+  t.deepEqual(await gen(), { external_clash: 0, cluster_ip_clash: 0, node_address: 0 });
+  let r = await runWdp(['status'], cp.url);
+  t.is(r.code, 0, r.stderr);
+  t.notRegex(r.stdout, /withheld/);
+  await core.applyEach([...victims(), ...squatters()]);
+  t.deepEqual(await gen(), { external_clash: 0, cluster_ip_clash: 1, node_address: 0 });
+  r = await runWdp(['status'], cp.url);
+  t.regex(r.stdout, /^frontends withheld: cluster_ip_clash 1 \(docs\/core\.md Known differences \(11\), \(21\)\)$/m);
+  await core.removeRefs([{ kind: 'Service', namespace: 'victim', name: 'web' }]);
+  t.deepEqual(await gen(), { external_clash: 0, cluster_ip_clash: 0, node_address: 0 });
+  t.notRegex((await runWdp(['status'], cp.url)).stdout, /withheld/);
+});
