@@ -247,7 +247,8 @@ export class ExternalClaims {
         if (s.proxyName !== undefined && inForce(s.key)) forEachClusterTuple(s, (c) => { if (this.view.claimHolder(c) !== undefined) freed.add(c); });
       }
     }
-    if (!claimed && !this.yielders.size && !reverse.size && !freed.size) return out; // the common case: nothing to decide
+    // the common case: nothing to decide (a tuple freed that nobody yields goes to nobody)
+    if (!claimed && !this.yielders.size && !reverse.size && !proxyChanged) return out;
     let batchVips: Map<string, string> | null = null;
     // the owner of a tuple the batch does not claim (freed, yielded): looked up one by one
     const ownerOf = (c: string): string | undefined => {
@@ -268,9 +269,10 @@ export class ExternalClaims {
     const errors: FieldError[] = [];
     const decideTuple = (c: string, cl: string | string[] | undefined): void => {
       const nBatch = cl === undefined ? 0 : typeof cl === 'string' ? 1 : cl.length;
-      const owner = cl !== undefined ? owners.get(c) : ownerOf(c); // (every claimed tuple's owner is in owners)
       const h = this.view.claimHolder(c), ys = this.yielders.get(c);
       const held = h !== undefined && inForce(h);
+      if (!nBatch && !held && !ys) return; // nobody claims it (a freed tuple nobody yields)
+      const owner = cl !== undefined ? owners.get(c) : ownerOf(c); // (every claimed tuple's owner is in owners)
       // the common case, one claimant, no cluster IP and nobody yielding the tuple: nothing to
       // decide (a first sync of 10k LoadBalancers makes no decision at all, and no array)
       if (owner === undefined && !ys && nBatch + (held ? 1 : 0) <= 1) return;
