@@ -190,6 +190,11 @@ test('a NodeConfig change of serviceProxyName decides the withheld tuples again 
   await core.apply([nodeConfig()]);
   t.is((await traceTo(dp, LBIP, 80)).backend?.addr, '10.244.70.2', 'the younger serves it again');
   t.deepEqual(await withheldGauge(cp.metrics), { external_clash: 0, cluster_ip_clash: 0, node_address: 0 });
+  // the node config removed takes its serviceProxyName along: decided again too
+  await core.apply([nodeConfig({ serviceProxyName: 'wdp' })]);
+  t.is((await traceTo(dp, LBIP, 80)).frontend?.service, 'default/older');
+  await core.removeRefs([{ kind: 'NodeConfig', name: 'node-a' }]);
+  t.is((await traceTo(dp, LBIP, 80)).frontend?.service, 'default/younger', 'no node config: no proxy name, the younger holds the tuple');
 });
 
 test('a restart decides as before: the saved node config\'s serviceProxyName ranks the saved Services, and a cluster IP keeps its tuple', async (t) => {
