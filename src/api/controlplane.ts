@@ -378,8 +378,9 @@ export class ControlPlaneCore {
     // external tuples two Services claim: which one yields (and which the batch's change makes
     // yield or serve again, though the batch does not name them)
     const gone = new Set<string>();
-    for (const r of batch.remove ?? []) if (r.kind === 'Service') gone.add(`${r.namespace || 'default'}/${r.name}`);
-    const yielded = this.externalClaims.resolve(batch.upsert ?? [], gone, !!opts.watcher);
+    let nodeRemoved = false;
+    for (const r of batch.remove ?? []) if (r.kind === 'Service') gone.add(`${r.namespace || 'default'}/${r.name}`); else if (r.kind === 'NodeConfig') nodeRemoved = true;
+    const yielded = this.externalClaims.resolve(batch.upsert ?? [], gone, !!opts.watcher, nodeRemoved);
     if (yielded.extra.length) {
       batch = { ...batch, upsert: [...(batch.upsert ?? []), ...yielded.extra] };
       objs = [...objs, ...yielded.extra];

@@ -17,6 +17,7 @@
 import { Counter, Gauge, Histogram, Registry } from '../util/prom-client.js';
 import type { CounterSnapshot } from '../core/dataplane-types.js';
 import type { Compiler } from '../compiler/compiler.js';
+import { ExternalClaims } from '../compiler/external-claims.js';
 import { reasonsHelp } from '../../assembly/reasons.js';
 
 export type IpFamilyLabel = 'IPv4' | 'IPv6';
@@ -75,6 +76,13 @@ export class ControlPlaneMetrics {
     new Gauge({ name: 'wdp_services', help: 'Services in the desired state', registers: r, collect() { this.set(self.compiler.serviceCount()); } });
     new Gauge({ name: 'wdp_endpointslices', help: 'EndpointSlices in the desired state', registers: r, collect() { this.set(self.compiler.sliceCount()); } });
     new Gauge({ name: 'wdp_frontends', help: 'Frontends (service address x port) programmed', registers: r, collect() { this.set(self.compiler.ir.frontends.size); } });
+    // frontends a Service has and is not served: its external tuple another Service holds (an
+    // older one's external address, or a cluster IP and port), its cluster IP a node address
+    // (docs/core.md Known differences (11), (21)); every reason shown, 0 included
+    new Gauge({ name: 'wdp_frontends_withheld', help: 'Frontends not served: external_clash (an external address:port/protocol another Service holds), cluster_ip_clash (an external address:port that is another Service\'s cluster IP and port), node_address (a cluster IP that is a node address)', labelNames: ['reason'], registers: r, collect() {
+      const n = ExternalClaims.of(self.compiler)?.withheldFrontends() ?? { external_clash: 0, cluster_ip_clash: 0, node_address: 0 };
+      for (const [reason, v] of Object.entries(n)) this.set({ reason }, v);
+    } });
     new Gauge({ name: 'wdp_backends', help: 'Backends (endpoint x service port) programmed', registers: r, collect() { this.set(self.compiler.ir.backends.size); } });
     // Dataplane counters are absolute values read from the core: reset + inc re-exposes them as
     // counters without keeping a second running total here.

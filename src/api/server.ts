@@ -19,6 +19,7 @@ import { BodyLimitError, MAX_YAML_BODY_BYTES } from '../model/limits.js';
 import { fieldError, ValidationError, type FieldError } from '../model/types.js';
 import { openSavedState, type SavedState } from './saved-state.js';
 import { ApplyFailure, ControlPlaneCore, backendView, frontendView, type ApplyResult } from './controlplane.js';
+import { ExternalClaims } from '../compiler/external-claims.js';
 import { ControlPlaneMetrics } from './metrics.js';
 import { dryRunOf, fieldValidationOf, page, pageRequest, PageError, MAX_PAGE_LIMIT, serviceQuery, SERVICE_KEY, singleQuery } from './paging.js';
 import { checkOrigin, contentTypeProblem } from './request-guards.js';
@@ -436,6 +437,8 @@ export async function createControlPlane(opts: ControlPlaneOptions): Promise<Con
     generation: opts.dataplane.generation(), lastUpdated: core.lastUpdated.toISOString(),
     services: core.compiler.serviceCount(), endpointSlices: core.compiler.sliceCount(),
     frontends: core.compiler.ir.frontends.size, backends: core.compiler.ir.backends.size,
+    // (wdp_frontends_withheld's values: frontends left out because another Service holds the tuple)
+    withheldFrontends: ExternalClaims.of(core.compiler)?.withheldFrontends(),
     ...(opts.restoreSummary ? { restore: opts.restoreSummary() } : {}),
   }));
   app.get('/api/v1/state', async () => ({

@@ -539,7 +539,7 @@ export function buildProgram(onSubcommand: (name: string) => void = () => {}): C
     .action(async (o, cmd: Command) => {
       const g = await client(cmd).call('GET', '/api/v1/generation') as Raw;
       print(g, o.output, () => `generation ${g.generation}, last updated ${g.lastUpdated}: ${g.services} services, ${g.endpointSlices} endpointslices, ${g.frontends} frontends, ${g.backends} backends\n` +
-        (g.restore ? restoreLines(g.restore) : ''));
+        withheldLine(g.withheldFrontends) + (g.restore ? restoreLines(g.restore) : ''));
     });
 
   registerPortCommands(program, client, print);
@@ -550,6 +550,13 @@ export function buildProgram(onSubcommand: (name: string) => void = () => {}): C
   // an unknown option named before a missing required one; each usage error says where the usage is
   usageErrorsInOrder(program);
   return program;
+}
+
+/** `wdp status`: the frontends not served because another Service holds the tuple or the cluster
+ * IP is a node address (wdp_frontends_withheld), those reasons with any; nothing when none. */
+function withheldLine(w: Record<string, number> | undefined): string {
+  const some = Object.entries(w ?? {}).filter(([, n]) => n > 0);
+  return some.length ? `frontends withheld: ${some.map(([reason, n]) => `${reason} ${n}`).join(', ')} (docs/core.md Known differences (11), (21))\n` : '';
 }
 
 /** `wdp status`: what the daemon's start restored (src/daemon/restart.ts RestoreSummary). */

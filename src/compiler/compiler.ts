@@ -766,8 +766,15 @@ export class Compiler {
       // both traffic policies Local: the ClusterIP spreads over local endpoints only, so the
       // cluster-wide set that in-cluster sources of the external addresses get (kube-proxy's
       // cluster policy chain) is a frontend of its own, outside the service map
-      if (svc.internalLocal && svc.externalLocal && (sp.nodePort !== undefined || svc.externalIPs.length || svc.lbIngress.length))
-        for (let i = 0; i < svc.clusterIPs.length; i++) if (nodeOwned === null || !nodeOwned.includes(svc.clusterIPs[i])) this.emit('ClusterPolicy', svc.clusterIPs[i], sp.port, 0, false, NO_RANGES);
+      // A cluster IP that is a node address has no ClusterIP frontend: its ClusterPolicy frontend
+      // (no service-map key, so the node's traffic stays the node's) holds the cluster-wide set in
+      // its place, for a Local policy's pods and for the port's shared affinity (clusterFrontOf)
+      // (the common case, no such address and a Cluster policy, tests what it did before)
+      if ((nodeOwned !== null || (svc.internalLocal && svc.externalLocal)) && (sp.nodePort !== undefined || svc.externalIPs.length || svc.lbIngress.length))
+        for (let i = 0; i < svc.clusterIPs.length; i++) {
+          const owned = nodeOwned !== null && nodeOwned.includes(svc.clusterIPs[i]);
+          if (owned ? svc.externalLocal || portState.aff !== 0 : svc.internalLocal && svc.externalLocal) this.emit('ClusterPolicy', svc.clusterIPs[i], sp.port, 0, false, NO_RANGES);
+        }
       if (sp.nodePort !== undefined && this.node)
         for (let i = 0; i < this.node.nodePortAddresses.length; i++) {
           const a = this.node.nodePortAddresses[i];
@@ -867,7 +874,8 @@ export class Compiler {
     for (let i = this.portState.portStart; i < out.nFronts; i++) {
       if (kinds[i] === kind && (addrs[i].includes(':') ? 6 : 4) === family) return out.frontIds[i];
     }
-    return 0;
+    // no ClusterIP frontend (its cluster IP is a node address): the ClusterPolicy one in its place
+    return kind === 'ClusterIP' ? this.clusterFrontOf(family, 'ClusterPolicy') : 0;
   }
 
   /** How the current port's `family` endpoints are filtered by their hints (kube-proxy's

@@ -333,12 +333,12 @@ export class KubeSync {
         if (this.withheldWarned.delete(k)) this.o.log.info({ object: k, resourceVersion: w.resourceVersion }, 'external frontends served again: no other Service holds them');
         continue;
       }
-      const text = w.frontends.map((f) => `${f.frontend} (held by Service ${f.heldBy})`).join(', ');
+      const text = w.frontends.map((f) => f.heldAs === 'clusterIP' ? `${f.frontend} (the cluster IP and port of Service ${f.heldBy})` : `${f.frontend} (held by Service ${f.heldBy})`).join(', ');
       const seen = `${w.resourceVersion ?? ''} ${text}`;
       if (this.withheldWarned.get(k) === seen) continue;
       this.withheldWarned.set(k, seen);
       this.o.log.warn({ object: k, resourceVersion: w.resourceVersion, frontends: w.frontends },
-        `external frontends not served for Service ${w.namespace}/${w.name}: ${text} — another Service claims the same address:port/protocol and ranks first (older creationTimestamp, then namespace/name); the rest of the Service is served`);
+        `external frontends not served for Service ${w.namespace}/${w.name}: ${text} — another Service claims the same address:port/protocol and ranks first (its cluster IP and port before any external address, then the older creationTimestamp, then namespace/name); the rest of the Service is served`);
     }
   }
 
