@@ -36,10 +36,25 @@ let offered = false;
 const queued: EarlyChunk[] = [];
 let ins: Database.Statement<[string, string, Uint8Array, number]> | null = null;
 let idle: NodeJS.Timeout | null = null;
+/** Whether the connection's open transaction is the scratch's own (it wrote the scratch only). */
+let scratchTx = false;
+
+/** Ends the scratch's transaction (before any other request: it then finds the connection as it
+ * always did). A COMMIT of the scratch alone: the store is not written, nothing is synced. */
+export function closeScratch(db: Database.Database | undefined): void {
+  if (!scratchTx) return;
+  scratchTx = false;
+  if (!db?.inTransaction) return;
+  try { db.exec('COMMIT'); } catch {
+    failed = true;
+    try { db.exec('ROLLBACK'); } catch { /* rolled back */ }
+  }
+}
 
 /** Drops the scratch (outside a transaction only: DETACH refuses inside one). */
 function drop(db: Database.Database | undefined): void {
   if (idle) { clearTimeout(idle); idle = null; }
+  closeScratch(db);
   batch = -1; failed = false; offered = false;
   kinds = []; keys = ''; starts = []; ends = []; bytes = 0;
   ins = null;
@@ -60,29 +75,31 @@ function insertChunk(db: Database.Database, c: EarlyChunk): void {
     if (!attached) {
       db.exec(`ATTACH DATABASE ':memory:' AS ${SCHEMA}`);
       attached = true;
-      // (rows appended in the order they came: a chunk's transaction touches the table's last
-      // pages only — keyed by (kind, key), each chunk dirtied, and the memory journal copied, a
-      // page per row: 2–3x the inserts' cost; sorted by the copy instead)
-      db.exec(`CREATE TABLE ${SCHEMA}.objects (kind TEXT NOT NULL, key TEXT NOT NULL, body TEXT NOT NULL, crc INTEGER NOT NULL)`);
+      db.pragma(`${SCHEMA}.page_size = 16384`);
+      // (the store's table's shape: the copy is then in key order, without a sort)
+      db.exec(`CREATE TABLE ${SCHEMA}.objects (kind TEXT NOT NULL, key TEXT NOT NULL, body TEXT NOT NULL, crc INTEGER NOT NULL, PRIMARY KEY (kind, key)) WITHOUT ROWID`);
+      // (the scratch's pages are its storage: above its cache size each new page had SQLite look
+      // for one to spill)
+      db.pragma(`${SCHEMA}.cache_size = -65536`);
       ins = db.prepare(`INSERT INTO ${SCHEMA}.objects (kind, key, body, crc) VALUES (?, ?, CAST(? AS TEXT), ?)`);
     }
     const st = ins!;
-    db.exec('BEGIN');
-    try {
+    // One transaction for the whole batch, left open between chunks: a transaction per chunk
+    // copied every page it dirtied into the memory journal (rows in random key order: ~a page a
+    // row), 2–3x the inserts' cost. Any other request ends it first (closeScratch).
+    if (!scratchTx) { db.exec('BEGIN'); scratchTx = true; }
+    {
       let keyStart = 0;
       for (let i = 0; i < c.kinds.length; i++) {
         const key = c.keys.slice(keyStart, c.keyEnds[i]);
         keyStart = c.keyEnds[i];
         const body = c.bytes.subarray(c.starts[i] - c.base, c.ends[i] - c.base);
+        // (a key twice in one body fails here: the batch then matches no stage)
         st.run(STORED_KINDS[c.kinds[i]], key, body, crc32(body));
         kinds.push(c.kinds[i]); starts.push(c.starts[i]); ends.push(c.ends[i]);
         bytes += body.length;
       }
       keys += c.keys;
-      db.exec('COMMIT');
-    } catch (e) {
-      try { db.exec('ROLLBACK'); } catch { /* rolled back */ }
-      throw e;
     }
   } catch (e) { if (process.env.WDP_DEBUG_EARLY) process.stderr.write(`early chunk failed: ${(e as Error).message}\n`); failed = true; }
   if (idle) clearTimeout(idle);
@@ -92,13 +109,14 @@ function insertChunk(db: Database.Database, c: EarlyChunk): void {
 
 /** A chunk of early rows (never answered: a batch that fails only matches no stage). */
 export function earlyChunk(db: Database.Database, c: EarlyChunk): void {
-  if (db.inTransaction) { queued.push(c); return; }
+  if (db.inTransaction && !scratchTx) { queued.push(c); return; }
   insertChunk(db, c);
 }
 
 /** Before a stage's transaction begins: the chunks queued meanwhile go into the scratch. */
 export function beforeStage(db: Database.Database): void {
-  while (queued.length && !db.inTransaction) insertChunk(db, queued.shift()!);
+  while (queued.length && (!db.inTransaction || scratchTx)) insertChunk(db, queued.shift()!);
+  closeScratch(db);
 }
 
 /** Inside a stage's transaction: when batch `pre`'s rows are exactly the stage's (`m`: row i of
@@ -114,7 +132,7 @@ export function takeEarly(db: Database.Database, pre: number, m: { kinds: Uint8A
   if (n !== kinds.length || m.keys !== keys) return null;
   for (let i = 0; i < n; i++) if (m.kinds[i] !== kinds[i] || m.starts[i] !== starts[i] || m.ends[i] !== ends[i]) return null;
   if (process.env.WDP_DEBUG_EARLY) process.stderr.write(`early rows taken: ${n}\n`);
-  db.exec(`INSERT INTO main.objects (kind, key, body, crc) SELECT kind, key, body, crc FROM ${SCHEMA}.objects ORDER BY kind, key, rowid ON CONFLICT (kind, key) DO UPDATE SET body = excluded.body, crc = excluded.crc`);
+  db.exec(`INSERT INTO main.objects (kind, key, body, crc) SELECT kind, key, body, crc FROM ${SCHEMA}.objects WHERE true ON CONFLICT (kind, key) DO UPDATE SET body = excluded.body, crc = excluded.crc`);
   return { rows: n, bytes };
 }
 

@@ -20,7 +20,7 @@ import { crc32 } from 'node:zlib';
 import Database from 'better-sqlite3';
 import { checkFree, DELETE_OBJECT_SQL, SET_META_SQL, setWriteSettings, STORED_KINDS, tooFull, UPSERT_OBJECT_BYTES_SQL, UPSERT_OBJECT_SQL } from './store-sql.js';
 import { WalMarkWriter } from './wal-mark.js';
-import { afterStage, beforeStage, earlyChunk, takeEarly } from './store-early-rows-thread.js';
+import { afterStage, beforeStage, closeScratch, earlyChunk, takeEarly } from './store-early-rows-thread.js';
 import { SYNC_ANSWERED, SYNC_STOPPED, THREAD_LOST_REQUEST, type WriteRows, type WriterData, type WriterReply, type WriterRequest } from './store-writer.js';
 
 const settings = workerData as WriterData;
@@ -105,6 +105,7 @@ function checkpoint(id: number): WriterReply {
 }
 
 function handle(m: Exclude<WriterRequest, { op: 'close' } | { op: 'early' }>): WriterReply {
+  closeScratch(db); // (early rows' transaction: every request finds the connection as before)
   if (m.op !== 'write' && m.op !== 'stage' && m.op !== 'commit' && m.op !== 'probe') writeMark();
   if (m.op === 'checkpoint') return checkpoint(m.id);
   try {
