@@ -11,7 +11,6 @@ import { fastPathKeys, type Validated } from '../model/schema.js';
 import { validateApiObject } from '../model/object-meta.js';
 import { elementFieldProblems, type FieldProblems } from '../model/field-validation.js';
 import { MAX_OBJECTS } from '../model/limits.js';
-import { EARLY_ROWS_MIN_BYTES, type EarlyRows } from '../state/store-early-rows.js';
 
 /** An apply body's objects, parsed and validated (validated[i] is objs[i]'s verdict, the API's:
  * validateApiObject) as it arrived; `texts` as parseManifestSources answers them (over the body's
@@ -28,30 +27,20 @@ export function earlyObjects(req: FastifyRequest): EarlyObjects | null {
 
 /** A fastify content-type parser (the payload form): reads the body within `limit` bytes and
  * answers its text, or its EarlyObjects. `parseEarly(req)`: whether to parse and validate a JSON
- * array's objects on the way (null: no), and to check their fields (`fields`); `rows`: where
- * the store's rows go while a large body arrives (src/state/store-early-rows.ts), if anywhere. */
-export function bodyParser(limit: number, parseEarly: (req: FastifyRequest) => { fields: boolean; rows?: () => EarlyRows | null } | null) {
+ * array's objects on the way (null: no), and to check their fields (`fields`). */
+export function bodyParser(limit: number, parseEarly: (req: FastifyRequest) => { fields: boolean } | null) {
   return (req: FastifyRequest, payload: IncomingMessage, done: (err: Error | null, body?: string | EarlyObjects) => void): void => {
     const announced = Number(req.headers['content-length']);
     if (announced > limit) { done(new errorCodes.FST_ERR_CTP_BODY_TOO_LARGE()); return; }
     const validated: Validated[] = [];
     const early = parseEarly(req);
     const fields: FieldProblems[] | null = early?.fields ? [] : null;
-    // a full sync's store rows go to the store's writer thread as they are validated, a chunk at a
-    // time: its inserts then run in this stretch, where a CPU is spare, not in the compile's
-    const rows = early?.rows && announced >= EARLY_ROWS_MIN_BYTES ? early.rows() : null;
     // past MAX_OBJECTS the reader steps aside (a throw turns it off) and drops what it validated:
     // the whole text's parse then refuses the body with its count
     const reader: JsonArrayReader = new JsonArrayReader(Number.isFinite(announced) ? announced : 0, !!early, (o, objs) => {
       if (validated.length >= MAX_OBJECTS) { validated.length = 0; throw new Error('too many objects'); }
       const v = validateApiObject(o);
       validated.push(v);
-      if (rows) {
-        // (stored as the client wrote it: its text is the row; any other object stops the batch)
-        const i = objs.length - 1;
-        if (v.ok && v.obj.raw === o) rows.add(v.obj.kind, v.obj.kind === 'NodeConfig' ? '' : v.obj.key, reader.elementStart(i), reader.elementEnd(i));
-        else rows.stop();
-      }
       if (!fields) return;
       const i = objs.length - 1;
       // an object the fast path kept as it is has its keys counted as they were checked: with as
@@ -70,7 +59,6 @@ export function bodyParser(limit: number, parseEarly: (req: FastifyRequest) => {
       const b = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
       if (reader.length + b.length > limit) { stop(); done(new errorCodes.FST_ERR_CTP_BODY_TOO_LARGE()); return; }
       reader.push(b);
-      rows?.flush(reader.bytes);
     };
     function onEnd(err?: Error & { statusCode?: number }): void {
       stop();
@@ -81,7 +69,6 @@ export function bodyParser(limit: number, parseEarly: (req: FastifyRequest) => {
       }
       if (!Number.isNaN(announced) && reader.length !== announced) { done(new errorCodes.FST_ERR_CTP_INVALID_CONTENT_LENGTH()); return; }
       const r = reader.finish();
-      if (rows && r.parsed?.texts && typeof r.parsed.texts.text !== 'string') rows.done(r.parsed.texts.text);
       done(null, r.parsed ? new EarlyObjects(r.parsed.objs, r.parsed.texts, validated, fields) : r.text);
     }
     payload.on('data', onData);

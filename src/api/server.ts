@@ -18,7 +18,6 @@ import { bodyFieldProblems, problemLines, type FieldProblems } from '../model/fi
 import { BodyLimitError, MAX_YAML_BODY_BYTES } from '../model/limits.js';
 import { fieldError, ValidationError, type FieldError } from '../model/types.js';
 import { openSavedState, type SavedState } from './saved-state.js';
-import type { StateStore } from '../state/store.js';
 import { ApplyFailure, ControlPlaneCore, backendView, frontendView, type ApplyResult } from './controlplane.js';
 import { ControlPlaneMetrics } from './metrics.js';
 import { dryRunOf, fieldValidationOf, page, pageRequest, PageError, MAX_PAGE_LIMIT, serviceQuery, SERVICE_KEY, singleQuery } from './paging.js';
@@ -245,10 +244,7 @@ const noJsonSchemas = () => (): never => {
 };
 const NO_SCHEMA_COMPILERS = { compilersFactory: { buildValidator: noJsonSchemas, buildSerializer: noJsonSchemas } };
 
-/** dryRunOf for an apply, a bad query parameter counted as a dry run (the route refuses it). */
-function dryRunSafe(query: unknown): boolean { try { return dryRunOf(query, ['fieldValidation']); } catch { return true; } }
-
-function baseApp(opts: ControlPlaneOptions, bodyLimit: number, store: StateStore | null = null): FastifyInstance {
+function baseApp(opts: ControlPlaneOptions, bodyLimit: number): FastifyInstance {
   const app = Fastify({
     logger: opts.logger ?? false, bodyLimit, return503OnClosing: true, schemaController: NO_SCHEMA_COMPILERS,
     // HTTP framing errors must not reach our handlers half-parsed
@@ -260,10 +256,8 @@ function baseApp(opts: ControlPlaneOptions, bodyLimit: number, store: StateStore
   app.removeAllContentTypeParsers();
   // (read by bodyParser: an apply's JSON objects are parsed while the body arrives)
   // (a bad fieldValidation is refused by the route; only Ignore skips the field checks here)
-  // (a full sync's store rows go to the store as they arrive; not for a dry run: src/state/store-early-rows.ts)
-  const rows = store ? () => store.earlyRows() : undefined;
   app.addContentTypeParser('*', { bodyLimit }, bodyParser(bodyLimit, (req) => req.method === 'POST' && req.routeOptions.url === '/api/v1/apply'
-    ? { fields: (req.query as { fieldValidation?: unknown } | undefined)?.fieldValidation !== 'Ignore', rows: rows && !dryRunSafe(req.query) ? rows : undefined } : null));
+    ? { fields: (req.query as { fieldValidation?: unknown } | undefined)?.fieldValidation !== 'Ignore' } : null));
   return app;
 }
 
@@ -300,7 +294,7 @@ export async function createControlPlane(opts: ControlPlaneOptions): Promise<Con
   // unhealthy while saves fail: every apply is refused then, so the dataplane cannot follow changes
   const healthy = (): boolean => !closed && (opts.isForwarding ? opts.isForwarding() : true) && core.persistOk();
 
-  const app = baseApp(opts, bodyLimit, store);
+  const app = baseApp(opts, bodyLimit);
   const inFlight = new InFlightRequests(app);
   const m = metrics;
   new Gauge({ name: 'wdp_state_store_writable', help: '1 when the desired-state store takes writes, 0 while saves fail (applies are refused then)', registers: [m.registry], collect() { this.set(core.persistOk() ? 1 : 0); } });

@@ -131,13 +131,6 @@ export class JsonArrayReader {
    * counted twice. */
   keyCount(i: number): number { return this.keyCounts[i]; }
 
-  /** Where element `i` (in the order read) starts and ends in the body's bytes ([start, end)). */
-  elementStart(i: number): number { return this.spans[2 * i]; }
-  elementEnd(i: number): number { return this.spans[2 * i + 1]; }
-
-  /** The body's bytes so far (a view: valid until the next push). */
-  get bytes(): Buffer { return this.buf.subarray(0, this.len); }
-
   /** Element `i`'s text (while the reader is on: its bytes are still here). */
   elementText(i: number): string {
     // (an element starts and ends with an ASCII byte: decoded alone as the whole text is)

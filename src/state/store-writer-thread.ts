@@ -20,7 +20,6 @@ import { crc32 } from 'node:zlib';
 import Database from 'better-sqlite3';
 import { checkFree, DELETE_OBJECT_SQL, SET_META_SQL, setWriteSettings, STORED_KINDS, tooFull, UPSERT_OBJECT_BYTES_SQL, UPSERT_OBJECT_SQL } from './store-sql.js';
 import { WalMarkWriter } from './wal-mark.js';
-import { afterStage, beforeStage, closeScratch, earlyChunk, takeEarly } from './store-early-rows-thread.js';
 import { SYNC_ANSWERED, SYNC_STOPPED, THREAD_LOST_REQUEST, type WriteRows, type WriterData, type WriterReply, type WriterRequest } from './store-writer.js';
 
 const settings = workerData as WriterData;
@@ -104,8 +103,7 @@ function checkpoint(id: number): WriterReply {
   } catch (e) { return { id, ok: false, error: (e as Error).message }; }
 }
 
-function handle(m: Exclude<WriterRequest, { op: 'close' } | { op: 'early' }>): WriterReply {
-  closeScratch(db); // (early rows' transaction: every request finds the connection as before)
+function handle(m: Exclude<WriterRequest, { op: 'close' }>): WriterReply {
   if (m.op !== 'write' && m.op !== 'stage' && m.op !== 'commit' && m.op !== 'probe') writeMark();
   if (m.op === 'checkpoint') return checkpoint(m.id);
   try {
@@ -117,7 +115,6 @@ function handle(m: Exclude<WriterRequest, { op: 'close' } | { op: 'early' }>): W
       if (!db) open();
       dropTransaction(); // (never open here: a stage follows a commit or rollback)
       checkFree(settings.path);
-      beforeStage(db); // (early rows that came during another apply's transaction)
       db.exec('BEGIN IMMEDIATE');
       const { rows, bytes } = insert(m);
       stagedRevision = revisionOf(m) || revision;
@@ -166,10 +163,7 @@ function handle(m: Exclude<WriterRequest, { op: 'close' } | { op: 'early' }>): W
 function insert(m: WriteRows): { rows: number; bytes: number } {
   let bytes = 0, own = 0, keyStart = 0;
   const { kinds, keys, keyEnds, bodies, starts, ends, text } = m;
-  // (the rows sent while the body arrived, when they are exactly these: store-early-rows-thread.ts)
-  const early = m.pre === undefined ? null : takeEarly(db, m.pre, m);
-  if (early) bytes = early.bytes;
-  for (let i = early ? kinds.length : 0; i < kinds.length; i++) {
+  for (let i = 0; i < kinds.length; i++) {
     const kind = STORED_KINDS[kinds[i]], key = keys.slice(keyStart, keyEnds[i]);
     keyStart = keyEnds[i];
     if (starts[i] >= 0 && typeof text !== 'string') {
@@ -195,7 +189,7 @@ const syncPort = settings.syncPort as MessagePort | undefined;
 const syncFlag = settings.syncFlag as Int32Array | undefined;
 if (syncPort && syncFlag) {
   syncPort.on('message', (m: WriterRequest) => {
-    if (m.op === 'close' || m.op === 'early') return;
+    if (m.op === 'close') return;
     const reply = handle(m);
     syncPort.postMessage(reply);
     Atomics.store(syncFlag, 0, SYNC_ANSWERED);
@@ -207,11 +201,9 @@ if (syncPort && syncFlag) {
 
 port.on('message', (m: WriterRequest) => {
   if (m.op === 'close') { writeMark(); dropTransaction(); try { db?.close(); } catch { /* closed */ } mark.close(); port.close(); syncPort?.close(); return; }
-  if (m.op === 'early') { try { if (!db) open(); earlyChunk(db, m); } catch { /* the batch matches no stage */ } return; }
   const reply = handle(m);
   port.postMessage(reply);
   afterAnswer(m, reply);
-  if (m.op === 'commit' || m.op === 'rollback') afterStage(db);
   if (m.op === 'commit' && m.checkpoint && reply.ok) {
     // harmless when it fails or stops short: the WAL keeps the data, the next checkpoint copies it
     if (!tooFull(settings.path)) { try { db.pragma('wal_checkpoint(PASSIVE)'); } catch { /* retried by a later checkpoint */ } }

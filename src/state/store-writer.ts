@@ -20,7 +20,6 @@
 // one on the next write; its uncommitted transaction dies with its connection, so nothing of that
 // write stays.
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
-import type { EarlyChunk } from './store-early-rows.js';
 
 export interface WriterSettings { path: string; busyTimeoutMs: number; cacheKiB: number }
 
@@ -33,7 +32,7 @@ export const SYNC_WAITING = 0, SYNC_ANSWERED = 1, SYNC_STOPPED = 2;
 const SYNC_WAIT_MS = 30_000;
 
 /** A write's rows by column (see `stage` below). */
-export interface WriteRows { kinds: Uint8Array; keys: string; keyEnds: Int32Array; text: string | Uint8Array; starts: Int32Array; ends: Int32Array; bodies: string[]; removeKinds: string[]; removeKeys: string[]; meta: Array<[string, string]>; pre?: number }
+export interface WriteRows { kinds: Uint8Array; keys: string; keyEnds: Int32Array; text: string | Uint8Array; starts: Int32Array; ends: Int32Array; bodies: string[]; removeKinds: string[]; removeKeys: string[]; meta: Array<[string, string]> }
 
 /** What the main thread asks of the thread. `stage` carries its rows by column, in few and flat
  * values (a structured clone pays per value: 20k keys as strings were ~10 ms to post): row i is
@@ -50,7 +49,7 @@ export type WriterCall =
   | { op: 'peek' }
   | { op: 'rollback' }
   | { op: 'checkpoint' };
-export type WriterRequest = (WriterCall & { id: number }) | { op: 'open'; id: number } | { op: 'close' } | EarlyChunk;
+export type WriterRequest = (WriterCall & { id: number }) | { op: 'open'; id: number } | { op: 'close' };
 
 /** The id of the thread's last words when it could not deserialise a request (it exits next). */
 export const THREAD_LOST_REQUEST = 0;
@@ -117,12 +116,6 @@ export class StoreWriterThread {
     // a checkpoint holds no lock a write on another connection waits for: idle() does not wait for it
     if (m.op !== 'checkpoint') this.tail = p.catch(() => undefined);
     return p;
-  }
-
-  /** Sends a chunk of early rows (store-early-rows.ts; its bytes moved), unanswered; false when
-   * it could not be sent. */
-  postEarly(c: EarlyChunk): boolean {
-    try { this.thread().postMessage(c, [c.bytes.buffer as ArrayBuffer]); return true; } catch { return false; }
   }
 
   /** Sends `m` and waits for its answer, blocking this thread (a synchronous caller: the store's

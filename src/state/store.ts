@@ -40,7 +40,6 @@ import { walProblem } from './wal-check.js';
 import { WAL_MARK_SUFFIX } from './wal-mark.js';
 import { holdIndex, releaseIndex, waitReleased } from './index-holder.js';
 import { NotSentError, StoreWriterThread, ThreadStoppedError, type WriteRows } from './store-writer.js';
-import { EarlyRows } from './store-early-rows.js';
 import { bodySlice } from '../util/body-text.js';
 import { checkFree, freeNote, SET_META_SQL, STORED_KINDS, tooFull } from './store-sql.js';
 import { StateError, StoreStateUncertain, type DesiredState, type StoredKind, type StoreWrite } from './types.js';
@@ -166,17 +165,6 @@ export class StateStore {
   private unsettled: { revision: number; undo: StoreWrite | null; durable: boolean } | null = null;
   /** Rows from which stage() uses the writer thread (tests lower it). */
   stageOnThreadRows = STAGE_ON_THREAD_ROWS;
-
-  /** Early rows' batches (store-early-rows.ts) by the body bytes they came from, and the last one's number. */
-  private readonly earlyBatches = new WeakMap<ArrayBufferLike, number>();
-  private earlyBatch = 0;
-
-  /** A request body's rows, sent to the writer thread while it arrives (null: not now). */
-  earlyRows(): EarlyRows | null {
-    if (!this.opened || this.unsettled) return null;
-    const writer = this.writerThread();
-    return new EarlyRows(++this.earlyBatch, (c) => writer.postEarly(c), (body, batch) => { this.earlyBatches.set(body.buffer, batch); });
-  }
   /** WAL bytes (as counted by committed()) from which a checkpoint runs (tests lower it). */
   checkpointBytes = CHECKPOINT_BYTES;
 
@@ -661,7 +649,6 @@ export class StateStore {
     const revision = this.rev!.n + 1;
     if (small) return this.staged(writer, writer.request({ op: 'stage', ...this.serialised(w, revision) }), revision, undo, true);
     const rows = this.writeRows(w, revision, w.upsert.find((o) => o.source)?.source?.text ?? '');
-    if (typeof rows.text !== 'string') rows.pre = this.earlyBatches.get(rows.text.buffer);
     // The revision goes in the thread's transaction: committed with the rows or not at all. The
     // counter it names stays right until the commit: the thread's transaction holds the database's
     // write lock from here (BEGIN IMMEDIATE), so no other commit moves the revision meanwhile.
