@@ -49,55 +49,118 @@ export interface AffinityTableView {
 
 const FRONT_WORD = L.AFF_FRONT >> 2, BACKEND_WORD = L.AFF_BACKEND >> 2, ENTRY_WORDS = L.AFF_SIZE >> 2;
 
-/** The frontends whose pins an apply of `diff` may leave stale: those it upserts with
- * FEF_AFFINITY (their entries are checked against the new set), and those it removes or upserts
- * without FEF_AFFINITY that have it in the table set in force (every entry of theirs goes). Call
- * before the apply: it reads the set the core reads until the apply's flip. null when none. */
+/** The table set in force: its frontend entries' offset and capacity (0 before the first apply). */
+function frontEntries(core: AffinityTableView): { front: number; frontMax: number } {
+  const dv = core.dv, set = core.map.tableSets[dv.getUint32(core.map.cfg + L.CFG_GEN, true) & 1];
+  return { front: dv.getUint32(set + L.TSH_FRONT_OFF, true), frontMax: dv.getUint32(set + L.TSH_FRONT_MAX, true) };
+}
+
+/** The key (assembly/select.ts affinityKey) of frontend `id` in the entries at `front` (ids 1..
+ * frontMax); the core's two reads: its FE_CLUSTER_FRONT, then that one's when it has
+ * FEF_AFFINITY_SHARED. */
+function keyIn(core: AffinityTableView, front: number, frontMax: number, id: number): number {
+  const dv = core.dv;
+  const k = dv.getUint32(front + id * L.FE_SIZE + L.FE_CLUSTER_FRONT, true);
+  if (k === 0 || k > frontMax) return id;
+  const kf = front + k * L.FE_SIZE, k2 = dv.getUint32(kf + L.FE_CLUSTER_FRONT, true);
+  return (dv.getUint32(kf + L.FE_FLAGS, true) & L.FEF_AFFINITY_SHARED) && k2 !== 0 && k2 <= frontMax ? k2 : k;
+}
+
+/** The frontends an apply of `diff` touches for sessionAffinity: those it upserts with
+ * FEF_AFFINITY, and those it removes or upserts that have FEF_AFFINITY in the table set in force
+ * — with, for the latter, the key their entries were under (a port whose frontend left or changed
+ * pins to what its other frontends select from). Call before the apply: it reads the set the core
+ * reads until the apply's flip. null when none. */
 export function pinFronts(core: AffinityTableView, diff: Pick<IrDiff, 'frontendsUpsert' | 'frontendsRemove'>): Set<number> | null {
-  const u8 = core.u8, dv = core.dv, set = core.map.tableSets[dv.getUint32(core.map.cfg + L.CFG_GEN, true) & 1];
-  const front = dv.getUint32(set + L.TSH_FRONT_OFF, true), frontMax = dv.getUint32(set + L.TSH_FRONT_MAX, true);
+  const u8 = core.u8, dv = core.dv, { front, frontMax } = frontEntries(core);
   let out: Set<number> | null = null;
   // (TSH_FRONT_MAX is the set's capacity: 0 only before the first apply)
   const had = frontMax === 0 ? null : (id: number): void => {
     const fe = front + id * L.FE_SIZE;
-    if (id >= 1 && id <= frontMax && u8[fe + L.FE_FAMILY] !== 0 && (dv.getUint32(fe + L.FE_FLAGS, true) & L.FEF_AFFINITY)) (out ??= new Set()).add(id);
+    if (id >= 1 && id <= frontMax && u8[fe + L.FE_FAMILY] !== 0 && (dv.getUint32(fe + L.FE_FLAGS, true) & L.FEF_AFFINITY)) {
+      (out ??= new Set()).add(id);
+      out.add(keyIn(core, front, frontMax, id));
+    }
   };
   diff.frontendsUpsert.forEach((f) => {
     if (f.flags & L.FEF_AFFINITY) (out ??= new Set()).add(f.id);
-    else if (had !== null) had(f.id);
+    if (had !== null) had(f.id);
   });
   if (had !== null) diff.frontendsRemove.forEach((id) => had(id));
   return out;
 }
 
-/** Voids (AFF_BACKEND = 0) the entries keyed by a frontend of `fronts` (pinFronts, before the
- * apply) whose backend is not in that frontend's set in `next` (the Ir just applied) — every
- * entry of one without FEF_AFFINITY in `next`, or gone. Returns how many. */
-export function voidStalePins(core: AffinityTableView, fronts: ReadonlySet<number> | null, next: Ir): number {
-  if (fronts === null) return 0;
-  const u32 = core.u32, { aff, affSlots } = core.map;
-  const sets = new Map<number, Set<number> | null>();
-  // null: every entry of it goes (a frontend without affinity now, or gone)
-  const setOf = (front: number): Set<number> | null => {
-    let set = sets.get(front);
-    if (set === undefined) {
-      const f = next.frontends.get(front);
-      set = f && (f.flags & L.FEF_AFFINITY) ? new Set(f.backends) : null;
-      sets.set(front, set);
-    }
-    return set;
+/** Voids (AFF_BACKEND = 0) the entries whose backend no frontend of their port selects from now.
+ * `touched` (pinFronts, before the apply) names the frontends the apply rewrote or removed; after
+ * it (the set in force is `next`'s) one pass over the frontend entries finds the keys of every
+ * affinity frontend that is touched or names a touched one, and each such key's frontends (its
+ * port's). An entry keyed by one of those keys, or by a touched frontend, is voided when its
+ * backend is in none of the key's frontends' sets in `next` (kube-proxy keeps an endpoint's
+ * affinity set while some chain of the port lists it: allLocallyReachableEndpoints) — every
+ * entry when the frontend it is keyed by has no FEF_AFFINITY now, is gone, or is not its own key.
+ * Returns how many. */
+export function voidStalePins(core: AffinityTableView, touched: ReadonlySet<number> | null, next: Ir): number {
+  if (touched === null) return 0;
+  const u32 = core.u32, dv = core.dv, u8 = core.u8, { aff, affSlots } = core.map, { front, frontMax } = frontEntries(core);
+  const isAff = (id: number): boolean => {
+    const fe = front + id * L.FE_SIZE;
+    return id >= 1 && id <= frontMax && u8[fe + L.FE_FAMILY] !== 0 && (dv.getUint32(fe + L.FE_FLAGS, true) & L.FEF_AFFINITY) !== 0;
   };
-  // the last entry's frontend and its answer (undefined: not in `fronts`; null: every entry
-  // goes), kept apart: the slots hold one busy Service's entries many times over
+  // the keys to check: the touched frontends themselves (entries keyed by them), and the key of
+  // each affinity frontend that is touched or names a touched one (its port's pins)
+  const keys = new Set<number>(touched);
+  for (let id = 1; id <= frontMax; id++) {
+    if (!isAff(id)) continue;
+    if (touched.has(id) || touched.has(dv.getUint32(front + id * L.FE_SIZE + L.FE_CLUSTER_FRONT, true))) keys.add(keyIn(core, front, frontMax, id));
+  }
+  // each key's pin set: the backends of the affinity frontends keyed by it; null (every entry
+  // goes) for a key that is not an affinity frontend keyed by itself
+  const sets = new Map<number, Set<number> | null>();
+  for (const k of keys) sets.set(k, isAff(k) && keyIn(core, front, frontMax, k) === k ? new Set() : null);
+  for (let id = 1; id <= frontMax; id++) {
+    if (!isAff(id)) continue;
+    const set = sets.get(keyIn(core, front, frontMax, id));
+    if (!set) continue;
+    const bs = next.frontends.get(id)?.backends;
+    if (bs) for (let i = 0; i < bs.length; i++) set.add(bs[i]);
+  }
+  // the last entry's frontend and its answer (undefined: not checked; null: every entry goes),
+  // kept apart: the slots hold one busy Service's entries many times over
   let lastFront = 0, lastSet: Set<number> | null | undefined;
   let voided = 0;
   for (let w = aff >> 2, end = w + affSlots * ENTRY_WORDS; w < end; w += ENTRY_WORDS) {
-    const front = u32[w + FRONT_WORD];
-    if (front === 0) continue;
-    if (front !== lastFront) { lastFront = front; lastSet = fronts.has(front) ? setOf(front) : undefined; }
+    const f = u32[w + FRONT_WORD];
+    if (f === 0) continue;
+    if (f !== lastFront) { lastFront = f; lastSet = sets.get(f); }
     if (lastSet === undefined) continue;
     const bid = u32[w + BACKEND_WORD];
     if (bid !== 0 && (lastSet === null || !lastSet.has(bid))) { u32[w + BACKEND_WORD] = 0; voided++; }
   }
   return voided;
+}
+
+/** Each affinity key's pin set in `ir` (what voidStalePins keeps): key (select.ts affinityKey) ->
+ * the backends of the FEF_AFFINITY frontends keyed by it; a key that is not an affinity frontend
+ * keyed by itself has none. For a restore, which re-places saved entries under the ids of `ir`
+ * (one pass over its frontends, on first use). */
+export function pinSetsOf(ir: Ir): Map<number, Set<number>> {
+  const fronts = ir.frontends;
+  const keyOf = (id: number, cf: number | undefined): number => {
+    if (!cf) return id;
+    const kf = fronts.get(cf), k2 = kf?.clusterFront ?? 0;
+    return kf && (kf.flags & L.FEF_AFFINITY_SHARED) && k2 ? k2 : cf;
+  };
+  const out = new Map<number, Set<number>>();
+  fronts.forEach((f) => {
+    if (!(f.flags & L.FEF_AFFINITY)) return;
+    const k = keyOf(f.id, f.clusterFront);
+    let set = out.get(k);
+    if (!set) out.set(k, set = new Set());
+    for (let i = 0; i < f.backends.length; i++) set.add(f.backends[i]);
+  });
+  for (const k of [...out.keys()]) {
+    const kf = fronts.get(k);
+    if (!kf || !(kf.flags & L.FEF_AFFINITY) || keyOf(k, kf.clusterFront) !== k) out.delete(k);
+  }
+  return out;
 }
