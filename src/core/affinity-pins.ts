@@ -145,11 +145,7 @@ export function voidStalePins(core: AffinityTableView, touched: ReadonlySet<numb
  * (one pass over its frontends, on first use). */
 export function pinSetsOf(ir: Ir): Map<number, Set<number>> {
   const fronts = ir.frontends;
-  const keyOf = (id: number, cf: number | undefined): number => {
-    if (!cf) return id;
-    const kf = fronts.get(cf), k2 = kf?.clusterFront ?? 0;
-    return kf && (kf.flags & L.FEF_AFFINITY_SHARED) && k2 ? k2 : cf;
-  };
+  const keyOf = (id: number, cf: number | undefined): number => affinityKeyIn(ir, id, cf);
   const out = new Map<number, Set<number>>();
   fronts.forEach((f) => {
     if (!(f.flags & L.FEF_AFFINITY)) return;
@@ -163,4 +159,12 @@ export function pinSetsOf(ir: Ir): Map<number, Set<number>> {
     if (!kf || !(kf.flags & L.FEF_AFFINITY) || keyOf(k, kf.clusterFront) !== k) out.delete(k);
   }
   return out;
+}
+
+/** The affinity key (select.ts affinityKey) of frontend `id` of `ir`, whose FE_CLUSTER_FRONT is
+ * `cf` (undefined: look it up). */
+export function affinityKeyIn(ir: Ir, id: number, cf = ir.frontends.get(id)?.clusterFront): number {
+  if (!cf) return id;
+  const kf = ir.frontends.get(cf), k2 = kf?.clusterFront ?? 0;
+  return kf && (kf.flags & L.FEF_AFFINITY_SHARED) && k2 ? k2 : cf;
 }

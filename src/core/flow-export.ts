@@ -43,7 +43,7 @@ import { affinityHash } from './hash.js';
 import { canonicalAddr, formatAddr, parseAddr, parseMacShared, type Family } from '../util/addr.js';
 import { BackendStore } from '../ir/backend-store.js';
 import { addrPortKey, keyOf, frontendIndex } from './frontend-index.js';
-import { pinSetsOf } from './affinity-pins.js';
+import { affinityKeyIn, pinSetsOf } from './affinity-pins.js';
 
 /** A frontend an affinity record names (old id → what it was). `kind` 'ClusterPolicy': the
  * port's ClusterPolicy frontend (the cluster front of its externalTrafficPolicy Local frontends
@@ -358,7 +358,9 @@ export class IrIds implements FlowIdLookup {
     const a = ref && parseAddr(ref.addr);
     const id = a && this.front(ref.proto, a.bytes, 0, a.family, ref.port, ref.kind === 'ClusterPolicy');
     const fe = id !== undefined ? this.ir.frontends.get(id) : undefined;
-    return fe && (fe.flags & L.FEF_AFFINITY) ? { id: id!, timeoutMs: fe.affinityTimeoutMs } : undefined;
+    // under its port's key now (an entry saved keyed by a ClusterPolicy frontend, by a wdp that
+    // did not share the pins of a Local policy's frontends, is the ClusterIP's now)
+    return fe && (fe.flags & L.FEF_AFFINITY) ? { id: affinityKeyIn(this.ir, id!), timeoutMs: fe.affinityTimeoutMs } : undefined;
   }
   affinityBackend(front: number, _savedId: number, ref: BackendRef | undefined): number | undefined {
     const fe = this.ir.frontends.get(front);
