@@ -1,15 +1,15 @@
 // sessionAffinity pins that no longer hold: voided when a table apply rewrites or removes the
-// frontend they are keyed by (docs/core.md "Affinity table", "Stale pins").
+// frontends of their Service port (docs/core.md "Affinity table", "Stale pins").
 //
-// kube-proxy's service chain consults the affinity set of each endpoint OF THAT CHAIN only
-// (pkg/proxy/nftables/proxier.go writeServiceToEndpointRules: one `ip saddr @affinity-<ep> goto
-// <ep chain>` rule per endpoint of the cluster or local list), so a pin on an endpoint the list no
-// longer holds is never consulted. In the core a backend id is shared by a Service port's
-// frontends whose sets differ (ClusterIP vs its internalTrafficPolicy Local set, the
-// externalTrafficPolicy Local frontends), so the backend's state cannot tell; checking membership
-// in the Maglev table per new flow would cost O(table) (tens of thousands of slots for a big
-// Service). Instead the pins are checked here, off the packet path, when a set can have changed:
-// an apply that upserts a frontend with FEF_AFFINITY.
+// The entries are a Service port's: keyed by its ClusterIP frontend of the family, whichever
+// frontend selected (assembly/select.ts affinityKey: FE_CLUSTER_FRONT, through a ClusterPolicy
+// frontend's with FEF_AFFINITY_SHARED). kube-proxy keeps one affinity set per endpoint while some
+// chain of the port can reach the endpoint (pkg/proxy/nftables/proxier.go
+// allLocallyReachableEndpoints: the cluster and local endpoints its chains use), and each chain
+// consults the sets of its own endpoints only (writeServiceToEndpointRules). The core does the
+// second per new flow (FEF_AFFINITY_IN_SET: the frontend's backend list); this file the first:
+// an entry is voided when its backend is in no set of the frontends keyed like it — or every
+// entry of a key that is not, now, an affinity frontend keyed by itself.
 //
 // kube-proxy also deletes the affinity sets of a Service port that no longer has ClientIP affinity
 // (syncProxyRules: sets outside activeAffinitySets are deleted at once), so turning affinity off
@@ -22,18 +22,20 @@
 // A voided entry keeps its slot (client, front, hash, last seen) with AFF_BACKEND = 0: the core's
 // lookup treats a match with backend 0 as unusable and overwrites it in place, and a non-empty slot
 // keeps the probe chains of the other clients intact (an emptied slot would end their lookups
-// early). Invariant this keeps: a live entry's backend is in its key frontend's set, and its key
-// frontend has FEF_AFFINITY, which is what the reference model checks on every generation
-// (src/reference/model.ts setIr).
+// early). Invariant this keeps: a live entry's key is an affinity frontend keyed by itself and
+// its backend is in the set of some frontend keyed by it, which is what the reference model
+// checks on every generation (src/reference/model.ts setIr).
 //
-// Cost: O(upserted and removed frontends) to see whether any has or had affinity (for each one
-// without it now, its entry in the table set in force: a byte, and a flags word when the id is
-// in use; ~0.3 ms for 30k upserted frontends on a loaded 2-core VM, ~0.2 ms of it the scan of the
-// upserts the pass needs anyway); when one has, one pass over the affinity table (AFF_SLOTS entries, 16384 by default) with
-// a Set lookup per entry of such a frontend, plus, for each upserted affinity frontend that has
-// entries, a Set of its backend ids: measured on a loaded 2-core VM: 16384 slots all holding
-// entries, ~50 us when none is the upserted frontend's, ~140 us when all are; 262144 slots (60k
-// entries of it) ~2 ms. Nothing on the packet path.
+// Cost: O(upserted and removed frontends) to see whether any has or had affinity (for each one,
+// its entry in the table set in force: a byte, a flags word, and two FE_CLUSTER_FRONT words when
+// it had affinity; ~0.3 ms for 30k upserted frontends on a loaded 2-core VM, most of it the scan
+// of the upserts the pass needs anyway); when one has, two passes over the new set's frontend
+// entries (TSH_FRONT_MAX of them; typed arrays, ~30 us for 8192 on a loaded 2-core VM), one over
+// the affinity table (AFF_SLOTS entries, 16384 by default) with a Set lookup per entry of a
+// checked key, plus, for each checked key that has entries, a Set of its frontends' backend ids:
+// the affinity pass measured on a loaded 2-core VM: 16384 slots all holding entries, ~50 us when
+// none is a checked key's, ~140 us when all are; 262144 slots (60k entries of it) ~2 ms. Nothing
+// on the packet path.
 import * as L from '../../assembly/layout.js';
 import type { Ir } from '../ir/ir.js';
 import type { IrDiff } from '../ir/diff.js';
@@ -48,6 +50,9 @@ export interface AffinityTableView {
 }
 
 const FRONT_WORD = L.AFF_FRONT >> 2, BACKEND_WORD = L.AFF_BACKEND >> 2, ENTRY_WORDS = L.AFF_SIZE >> 2;
+// (module constants: a namespace property read per frontend entry doubled the pass)
+const FE_WORDS = L.FE_SIZE >> 2, FE_FLAGS_WORD = L.FE_FLAGS >> 2, FE_CF_WORD = L.FE_CLUSTER_FRONT >> 2, FE_FAMILY = L.FE_FAMILY;
+const FEF_AFFINITY = L.FEF_AFFINITY, FEF_AFFINITY_SHARED = L.FEF_AFFINITY_SHARED;
 
 /** The table set in force: its frontend entries' offset and capacity (0 before the first apply). */
 function frontEntries(core: AffinityTableView): { front: number; frontMax: number } {
@@ -101,29 +106,55 @@ export function pinFronts(core: AffinityTableView, diff: Pick<IrDiff, 'frontends
  * Returns how many. */
 export function voidStalePins(core: AffinityTableView, touched: ReadonlySet<number> | null, next: Ir): number {
   if (touched === null) return 0;
-  const u32 = core.u32, dv = core.dv, u8 = core.u8, { aff, affSlots } = core.map, { front, frontMax } = frontEntries(core);
-  const isAff = (id: number): boolean => {
-    const fe = front + id * L.FE_SIZE;
-    return id >= 1 && id <= frontMax && u8[fe + L.FE_FAMILY] !== 0 && (dv.getUint32(fe + L.FE_FLAGS, true) & L.FEF_AFFINITY) !== 0;
-  };
-  // the keys to check: the touched frontends themselves (entries keyed by them), and the key of
-  // each affinity frontend that is touched or names a touched one (its port's pins)
+  const u32 = core.u32, u8 = core.u8, { aff, affSlots } = core.map, { front, frontMax } = frontEntries(core);
+  // one pass over the frontend entries (u32 words: FE_SIZE and the region are word-aligned): each
+  // affinity frontend's key (0: no affinity), and the keys to check — the touched frontends
+  // themselves (entries keyed by them) and the key of each affinity frontend that is touched or
+  // names a touched one (its port's pins)
+  // (typed marks, not Set lookups: a lookup per frontend entry was most of the pass)
+  const keyOf = new Uint32Array(frontMax + 1), mark = new Uint8Array(frontMax + 1), isKey = new Uint8Array(frontMax + 1);
   const keys = new Set<number>(touched);
-  for (let id = 1; id <= frontMax; id++) {
-    if (!isAff(id)) continue;
-    if (touched.has(id) || touched.has(dv.getUint32(front + id * L.FE_SIZE + L.FE_CLUSTER_FRONT, true))) keys.add(keyIn(core, front, frontMax, id));
+  for (const id of touched) if (id <= frontMax) mark[id] = 1;
+  const fw = front >> 2;
+  for (let id = 1, w = fw + FE_WORDS; id <= frontMax; id++, w += FE_WORDS) {
+    if ((u32[w + FE_FLAGS_WORD] & FEF_AFFINITY) === 0 || u8[(w << 2) + FE_FAMILY] === 0) continue;
+    const cf = u32[w + FE_CF_WORD];
+    let k = id;
+    if (cf !== 0 && cf <= frontMax) {
+      const kw = fw + cf * FE_WORDS, k2 = u32[kw + FE_CF_WORD];
+      k = (u32[kw + FE_FLAGS_WORD] & FEF_AFFINITY_SHARED) !== 0 && k2 !== 0 && k2 <= frontMax ? k2 : cf;
+    }
+    keyOf[id] = k;
+    if (mark[id] !== 0 || (cf <= frontMax && mark[cf] !== 0)) keys.add(k);
   }
-  // each key's pin set: the backends of the affinity frontends keyed by it; null (every entry
-  // goes) for a key that is not an affinity frontend keyed by itself
+  // each checked key's frontends: those keyed by it (null: every entry goes — a key that is not
+  // an affinity frontend keyed by itself)
+  const members = new Map<number, number[] | null>();
+  for (const k of keys) {
+    const own = k <= frontMax && keyOf[k] === k;
+    members.set(k, own ? [] : null);
+    if (own) isKey[k] = 1;
+  }
+  for (let id = 1; id <= frontMax; id++) {
+    const k = keyOf[id];
+    if (k !== 0 && isKey[k] !== 0) members.get(k)!.push(id);
+  }
+  // a key's pin set, built when an entry keyed by it is met (the Ir builds a frontend record per
+  // get): the backends of its frontends
   const sets = new Map<number, Set<number> | null>();
-  for (const k of keys) sets.set(k, isAff(k) && keyIn(core, front, frontMax, k) === k ? new Set() : null);
-  for (let id = 1; id <= frontMax; id++) {
-    if (!isAff(id)) continue;
-    const set = sets.get(keyIn(core, front, frontMax, id));
-    if (!set) continue;
-    const bs = next.frontends.get(id)?.backends;
-    if (bs) for (let i = 0; i < bs.length; i++) set.add(bs[i]);
-  }
+  const setOf = (k: number): Set<number> | null | undefined => {
+    let set = sets.get(k);
+    if (set !== undefined) return set;
+    const m = members.get(k);
+    if (m === undefined) return undefined;
+    set = m === null ? null : new Set<number>();
+    if (m !== null) for (const id of m) {
+      const bs = next.frontends.get(id)?.backends;
+      if (bs) for (let i = 0; i < bs.length; i++) set!.add(bs[i]);
+    }
+    sets.set(k, set);
+    return set;
+  };
   // the last entry's frontend and its answer (undefined: not checked; null: every entry goes),
   // kept apart: the slots hold one busy Service's entries many times over
   let lastFront = 0, lastSet: Set<number> | null | undefined;
@@ -131,7 +162,7 @@ export function voidStalePins(core: AffinityTableView, touched: ReadonlySet<numb
   for (let w = aff >> 2, end = w + affSlots * ENTRY_WORDS; w < end; w += ENTRY_WORDS) {
     const f = u32[w + FRONT_WORD];
     if (f === 0) continue;
-    if (f !== lastFront) { lastFront = f; lastSet = sets.get(f); }
+    if (f !== lastFront) { lastFront = f; lastSet = setOf(f); }
     if (lastSet === undefined) continue;
     const bid = u32[w + BACKEND_WORD];
     if (bid !== 0 && (lastSet === null || !lastSet.has(bid))) { u32[w + BACKEND_WORD] = 0; voided++; }
