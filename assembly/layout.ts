@@ -449,10 +449,13 @@ export const FEF_POLICY_DROP = 32; // empty table because the traffic policy (Lo
 export const FEF_NODE_SOURCE_DROP = 64; // with FE_CLUSTER_FRONT: the node itself is not short-circuited but dropped like an
                                     // outside client (external IP / LB IP without a local endpoint: the nftables
                                     // proxier's pre-DNAT output filter drops it; a NodePort is short-circuited)
-export const FEF_AFFINITY_SHARED = 256; // with FE_CLUSTER_FRONT: not a short-circuit — the frontend's set is the cluster
-                                        // front's, and sessionAffinity entries are keyed by the cluster front
-                                        // (kube-proxy keeps affinity per service port, whichever IP was used;
-                                        // docs/core.md "sessionAffinity per service port")
+export const FEF_AFFINITY_SHARED = 256; // with FE_CLUSTER_FRONT: not a short-circuit — FE_CLUSTER_FRONT is only the
+                                        // frontend its sessionAffinity entries are keyed by (kube-proxy keeps affinity
+                                        // per service port, whichever IP was used; docs/core.md "sessionAffinity per
+                                        // service port"; select.ts affinityKey)
+export const FEF_AFFINITY_IN_SET = 512; // sessionAffinity: the frontend's set is narrower than what the port's other
+                                        // frontends pin to (local endpoints, topology hints): a pin is followed only
+                                        // when its backend is in this frontend's backend list (a scan of it)
 export const FEF_MASQUERADE_OUTSIDE = 128; // ClusterIP with a local-traffic detector: masquerade sources it does not take
                                     // for pods (off-cluster traffic to a service VIP, kube-proxy's
                                     // "IfNotLocal ... jump mark-for-masquerade"); the node itself included

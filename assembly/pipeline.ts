@@ -17,7 +17,7 @@ import { prefetchChunk } from "./prefetch";
 import {
   ctLookup, ctFree, ctCreate, stateOnOrig, stateOnReply, replyKeyHash, expireSweep, flowsActive,
 } from "./conntrack";
-import { svcLookup, sourceAllowed, localSource, shortCircuits, shortCircuitKind, routeLookup, maglevPick, backendUsable, selectAffinity } from "./select";
+import { svcLookup, sourceAllowed, localSource, shortCircuits, shortCircuitKind, routeLookup, maglevPick, backendUsable, selectAffinity, affinityKey } from "./select";
 import { snatKindOf, snatSource, snatAllocPort, SNAT_NONE, SNAT_HAIRPIN } from "./snat";
 import { nodeAddrLoad, nodeEnds } from "./node-addr";
 import { natRewrite, fwdOrig, ttlStep, ttlSpent } from "./rewrite";
@@ -187,7 +187,7 @@ function newFlow(f: usize, fr: Frame, front: u32, reselect: bool): void {
   // masqueraded (kube-proxy's "short-circuit pod traffic" / "masquerade local traffic")
   let masqLocal = false;
   const cf = fe.clusterFront;
-  // with FEF_AFFINITY_SHARED the cluster front only keys the affinity entries (below)
+  // with FEF_AFFINITY_SHARED the cluster front only keys the affinity entries (select.ts affinityKey)
   if (shortCircuits(fe)) {
     const kind = shortCircuitKind(fe, client, family, <u32>fr.inPort);
     if (kind != 0) {
@@ -218,7 +218,7 @@ function newFlow(f: usize, fr: Frame, front: u32, reselect: bool): void {
   fr.select = <u8>((flags & L.FEF_FALLBACK) ? L.TRSEL_FALLBACK_TERMINATING : L.TRSEL_MAGLEV);
   let bid: u32;
   if (flags & L.FEF_AFFINITY) {
-    bid = selectAffinity(fr, fe, (flags & L.FEF_AFFINITY_SHARED) != 0 ? cf : front, client, h);
+    bid = selectAffinity(fr, fe, affinityKey(fe, front), client, h);
   } else {
     bid = maglevBackend(fr, front, h);
     if (!backendUsable(bid)) bid = 0;

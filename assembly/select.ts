@@ -8,7 +8,7 @@ import { affHash, svcKeyHash, hashStart, hashMix, hashFinish } from "./hash";
 import { addrEq, addrCopy, prefixMatch } from "./addr";
 import {
   tSm, tSmMask, tFeMax, tBeMax, tMg, tMgWords, tCidr, tCidrMax, tRt, tRtCount, tLocalCount, gAffMask, gNow, gLive,
-  affAt, backendAt, count,
+  affAt, backendAt, frontendAt, count,
 } from "./regions";
 import { Frame } from "./frame";
 
@@ -179,8 +179,36 @@ export function nodeAddresses(a: usize, b: usize, family: u32): u32 {
   return hashFinish(hashMix(hashMix(hashStart(), flowHash), now));
 }
 
-/** Affinity lookup/refresh for a new flow of frontend `front`; returns the backend id (0 = fail
- * closed). An affinity hit sets the frame's selection to TRSEL_AFFINITY. */
+/** The frontend id sessionAffinity entries of frontend fe (id `front`, the one that selects:
+ * after a short-circuit, the cluster front) are keyed by: one per Service port and family, its
+ * ClusterIP frontend, as kube-proxy keeps one affinity set per endpoint that every chain of the
+ * port consults. The compiler names it in FE_CLUSTER_FRONT — directly (FEF_AFFINITY_SHARED, or an
+ * externalTrafficPolicy Local frontend whose cluster front is the ClusterIP), or through a
+ * ClusterPolicy frontend that names it with FEF_AFFINITY_SHARED (both traffic policies Local):
+ * at most two frontend entries read, new flows of affinity frontends only. */
+export function affinityKey(fe: Frontend, front: u32): u32 {
+  let k = fe.clusterFront;
+  if (k == 0 || k > tFeMax) return front;
+  const kf = frontendAt(k);
+  const k2 = kf.clusterFront;
+  if ((kf.flags & L.FEF_AFFINITY_SHARED) != 0 && k2 != 0 && k2 <= tFeMax) k = k2;
+  return k;
+}
+
+/** Whether backend `bid` is in frontend fe's backend list (its active set): a scan of its N ids,
+ * only for a pin found on a frontend with FEF_AFFINITY_IN_SET (a local set: this node's
+ * endpoints; or a topology-filtered one). False when the list lies outside the Maglev words. */
+function inBackendList(fe: Frontend, bid: u32): bool {
+  const n = fe.nBackends;
+  if (n == 0 || fe.maglevSize == 0 || <u64>fe.maglevOff + slotWords(fe, slotShift(n)) + n > <u64>tMgWords) return false;
+  const list = maglevList(fe);
+  for (let i: u32 = 0; i < n; i++) if (load<u32>(list + (<usize>i << 2)) == bid) return true;
+  return false;
+}
+
+/** Affinity lookup/refresh for a new flow of frontend fe, its entries keyed by `front`
+ * (affinityKey); returns the backend id (0 = fail closed). An affinity hit sets the frame's
+ * selection to TRSEL_AFFINITY. */
 export function selectAffinity(fr: Frame, fe: Frontend, front: u32, client: usize, flowHash: u32): u32 {
   const h = affHash(client, front);
   const mask = gAffMask;
@@ -197,21 +225,27 @@ export function selectAffinity(fr: Frame, fe: Frontend, front: u32, client: usiz
     if (af == front && a.hash == h && addrEq(a.clientAddr, client)) {
       const bid = a.backend;
       if (gNow - a.lastSeen <= fe.affTimeout && bid != 0 && bid <= tBeMax) {
-        // a pin holds while its backend is in the frontend's set: ready, or serving-terminating
+        // a pin holds while its backend is in this frontend's set: ready, or serving-terminating
         // when the set is the fallback (kube-proxy consults the affinity of its chain's endpoints
-        // only, so a client pinned to a pod that starts terminating moves to a ready one). A
-        // backend that left the set while staying ready (a traffic policy turned Local: ids are
-        // shared by the port's frontends) is not checked here — that would scan the Maglev table
-        // per new flow — the host voids those pins (backend 0) when it applies the new set
-        // (src/core/affinity-pins.ts)
+        // only, so a client pinned to a pod that starts terminating moves to a ready one). The
+        // entry is the port's (affinityKey): on a frontend whose set is narrower than the port's
+        // (FEF_AFFINITY_IN_SET: a Local policy's, topology hints) the backend must be in its list
+        // too — an externalTrafficPolicy Local frontend never follows a pin to a remote endpoint.
+        // A backend that left every set of the port is voided by the host when it applies the
+        // sets (src/core/affinity-pins.ts); a frontend without the flag selects from every
+        // ready (or, fallback, serving-terminating) backend the port's frontends pin to.
         const st = backendAt(bid).state;
-        if (st == L.BES_READY || (st == L.BES_TERMINATING_SERVING && (fe.flags & L.FEF_FALLBACK) != 0)) {
+        if ((st == L.BES_READY || (st == L.BES_TERMINATING_SERVING && (fe.flags & L.FEF_FALLBACK) != 0)) &&
+            ((fe.flags & L.FEF_AFFINITY_IN_SET) == 0 || inBackendList(fe, bid))) {
           if (gLive) { a.lastSeen = gNow; count(L.GC_AFF_HIT, 1); }
           fr.select = <u8>L.TRSEL_AFFINITY;
           return bid;
         }
       }
-      free = changetype<usize>(a); // stale entry for this client: overwrite in place
+      // stale, or outside this frontend's set: the fresh pick below overwrites it in place (as
+      // kube-proxy's `update @affinity-<endpoint>` adds the client to the chosen endpoint's set;
+      // the one entry keeps the latest, see docs/core.md "sessionAffinity per service port")
+      free = changetype<usize>(a);
       break;
     }
     const age = gNow - a.lastSeen;

@@ -33,9 +33,9 @@ const slice = {
 };
 
 /** The compiler, core and model over one Service; `change(spec)` re-applies the Service. */
-function setup(spec) {
+function setup(spec, moreEndpoints = []) {
   const c = new Compiler();
-  c.change({ upsert: validateAll([node(), svc(spec), slice]) });
+  c.change({ upsert: validateAll([node(), svc(spec), { ...slice, endpoints: [...slice.endpoints, ...moreEndpoints] }]) });
   const core = Core.create(OPTS);
   core.applyIr(c.ir);
   const model = new ReferenceModel(c.ir, OPTS);
@@ -89,15 +89,73 @@ test('externalTrafficPolicy Cluster -> Local (internalTrafficPolicy Local): Node
   switchCase(t, { internalTrafficPolicy: 'Local' }, { internalTrafficPolicy: 'Local', externalTrafficPolicy: 'Local' }, '192.168.0.1', 30080);
 });
 
-test('externalTrafficPolicy Cluster -> Local (internalTrafficPolicy Cluster): NodePort pins, shared with the ClusterIP before, do not move a client to a remote endpoint', (t) => {
-  // with both policies Cluster the NodePort keyed its entries by the ClusterIP frontend
-  // (FEF_AFFINITY_SHARED); under Local it keeps its own (docs/core.md known differences), so every
-  // client picks afresh among the local endpoints once
-  const s = switchCase(t, {}, { externalTrafficPolicy: 'Local' }, '192.168.0.1', 30080, true);
-  // the ClusterIP still spreads over both: its pins (shared with the NodePort before) hold
+test('externalTrafficPolicy Cluster -> Local (internalTrafficPolicy Cluster): NodePort pins, shared with the ClusterIP, do not move a client to a remote endpoint; local ones hold', (t) => {
+  // the NodePort's and the ClusterIP's entries are the port's (keyed by the ClusterIP frontend)
+  // under either policy: under Local the NodePort follows a pin into its set (the local endpoint)
+  // only, a client pinned to the remote one picks a local one and is pinned to it
+  const s = switchCase(t, {}, { externalTrafficPolicy: 'Local' }, '192.168.0.1', 30080);
+  // the ClusterIP spreads over both: every pin holds there, the moved clients' on the local
+  // endpoint (one entry per client: the latest pick; docs/core.md "sessionAffinity per service port")
   const cip = connect(t, s, CLIENTS, '10.96.0.1', 80, 40006, T0 + 6);
-  t.true(cip.every((r) => r.select === L.TRSEL_AFFINITY), 'ClusterIP pins hold');
-  t.true(cip.some((r) => r.dst === REMOTE));
+  t.deepEqual(cip.map((r) => `${r.dst} ${r.select}`), CLIENTS.map(() => `${LOCAL} ${L.TRSEL_AFFINITY}`), 'ClusterIP pins hold');
+});
+
+// kube-proxy's chains of a port all consult the same per-endpoint affinity sets
+// (writeServiceToEndpointRules): with externalTrafficPolicy Local a client pinned through the
+// ClusterIP to an endpoint of this node stays on it through the NodePort; pinned to a remote one,
+// the NodePort's local chain does not consult that endpoint's set and picks among its own
+// (docs/core.md known differences (6), closed).
+test('externalTrafficPolicy Local: a pin taken through the ClusterIP holds through the NodePort when its endpoint is local, and never sends the NodePort to a remote endpoint', (t) => {
+  const s = setup({ externalTrafficPolicy: 'Local' });
+  const first = connect(t, s, CLIENTS, '10.96.0.1', 80, 44000, T0);
+  const remote = CLIENTS.filter((_, i) => first[i].dst === REMOTE), local = CLIENTS.filter((_, i) => first[i].dst === LOCAL);
+  t.true(remote.length > 0 && local.length > 0, `both endpoints picked (${remote.length} remote, ${local.length} local)`);
+  t.deepEqual(connect(t, s, local, '192.168.0.1', 30080, 44001, T0 + 1).map((r) => `${r.dst} ${r.select}`), local.map(() => `${LOCAL} ${L.TRSEL_AFFINITY}`),
+    'pinned to the local endpoint through the ClusterIP: the same endpoint through the NodePort');
+  t.deepEqual(connect(t, s, remote, '192.168.0.1', 30080, 44002, T0 + 2).map((r) => `${r.dst} ${r.select}`), remote.map(() => `${LOCAL} ${L.TRSEL_MAGLEV}`),
+    'pinned to the remote endpoint: the NodePort picks among its local endpoints');
+  t.deepEqual(connect(t, s, CLIENTS, '10.96.0.1', 80, 44003, T0 + 3).map((r) => `${r.dst} ${r.select}`), CLIENTS.map(() => `${LOCAL} ${L.TRSEL_AFFINITY}`),
+    'and the ClusterIP follows the latest pin');
+});
+
+test('both traffic policies Local: the NodePort and the ClusterIP share the pins (keyed through the ClusterPolicy frontend)', (t) => {
+  const s = setup({ externalTrafficPolicy: 'Local', internalTrafficPolicy: 'Local' });
+  const fronts = [...s.c.ir.frontends.values()];
+  const cip = fronts.find((f) => f.kind === 'ClusterIP'), policy = fronts.find((f) => f.kind === 'ClusterPolicy');
+  t.is(policy.clusterFront, cip.id);
+  t.truthy(policy.flags & L.FEF_AFFINITY_SHARED);
+  // a third, local endpoint: the pins spread over two
+  const s2 = setup({ externalTrafficPolicy: 'Local', internalTrafficPolicy: 'Local' }, [{ addresses: ['10.244.1.6'], nodeName: 'node-a' }]);
+  const first = connect(t, s2, CLIENTS, '10.96.0.1', 80, 45000, T0);
+  t.true(new Set(first.map((r) => r.dst)).size === 2, 'both local endpoints picked');
+  const np = connect(t, s2, CLIENTS, '192.168.0.1', 30080, 45001, T0 + 1);
+  t.deepEqual(np.map((r) => `${r.dst} ${r.select}`), first.map((r) => `${r.dst} ${L.TRSEL_AFFINITY}`), 'the same endpoint through the NodePort');
+});
+
+// kube-proxy keeps an endpoint's affinity set while some chain of the port lists the endpoint
+// (allLocallyReachableEndpoints): a client pinned to a remote endpoint through the ClusterIP while
+// internalTrafficPolicy is Local a while (the NodePort, policy Cluster, still lists it) goes back
+// to it once the ClusterIP lists it again (docs/core.md known differences (9), closed).
+test('internalTrafficPolicy Cluster -> Local -> Cluster with a NodePort (policy Cluster): a pin on a remote endpoint comes back', (t) => {
+  const s = setup({});
+  const first = connect(t, s, CLIENTS, '10.96.0.1', 80, 46000, T0);
+  const remote = CLIENTS.filter((_, i) => first[i].dst === REMOTE);
+  t.true(remote.length > 0);
+  s.change({ internalTrafficPolicy: 'Local' });
+  // through the NodePort (its set: both endpoints) the pin holds meanwhile
+  t.deepEqual(connect(t, s, remote, '192.168.0.1', 30080, 46001, T0 + 1).map((r) => `${r.dst} ${r.select}`), remote.map(() => `${REMOTE} ${L.TRSEL_AFFINITY}`), 'the NodePort follows the pin');
+  s.change({});
+  t.deepEqual(connect(t, s, remote, '10.96.0.1', 80, 46002, T0 + 2).map((r) => `${r.dst} ${r.select}`), remote.map(() => `${REMOTE} ${L.TRSEL_AFFINITY}`), 'the ClusterIP too, once it lists the endpoint again');
+});
+
+test('internalTrafficPolicy Cluster -> Local -> Cluster without external IPs: no chain lists the remote endpoint meanwhile, its pins are gone', (t) => {
+  const s = setup({ type: 'ClusterIP', ports: [{ port: 80, targetPort: 8080 }] });
+  const first = connect(t, s, CLIENTS, '10.96.0.1', 80, 47000, T0);
+  const remote = CLIENTS.filter((_, i) => first[i].dst === REMOTE);
+  t.true(remote.length > 0);
+  s.change({ type: 'ClusterIP', ports: [{ port: 80, targetPort: 8080 }], internalTrafficPolicy: 'Local' });
+  s.change({ type: 'ClusterIP', ports: [{ port: 80, targetPort: 8080 }] });
+  t.deepEqual(connect(t, s, remote, '10.96.0.1', 80, 47001, T0 + 1).map((r) => r.select), remote.map(() => L.TRSEL_MAGLEV), 'a fresh pick (kube-proxy deleted the set)');
 });
 
 test('frontends rewritten with their set unchanged (a new affinity timeout) keep every pin', (t) => {

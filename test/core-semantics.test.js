@@ -448,12 +448,18 @@ test('sessionAffinity is per service port: a client pinned through the ClusterIP
     t.is(new Set(dsts).size, 1, `client ${client}: one backend through every IP of the port (${dsts})`);
     t.deepEqual(pairs.map((p) => p.core.trace.select), [L.TRSEL_MAGLEV, L.TRSEL_AFFINITY, L.TRSEL_AFFINITY].map((x) => x), `client ${client}`);
   }
-  // a Local policy gives the external frontends another set: each keeps its own entries
+  // with a Local policy the entries are still the port's (test/core-affinity-set.test.js): an
+  // externalTrafficPolicy Local frontend names the ClusterIP as its cluster front (no
+  // FEF_AFFINITY_SHARED: it short-circuits) and follows a pin only into its own set
   c.change({ upsert: validateAll([lb(spec({ externalTrafficPolicy: 'Local' }))]) });
   t.is(byKind('NodePort').flags & L.FEF_AFFINITY_SHARED, 0);
+  t.is(byKind('NodePort').clusterFront, byKind('ClusterIP').id);
+  t.truthy(byKind('NodePort').flags & L.FEF_AFFINITY_IN_SET);
   c.change({ upsert: validateAll([lb(spec({ internalTrafficPolicy: 'Local' }))]) });
-  t.is(byKind('NodePort').flags & L.FEF_AFFINITY_SHARED, 0);
-  t.is(byKind('NodePort').clusterFront ?? 0, 0);
+  t.truthy(byKind('NodePort').flags & L.FEF_AFFINITY_SHARED);
+  t.is(byKind('NodePort').clusterFront, byKind('ClusterIP').id);
+  t.truthy(byKind('ClusterIP').flags & L.FEF_AFFINITY_IN_SET, 'the ClusterIP (its local endpoints) checks a pin against its set');
+  t.is(byKind('NodePort').flags & L.FEF_AFFINITY_IN_SET, 0, 'the NodePort (every ready endpoint) need not');
   // and without affinity nothing is shared
   c.change({ upsert: validateAll([lb(spec({ sessionAffinity: 'None' }))]) });
   t.is(byKind('LoadBalancer').flags & L.FEF_AFFINITY_SHARED, 0);

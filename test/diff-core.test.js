@@ -103,7 +103,8 @@ function buildIr(d, dropMask = 0, rotate = 0) {
       frontends.push(frontend({ id: clusterId, addr: vipOf(fam, s + 1), port: p.port, proto: p.proto, flags, sourceRanges, affinityTimeoutMs: 2500, service: `ns/s${s}` }, pbes, svc.m));
       if (svc.etpLocal !== undefined) {
         const local = pbes.slice(0, svc.etpLocal).map((b) => ({ ...b }));
-        const extFlags = L.FEF_EXTERNAL | (flags & L.FEF_AFFINITY) | (local.length === 0 && pbes.length ? L.FEF_POLICY_DROP | (s % 2 ? L.FEF_NODE_SOURCE_DROP : 0) : 0);
+        // (as the compiler: a local set follows a pin of the port only into itself)
+        const extFlags = L.FEF_EXTERNAL | (flags & L.FEF_AFFINITY ? L.FEF_AFFINITY | L.FEF_AFFINITY_IN_SET : 0) | (local.length === 0 && pbes.length ? L.FEF_POLICY_DROP | (s % 2 ? L.FEF_NODE_SOURCE_DROP : 0) : 0);
         frontends.push(frontend({ id: feId++, kind: 'LoadBalancer', addr: fam === 4 ? `198.51.100.${s + 1}` : `2001:db8:51::${s + 1}`, port: p.port, proto: p.proto, flags: extFlags, affinityTimeoutMs: 2500, service: `ns/s${s}`, clusterFront: clusterId }, local, svc.m));
       } else if (svc.affinity && s % 2) {
         // both policies Cluster: the LB IP has the ClusterIP's set and keys its affinity entries by it

@@ -101,7 +101,7 @@ const FLAG_NAMES: Array<[number, string]> = [
   [L.FEF_AFFINITY, 'affinity'], [L.FEF_MASQUERADE, 'masquerade'], [L.FEF_SOURCE_RANGES, 'source_ranges'],
   [L.FEF_EXTERNAL, 'external'], [L.FEF_FALLBACK, 'fallback'], [L.FEF_POLICY_DROP, 'policy_drop'],
   [L.FEF_NODE_SOURCE_DROP, 'node_source_drop'], [L.FEF_MASQUERADE_OUTSIDE, 'masquerade_outside'],
-  [L.FEF_AFFINITY_SHARED, 'affinity_shared'],
+  [L.FEF_AFFINITY_SHARED, 'affinity_shared'], [L.FEF_AFFINITY_IN_SET, 'affinity_in_set'],
 ];
 const BE_STATE = ['absent', 'ready', 'terminating_serving', 'not_serving'];
 

@@ -850,18 +850,25 @@ export class Compiler {
     // config kube-proxy's fallback node IP, the loopback address
     if (fRanges.length) fRanges = firewallSources(fRanges, family, family === 6 ? this.node?.nodeIPv6 ?? '::1' : this.node?.nodeIPv4 ?? '127.0.0.1', svc.lbIngress);
     const fflags = flags | portState.aff | policyDrop | (set.fallback ? L.FEF_FALLBACK : 0) | (fRanges.length ? L.FEF_SOURCE_RANGES : 0);
+    // externalTrafficPolicy Local: the frontend in-cluster sources are short-circuited to
+    const shortCircuit = localOnly && kind !== 'ClusterIP' ? this.clusterFrontOf(family, svc.internalLocal ? 'ClusterPolicy' : 'ClusterIP') : 0;
     // sessionAffinity is per service port in kube-proxy (one affinity set per endpoint, which every
-    // IP of the port consults): with both policies Cluster an external frontend's set is its
-    // ClusterIP's, so it keys its affinity entries by that frontend (FEF_AFFINITY_SHARED); with a
-    // Local policy the sets differ and each keeps its own (docs/core.md known differences)
-    const sharedAff = !localOnly && portState.aff !== 0 && kind !== 'ClusterIP' && !svc.internalLocal
-      ? this.clusterFrontOf(family, 'ClusterIP') : 0;
-    const clusterFront = localOnly && kind !== 'ClusterIP' ? this.clusterFrontOf(family, svc.internalLocal ? 'ClusterPolicy' : 'ClusterIP') : sharedAff;
+    // chain of the port consults): every frontend of the port keys its affinity entries by the
+    // port's ClusterIP frontend of the family (core: select.ts affinityKey) — the short-circuit
+    // frontend names it (directly, or as a ClusterPolicy frontend's FE_CLUSTER_FRONT); any other
+    // names it with FEF_AFFINITY_SHARED
+    const sharedAff = shortCircuit === 0 && portState.aff !== 0 && kind !== 'ClusterIP' ? this.clusterFrontOf(family, 'ClusterIP') : 0;
+    const clusterFront = shortCircuit || sharedAff;
+    // with a Local policy the port's sets differ: a frontend whose set is narrower than what the
+    // others pin to (this node's endpoints, or a topology-filtered cluster set; kube-proxy's chain
+    // consults the affinity sets of its own endpoints only) follows a pin only to a backend in it
+    const inSet = portState.aff !== 0 && (svc.internalLocal || svc.externalLocal) && (localOnly || this.topologyMode(family) !== TOPO_NONE)
+      ? L.FEF_AFFINITY_IN_SET : 0;
     // the nftables proxier filters the node's own packets before DNAT: to an external or LB IP
     // without a local endpoint they meet the "drop" of no-endpoint-services (a NodePort has no
     // such check on output: short-circuited)
-    const nodeDrop = clusterFront && policyDrop && kind !== 'NodePort' ? L.FEF_NODE_SOURCE_DROP : 0;
-    portState.sink!.frontend(id, portState.owner!, kind, addr, family, port, sp.protocol, fflags | nodeDrop | (sharedAff ? L.FEF_AFFINITY_SHARED : 0), svc.affinityTimeoutMs, fRanges, set, clusterFront);
+    const nodeDrop = shortCircuit && policyDrop && kind !== 'NodePort' ? L.FEF_NODE_SOURCE_DROP : 0;
+    portState.sink!.frontend(id, portState.owner!, kind, addr, family, port, sp.protocol, fflags | nodeDrop | inSet | (sharedAff ? L.FEF_AFFINITY_SHARED : 0), svc.affinityTimeoutMs, fRanges, set, clusterFront);
   }
 
   /** The current port's frontend of `kind` and `family` that holds the cluster-wide endpoints

@@ -43,6 +43,7 @@ import { affinityHash } from './hash.js';
 import { canonicalAddr, formatAddr, parseAddr, parseMacShared, type Family } from '../util/addr.js';
 import { BackendStore } from '../ir/backend-store.js';
 import { addrPortKey, keyOf, frontendIndex } from './frontend-index.js';
+import { affinityKeyIn, pinSetsOf } from './affinity-pins.js';
 
 /** A frontend an affinity record names (old id → what it was). `kind` 'ClusterPolicy': the
  * port's ClusterPolicy frontend (the cluster front of its externalTrafficPolicy Local frontends
@@ -319,7 +320,7 @@ export class IrIds implements FlowIdLookup {
   private policyIndex: Map<number, Map<number | string, number>> | null = null;
   private backendIndex: BackendIndex | null = null;
   private readonly frontBackends = new Map<number, Map<number | string, number>>();   // per frontend id: no string per flow
-  private readonly frontSets = new Map<number, Set<number> | null>();   // per frontend id: its set's backend ids
+  private pinSets: Map<number, Set<number>> | null = null;   // per affinity key: its port's backend ids
   private readonly ir: Ir;
   constructor(private readonly core: Core) { this.ir = core.ir; }
   private frontBy(): Map<number, Map<number | string, number>> { return this.frontIndex ??= frontendIndex(this.ir); }
@@ -342,17 +343,11 @@ export class IrIds implements FlowIdLookup {
     }
     return group.get(addrPortKey(b, off, family, port)) ?? 0;
   }
-  /** Whether backend `back` is in the set frontend `front` selects from now: what a re-placed
-   * affinity entry must name (a pin holds only while its backend is in the set, affinity-pins.ts).
-   * A Set per frontend asked about, once. */
+  /** Whether backend `back` is in a set the frontends keyed by `front` select from now: what a
+   * re-placed affinity entry keyed by `front` must name (a pin holds while some frontend of its
+   * port lists its backend, affinity-pins.ts pinSetsOf). Built on first use. */
   inSet(front: number, back: number): boolean {
-    let set = this.frontSets.get(front);
-    if (set === undefined) {
-      const fe = this.ir.frontends.get(front);
-      set = fe ? new Set(fe.backends) : null;
-      this.frontSets.set(front, set);
-    }
-    return set !== null && set.has(back);
+    return (this.pinSets ??= pinSetsOf(this.ir)).get(front)?.has(back) ?? false;
   }
   flowFront(e: Uint8Array, proto: number, family: Family, vport: number): number | undefined {
     const id = this.front(proto, e, L.CT_VIP, family, vport);
@@ -363,7 +358,9 @@ export class IrIds implements FlowIdLookup {
     const a = ref && parseAddr(ref.addr);
     const id = a && this.front(ref.proto, a.bytes, 0, a.family, ref.port, ref.kind === 'ClusterPolicy');
     const fe = id !== undefined ? this.ir.frontends.get(id) : undefined;
-    return fe && (fe.flags & L.FEF_AFFINITY) ? { id: id!, timeoutMs: fe.affinityTimeoutMs } : undefined;
+    // under its port's key now (an entry saved keyed by a ClusterPolicy frontend, by a wdp that
+    // did not share the pins of a Local policy's frontends, is the ClusterIP's now)
+    return fe && (fe.flags & L.FEF_AFFINITY) ? { id: affinityKeyIn(this.ir, id!), timeoutMs: fe.affinityTimeoutMs } : undefined;
   }
   affinityBackend(front: number, _savedId: number, ref: BackendRef | undefined): number | undefined {
     const fe = this.ir.frontends.get(front);

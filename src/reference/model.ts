@@ -292,6 +292,15 @@ class Tables {
     if (ir.hairpinV4) this.hairpin[0] = parseAddr(ir.hairpinV4).bytes;
     if (ir.hairpinV6) this.hairpin[1] = parseAddr(ir.hairpinV6).bytes;
   }
+  /** The frontend id frontend f's sessionAffinity entries are keyed by (core: select.ts
+   * affinityKey): its cluster front, or that one's when it names another with
+   * FEF_AFFINITY_SHARED (a ClusterPolicy frontend naming its ClusterIP); f itself without one. */
+  affinityKey(f: IrFrontend): number {
+    const k = f.clusterFront ?? 0;
+    if (!k) return f.id;
+    const kf = this.fronts.get(k)?.f, k2 = kf?.clusterFront ?? 0;
+    return kf && (kf.flags & L.FEF_AFFINITY_SHARED) && k2 ? k2 : k;
+  }
   /** The first detector entry holding the client — a pod-port entry by the port the frame arrived
    * on — or undefined: a source from outside the cluster (core: select.ts localSource). */
   localSource(client: Addr, inPort: number): LocalView | undefined {
@@ -540,11 +549,23 @@ export class ReferenceModel {
   private voidStalePins(): void {
     const had = this.affinityFronts;
     this.affinityFronts = this.affinityFrontIds();
+    // the backends each key's frontends (the frontends of a Service port and family, affinityKey)
+    // select from now: kube-proxy keeps an endpoint's affinity set while some chain of the port
+    // lists it (allLocallyReachableEndpoints)
+    const pinSets = new Map<number, Set<number>>();
+    for (const id of this.affinityFronts) {
+      const f = this.tables.fronts.get(id)!.f, k = this.tables.affinityKey(f);
+      let set = pinSets.get(k);
+      if (!set) pinSets.set(k, set = new Set());
+      for (let i = 0; i < f.backends.length; i++) set.add(f.backends[i]);
+    }
     for (const s of this.affinity) {
       if (!s || s.backend === 0) continue;
       const f = this.tables.fronts.get(s.front)?.f;
-      if (f && (f.flags & L.FEF_AFFINITY)) { if (!Array.prototype.includes.call(f.backends, s.backend)) s.backend = 0; }
-      else if (had.has(s.front)) s.backend = 0;
+      if (f && (f.flags & L.FEF_AFFINITY)) {
+        // keyed by a frontend that is not its port's key now (a key that changed): never consulted
+        if (this.tables.affinityKey(f) !== s.front || !pinSets.get(s.front)!.has(s.backend)) s.backend = 0;
+      } else if (had.has(s.front)) s.backend = 0;
     }
   }
 
@@ -988,8 +1009,8 @@ export class ReferenceModel {
    *  goes to the first empty slot, else replaces the least recently seen of the window. */
   private selectAffinity(x: Frame, fv: FrontView, client: Uint8Array): number {
     const f = fv.f;
-    // core: pipeline.ts newFlow — FEF_AFFINITY_SHARED keys the entries by the cluster front
-    const key = (f.flags & L.FEF_AFFINITY_SHARED) ? (f.clusterFront ?? 0) : f.id;
+    // core: select.ts affinityKey — the port's entries are keyed by its ClusterIP frontend
+    const key = this.tables.affinityKey(f);
     const h = affinityHash(client, key);
     const mask = this.opts.affinitySlots - 1;
     const window = Math.min(L.AFF_PROBE, mask + 1);
@@ -1001,7 +1022,9 @@ export class ReferenceModel {
       if (s.front === key && s.hash === h && eqBytes(s.client, client)) {
         if (((this.now - s.lastSeen) >>> 0) <= f.affinityTimeoutMs && s.backend !== 0) {
           const st = this.tables.backs.get(s.backend)?.b.state ?? L.BES_ABSENT;
-          if (st === L.BES_READY || (st === L.BES_TERMINATING_SERVING && (f.flags & L.FEF_FALLBACK) !== 0)) {
+          // core: select.ts — with FEF_AFFINITY_IN_SET the backend must be in this frontend's list
+          if ((st === L.BES_READY || (st === L.BES_TERMINATING_SERVING && (f.flags & L.FEF_FALLBACK) !== 0)) &&
+              (!(f.flags & L.FEF_AFFINITY_IN_SET) || Array.prototype.includes.call(f.backends, s.backend))) {
             if (this.live) { s.lastSeen = this.now; this.global[L.GC_AFF_HIT]++; }
             x.t.select = L.TRSEL_AFFINITY;
             return s.backend;
