@@ -534,7 +534,7 @@ for (const { fam, vip, node, hairpin } of [
       ],
     });
     t.is(core.counters().global.ct_reselect, 2);
-    t.deepEqual(core.flows()[0].flags, ['snat']);
+    t.deepEqual(core.flows()[0].flags, ['snat', 'node']);   // the node at both ends
   });
 }
 
