@@ -485,6 +485,18 @@ export class ReferenceModel {
     this.tables = new Tables(ir);
     this.voidStalePins();
     this.udpCleanup();
+    this.nodeFlagSweep();
+  }
+
+  /** Every flow's FLOW_NODE decided again from this generation's node addresses (core: the host's
+   * src/core/node-flag-sweep.ts, which asks assembly/node-sweep.ts only when an apply changes
+   * them — deciding again when they did not change gives the same flags). */
+  private nodeFlagSweep(): void {
+    for (const fl of this.flows) {
+      if (!fl) continue;
+      const node = this.tables.nodeItself(fl.client, fl.family) || this.tables.nodeItself(fl.backend, fl.family);
+      fl.flags = node ? fl.flags | L.FLOW_NODE : fl.flags & ~L.FLOW_NODE;
+    }
   }
 
   /** Each frontend id's key at the last setIr (or construction): the Ir a caller passes may be
