@@ -1594,7 +1594,8 @@ function icmpNeverAnswered(family: number, type: number): boolean {
 }
 
 /** IPv4: no options, TTL 64; a reset TOS 0, ID 0, DF; an ICMP error (`icmp`) its TOS and ID, no DF.
- *  IPv6: traffic class/flow label 0, hop limit 64. */
+ *  IPv6: traffic class 0, hop limit 64; flow label 0 on a reset, on an ICMPv6 error (`icmp`) the
+ *  automatic one of its source, destination, type and code. */
 function ipHeader(family: 4 | 6, src: Uint8Array, dst: Uint8Array, proto: number, l4: Uint8Array, icmp?: { tos: number; id: number }): Uint8Array {
   if (family === 4) {
     const ip = new Uint8Array(20 + l4.length);
@@ -1606,7 +1607,10 @@ function ipHeader(family: 4 | 6, src: Uint8Array, dst: Uint8Array, proto: number
     return ip;
   }
   const ip = new Uint8Array(40 + l4.length);
-  ip[0] = 0x60; wr16(ip, 4, l4.length); ip[6] = proto; ip[7] = 64;
+  // core: flow-label.ts — an ICMPv6 error's automatic flow label (a reset's is 0)
+  const h = icmp ? flowHash(src, dst, l4[0]! | (l4[1]! << 8), 0, 58) : 0;
+  const label = ((h << 16) | (h >>> 16)) & 0xfffff;
+  wr32(ip, 0, (0x60000000 | label) >>> 0); wr16(ip, 4, l4.length); ip[6] = proto; ip[7] = 64;
   ip.set(src, 8); ip.set(dst, 24);
   ip.set(l4, 40);
   return ip;
