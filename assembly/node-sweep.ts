@@ -8,7 +8,9 @@
 //
 // Cost: one pass over the flow table (CT_FLOWS_MAX entries: a state byte each, and for a flow in
 // use the node-address filter of node-addr.ts, two byte tests, a compare on a hit), between two
-// batches, only at such an apply (a NodeConfig change: rare). Nothing on the packet path.
+// batches, only at such an apply (a NodeConfig change: rare): 3.3 ms for a table of 1M entries
+// holding 839k flows (load 7 on 2 CPUs), the worker's frames waiting meanwhile as for any apply.
+// Nothing on the packet path.
 import * as L from "./layout";
 import { loadConfig, loadTableSet, flowAt, gCtMax } from "./regions";
 import { nodeAddrLoad, nodeEnds } from "./node-addr";
