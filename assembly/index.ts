@@ -17,6 +17,7 @@
 //   trace.ts      trace records, the live trace filter and its match records
 //   pipeline.ts   pass 2 and the batch loop
 //   ct-restore.ts saved flows re-inserted through conntrack.ts (a daemon restart)
+//   node-sweep.ts the flows' FLOW_NODE decided again when the node's addresses change
 //   owner.ts, steer.ts  which worker owns a frame when several share an interface
 export * from "./layout";
 import { CFG, configError, loadConfig, clearCounters, beginBatch, setFlowsActive } from "./regions";
@@ -25,6 +26,7 @@ import { ctFlushAll, ctFree, expireAll, expireSweep, flowsActive } from "./connt
 import { flowAt, gCtMax } from "./regions";
 import { processBatch } from "./pipeline";
 import { ctRestore, ctRecordedFront } from "./ct-restore";
+import { nodeFlagSweep } from "./node-sweep";
 import { steerBatch, steerRetiredStage, steerRetiredClear, steerRetiredAdd, steerRetiredFilterAdd, steerRetiredFilterHits, steerRetiredFilter, steerRetiredFilterSet } from "./steer";
 import { ownerOf } from "./owner";
 import { routeCacheClear } from "./route-cache";
@@ -120,6 +122,13 @@ export function ct_active(): u32 { return flowsActive(); }
 export function ct_restore(src: usize, now: u32): u32 {
   if (!gInitialized) return 0;
   return ctRestore(src, now);
+}
+
+/** Decides every flow's FLOW_NODE again from the node addresses of the tables in force (after an
+ * apply that changed them); returns how many flows changed. See node-sweep.ts. */
+export function ct_node_sweep(): u32 {
+  if (!gInitialized) return 0;
+  return nodeFlagSweep();
 }
 
 /** The frontend id the core records a flow like the entry at `e` (CT_SIZE bytes in memory) under

@@ -19,6 +19,7 @@ import { gSlot, gLive } from "./regions";
 import { srcOff, dstOff } from "./rewrite";
 import { Frame, setResult, drop } from "./frame";
 import { rejectAllowed } from "./ratelimit";
+import { icmp6FlowLabel } from "./flow-label";
 
 // The IPv4 ID of the core's last ICMP error: each error takes the next (a dry run reads it, never
 // moves it), as the kernel gives each of its errors an ID (ip_select_ident: they are sent without DF).
@@ -140,12 +141,15 @@ export function answer(f: usize, fr: Frame, reason: u32, tcpRst: bool, type: u32
     // TCP's pseudo header (ICMPv4 has none)
     ps = nh == IPPROTO_ICMP ? 0 : <u64>load<u32>(ip, IP4_SRC) + <u64>load<u32>(ip, IP4_DST) + (<u64>nh << 8) + <u64>bswap<u16>(<u16>l4len);
   } else {
-    store<u32>(ip, bswap<u32>(0x60000000), 0);   // version 6, traffic class 0, flow label 0
     store<u16>(ip, bswap<u16>(<u16>l4len), IP6_PLEN);
     store<u8>(ip, <u8>nh, IP6_NEXT);
     store<u8>(ip, <u8>DEFAULT_TTL, IP6_HOP_LIMIT);
     addrCopy(ip + IP6_SRC, odst);
     addrCopy(ip + IP6_DST, osrc);
+    // version 6, traffic class 0; flow label 0 on a reset (nf_reject_ip6hdr_put), an automatic one
+    // on an ICMPv6 error (icmp6_send: flow-label.ts)
+    const label = tcpRst ? 0 : icmp6FlowLabel(ip + IP6_SRC, ip + IP6_DST, type, code);
+    store<u32>(ip, bswap<u32>(0x60000000 | label), 0);
     ps = sumBytes(ip + IP6_SRC, 32) + (<u64>nh << 8) + <u64>bswap<u16>(<u16>l4len);
   }
   const ck = csumFinal(ps + sumBytes(t, l4len));

@@ -209,3 +209,62 @@ for (const [what, extra] of [
     t.true(kept > 0 && decremented > 0, `kept ${kept}, decremented ${decremented}`);
   });
 }
+
+// An apply that changes the node's addresses decides every flow's node flag again (src/core/
+// node-flag-sweep.ts, assembly/node-sweep.ts): a flow whose client or backend became a node address
+// keeps the TTL of its next packet, both ways, and decrements it again once the address is gone;
+// the SNAT address counts as the detector's node entries do. Applies that leave the node's
+// addresses alone do not sweep.
+test('a node address added or removed while a flow lives: its next packets keep, then decrement again, their TTL (core = model, flag listed)', (t) => {
+  const s = corePair(irFrom(SVC), { batchMax: 16, flows: 64, affinitySlots: 64 });
+  const flip = (spec) => { const ir = irFrom(spec); s.core.applyIr(ir); s.model.setIr(ir); };
+  const withNode = (extra, more = {}) => ({ ...SVC, ...more, routes: [...SVC.routes, ...extra.map((a) => ({ prefix: `${a}/${a.includes(':') ? 128 : 32}`, ...none, localSource: 'node' }))] });
+  const clients = [['10.0.0.1', '10.96.0.10'], ['fd00::1', 'fd00:96::a']];
+  const pkt = (flags) => clients.map(([src, dst]) => ({ frame: B.frame({ ...CLI_MAC, proto: 'TCP', src, dst, sport: 41000, dport: 80, flags, seq: 1, ack: 1, ttl: 64 }), inPort: UPLINK }));
+  let now = 1000;
+  const run = (frames) => {
+    const pairs = runBoth(s.core, s.model, frames, now++, UPLINK, { trace: true });
+    t.is(firstMismatch(pairs), undefined, 'core = model');
+    return pairs.map((p) => { t.is(p.core.verdict, 'forward', p.core.reason); return parseFrame(B.fromHex(p.core.hex)).ttl; });
+  };
+  // client -> whether the flow has the node flag, as the core lists it (and the model's, by flow index)
+  const flags = () => {
+    const fl = s.core.flows({}, now);
+    const model = new Map(s.model.activeFlows().map((f) => [f.index, (f.flags & L.FLOW_NODE) !== 0]));
+    t.deepEqual(fl.map((f) => f.flags.includes('node')), fl.map((f) => model.get(f.flow)), 'core = model: flags');
+    return Object.fromEntries(fl.map((f) => [f.client, f.flags.includes('node')]));
+  };
+  const sweeps = () => { const g = s.core.counters().global; return [g.ct_node_sweeps, g.ct_node_flag_changed]; };
+  t.deepEqual(run(pkt('S')), [63, 63], 'an outside client: decremented');
+  t.deepEqual(flags(), { '10.0.0.1': false, 'fd00::1': false });
+  const [s0, c0] = sweeps();
+  // the clients' addresses become the node's
+  flip(withNode(['10.0.0.1', 'fd00::1']));
+  t.deepEqual(flags(), { '10.0.0.1': true, 'fd00::1': true });
+  t.deepEqual(sweeps(), [s0 + 1, c0 + 2]);
+  t.deepEqual(run(pkt('A')), [64, 64], 'the node\'s own: kept');
+  // the replies to them too (the backends' answers, delivered to the node)
+  const flows = s.core.flows({}, now);
+  const replies = flows.map((fl) => ({ frame: B.frame({ ...BE_MAC, proto: 'TCP', src: fl.backend, dst: fl.client, sport: fl.backendPort, dport: fl.clientPort, flags: 'A', seq: 1, ack: 1, ttl: 64 }), inPort: POD_PORT }));
+  t.deepEqual(run(replies), [64, 64], 'replies to the node: kept');
+  // an apply that leaves the node's addresses alone: no sweep
+  flip(withNode(['10.0.0.1', 'fd00::1'], { frontends: [...SVC.frontends, { id: 9, addr: '10.96.0.19', port: 80, proto: 'TCP', backends: [1] }] }));
+  t.deepEqual(sweeps(), [s0 + 1, c0 + 2]);
+  // removed again: decremented
+  flip(SVC);
+  t.deepEqual(flags(), { '10.0.0.1': false, 'fd00::1': false });
+  t.deepEqual(sweeps(), [s0 + 2, c0 + 4]);
+  t.deepEqual(run(pkt('A')), [63, 63], 'no longer the node\'s: decremented');
+  t.deepEqual(run(replies), [63, 63], 'replies: decremented');
+  // the SNAT address is a node address too
+  flip({ ...SVC, snatV4: '10.0.0.1' });
+  t.deepEqual(flags(), { '10.0.0.1': true, 'fd00::1': false });
+  t.deepEqual(sweeps(), [s0 + 3, c0 + 5]);
+  t.deepEqual(run(pkt('A')), [64, 63]);
+  // the backend's address becomes the node's (a pod address taken by the host): its answers are
+  // the node's own output, the client's packets to it local delivery
+  flip(withNode(flows.map((fl) => fl.backend)));
+  t.deepEqual(flags(), { '10.0.0.1': true, 'fd00::1': true });
+  t.deepEqual(run(pkt('A')), [64, 64]);
+  t.deepEqual(run(replies), [64, 64]);
+});

@@ -275,3 +275,38 @@ if (!TRACEROUTE || !NFT || !TCPDUMP) {
     t.true(ours.id > 0, 'an ID of its own');
   });
 }
+
+// The IPv6 answer's flow label: icmp6_send leaves it to the output path, which gives the error an
+// automatic one (net.ipv6.auto_flowlabels=1, the default): a hash of the error's own flow, so the
+// errors of one source, destination and type share one label. The kernel keys that hash with a
+// boot-time secret (its value is not comparable), so both are checked for a label that is set
+// and the same on two answers (assembly/flow-label.ts).
+
+/** The flow labels (0 when tcpdump shows none) of the first two time exceeded namespace `ns`
+ * receives for two UDP probes with hop limit 1 to `vip`:53; { out } when fewer were seen. */
+async function answerLabels(ns, vip) {
+  const cap = topo.lab.execAsync(ns, 'timeout', ['10', 'tcpdump', '-c', '2', '-nvl', '-i', 'eth0', 'icmp6 and ip6[40] == 3'], { timeoutMs: 15000 });
+  await sleep(1500);
+  await topo.lab.execAsync(ns, 'traceroute', ['-n', '-q', '2', '-w', '1', '-6', '-U', '-p', '53', '-f', '1', '-m', '1', vip], { timeoutMs: 15000 });
+  const r = await cap;
+  const labels = [...r.stdout.matchAll(/IP6 \((?:class 0x[0-9a-f]+, )?(?:flowlabel (0x[0-9a-f]+), )?hlim \d+/g)].map((m) => Number(m[1] ?? 0));
+  return labels.length >= 2 ? { labels } : { out: `${r.stdout}\n${r.stderr}` };
+}
+
+if (!TRACEROUTE || !NFT || !TCPDUMP) {
+  test.skip('IPv6: the time exceeded\'s flow label, wdp and the kernel reference (traceroute, nft or tcpdump is not installed)', () => {});
+} else {
+  serial('IPv6: the time exceeded carries an automatic flow label, one for the errors of one source, destination and type — wdp and the kernel reference', async (t) => {
+    await apply(services());
+    await sleep(1100); // the reject rate limit refills
+    const ours = await answerLabels(topo.ns.client, 'fd00:96::10');
+    const { kc } = await kernelRouter();
+    const kernelOnes = await answerLabels(kc, 'fd00:96::10');
+    for (const [who, got] of [['the kernel', kernelOnes], ['wdp', ours]]) {
+      t.truthy(got.labels, `${who}: two answers: ${got.out}`);
+      if (!got.labels) continue;
+      t.true(got.labels[0] > 0, `${who}'s answer has a flow label: ${JSON.stringify(got.labels)}`);
+      t.is(got.labels[1], got.labels[0], `${who}: one label for both answers: ${JSON.stringify(got.labels)}`);
+    }
+  });
+}

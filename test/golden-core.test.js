@@ -10,7 +10,7 @@ import { parseFrame } from '../dist/src/packet/parse.js';
 import { flowHash, freshPickHash } from '../dist/src/core/hash.js';
 import { parseAddr } from '../dist/src/util/addr.js';
 import { backend, frontend, mkIr, MAC, L } from './lib/packets.js';
-import { runScenario, errorHeader, CLIENT_PORT, BE_PORT, fwd, reply, dropped, cli, toBe, fromBe, toCli } from './lib/golden-scenario.js';
+import { runScenario, errorHeader, answerError, CLIENT_PORT, BE_PORT, fwd, reply, dropped, cli, toBe, fromBe, toCli } from './lib/golden-scenario.js';
 
 const SNAT_MIN = 32768, SNAT_MAX = 60999;
 
@@ -115,7 +115,7 @@ for (const { fam, client, vip } of FAMILIES) {
     const small = B.ipPacket({ proto: 'UDP', src: client, dst: vip, sport: 5555, dport: 53, payload: 'tiny' });
     // the error's header: icmp_send's (errorHeader: numbered in order)
     const h = errorHeader(fam);
-    const err = (inner, quoteLen) => B.icmpError({ srcMac: MAC.node, dstMac: MAC.client, src: vip, dst: client, kind: 'port_unreachable', inner, quoteLen, ...h() });
+    const err = (inner, quoteLen) => answerError({ srcMac: MAC.node, dstMac: MAC.client, src: vip, dst: client, kind: 'port_unreachable', inner, quoteLen, ...h() });
     const payload = new Uint8Array(1400).map((_, i) => i & 0xff);
     const big = B.ipPacket({ proto: 'UDP', src: client, dst: vip, sport: 5555, dport: 53, payload });
     const { out } = runScenario(t, {
@@ -131,7 +131,7 @@ for (const { fam, client, vip } of FAMILIES) {
   test(`IPv${fam} reject rate limit: 6 answers at one instant, then drop_reject_rate_limited; one more an interval later (docs/core.md "Reject rate limit")`, (t) => {
     const interval = fam === 4 ? 1000 : 100;
     const h = errorHeader(fam);
-    const err = (sport) => B.icmpError({ srcMac: MAC.node, dstMac: MAC.client, src: vip, dst: client, kind: 'port_unreachable', ...h(),
+    const err = (sport) => answerError({ srcMac: MAC.node, dstMac: MAC.client, src: vip, dst: client, kind: 'port_unreachable', ...h(),
       inner: B.ipPacket({ proto: 'UDP', src: client, dst: vip, sport, dport: 53, payload: 'q' }) });
     const dgram = (sport, now) => ({ label: `datagram ${sport} at ${now}`, now, in: cli({ proto: 'UDP', src: client, dst: vip, sport, dport: 53, payload: 'q' }) });
     const { core } = runScenario(t, {
@@ -162,7 +162,7 @@ test('reject in a small slot: the ICMPv6 quote is cut so the reply fits CFG_SLOT
     opts: { slotSize: 128 },
     steps: [{ label, in: cli({ proto: 'UDP', src: client, dst: vip, sport: 7, dport: 53, payload }),
       expect: { verdict: 'reject', reason: 'reject_no_endpoints', outPort: CLIENT_PORT,
-        frame: B.icmpError({ srcMac: MAC.node, dstMac: MAC.client, src: vip, dst: client, kind: 'port_unreachable', inner, quoteLen: 128 - 14 - 48, ttl: 64 }) } }],
+        frame: answerError({ srcMac: MAC.node, dstMac: MAC.client, src: vip, dst: client, kind: 'port_unreachable', inner, quoteLen: 128 - 14 - 48, ttl: 64 }) } }],
   });
   t.is(out[label].length, 128);
 });
@@ -534,7 +534,7 @@ for (const { fam, vip, node, hairpin } of [
       ],
     });
     t.is(core.counters().global.ct_reselect, 2);
-    t.deepEqual(core.flows()[0].flags, ['snat']);
+    t.deepEqual(core.flows()[0].flags, ['snat', 'node']);   // the node at both ends
   });
 }
 
@@ -949,7 +949,7 @@ test('a ping to a ClusterIP: ICMP port unreachable from the ClusterIP quoting th
     const echo = { proto: 'ICMP', src: client, dst: vip, icmpId: 7, icmpSeq: 1, payload: 'ping-payload' };
     const inner = B.ipPacket(echo);
     steps.push({ label: `IPv${fam} echo`, in: cli(echo),
-      expect: rejIcmp(B.icmpError({ srcMac: MAC.node, dstMac: MAC.client, src: vip, dst: client, kind: 'port_unreachable', inner, ...h() })) });
+      expect: rejIcmp(answerError({ srcMac: MAC.node, dstMac: MAC.client, src: vip, dst: client, kind: 'port_unreachable', inner, ...h() })) });
   }
   const { core } = runScenario(t, { tables: mkIr({ frontends: fronts }), steps });
   t.is(core.counters().reasons.reject_cluster_ip_proto, 2);

@@ -6,7 +6,7 @@
 import test from 'ava';
 import * as B from '../dist/src/packet/build.js';
 import { backend, frontend, mkIr, MAC } from './lib/packets.js';
-import { runScenario, errorHeader, CLIENT_PORT, BE_PORT, fwd, reply, dropped, cli, toBe, fromBe, toCli } from './lib/golden-scenario.js';
+import { runScenario, errorHeader, answerError, CLIENT_PORT, BE_PORT, fwd, reply, dropped, cli, toBe, fromBe, toCli } from './lib/golden-scenario.js';
 
 const ROUTE_PORT = 7;
 
@@ -32,7 +32,7 @@ for (const { fam, client, vip, be, routed, far } of FAMILIES) {
   // the answers of one scenario, their header icmp_send's (errorHeader: numbered in order)
   const answers = () => {
     const h = errorHeader(fam);
-    return (s) => B.icmpError({ kind, ...h(), ...s });
+    return (s) => answerError({ kind, ...h(), ...s });
   };
 
   test(`IPv${fam}: a datagram bigger than the backend port's MTU is answered with ${kind} quoting the client's own packet to the ClusterIP; no flow; one that fits is forwarded`, (t) => {
@@ -121,7 +121,7 @@ test('IPv6: a port MTU below 1280 counts as 1280 (the IPv6 minimum link MTU, as 
     steps: [
       { label: '1280 passes', in: cli({ ...q, src: client, dst: vip, payload: fits }), expect: fwd(BE_PORT, toBe({ ...q, src: client, dst: be, dport: 5353, payload: fits, ttl: 63 })) },
       { label: '1281 too big', in: cli({ ...q, sport: 40001, src: client, dst: vip, payload: big }),
-        expect: tooBig(B.icmpError({ kind: 'packet_too_big', ttl: 64, srcMac: MAC.node, dstMac: MAC.client, src: vip, dst: client, mtu: 1280, quoteLen: 1280 - 48,
+        expect: tooBig(answerError({ kind: 'packet_too_big', ttl: 64, srcMac: MAC.node, dstMac: MAC.client, src: vip, dst: client, mtu: 1280, quoteLen: 1280 - 48,
           inner: B.ipPacket({ ...q, sport: 40001, src: client, dst: vip, payload: big }) })) },
     ],
   });
@@ -154,7 +154,7 @@ test('ICMP: an echo request too big is answered (ping -M do learns the MTU), an 
       { label: 'echo v4', in: cli(echo4),
         expect: tooBig(B.icmpError({ kind: 'frag_needed', ...errorHeader(4)(), srcMac: MAC.node, dstMac: MAC.client, src: far4, dst: c4, mtu: 1280, quoteLen: 576 - 28, inner: B.ipPacket(echo4) })) },
       { label: 'echo v6', in: cli(echo6),
-        expect: tooBig(B.icmpError({ kind: 'packet_too_big', ttl: 64, srcMac: MAC.node, dstMac: MAC.client, src: far6, dst: c6, mtu: 1280, quoteLen: 1280 - 48, inner: B.ipPacket(echo6) })) },
+        expect: tooBig(answerError({ kind: 'packet_too_big', ttl: 64, srcMac: MAC.node, dstMac: MAC.client, src: far6, dst: c6, mtu: 1280, quoteLen: 1280 - 48, inner: B.ipPacket(echo6) })) },
       { label: 'ICMPv6 error', in: B.icmpError({ srcMac: MAC.client, dstMac: MAC.node, src: c6, dst: far6, kind: 'port_unreachable', inner: inner6, quoteLen: 1300 }),
         expect: dropped('drop_packet_too_big') },
       { label: 'ICMPv4 redirect', in: cli({ proto: 'ICMP', icmpType: 5, icmpCode: 1, src: c4, dst: far4, df: true, payload: big }), expect: dropped('drop_packet_too_big') },

@@ -14,7 +14,7 @@ import * as B from '../dist/src/packet/build.js';
 import { flowHash } from '../dist/src/core/hash.js';
 import { parseAddr } from '../dist/src/util/addr.js';
 import { backend, frontend, mkIr, MAC, L } from './lib/packets.js';
-import { runScenario, errorHeader, CLIENT_PORT, BE_PORT, fwd, reply, dropped, cli, toBe, fromBe, toCli } from './lib/golden-scenario.js';
+import { runScenario, errorHeader, answerError, CLIENT_PORT, BE_PORT, fwd, reply, dropped, cli, toBe, fromBe, toCli } from './lib/golden-scenario.js';
 
 const SNAT_MIN = 32768, SNAT_MAX = 60999;
 
@@ -47,8 +47,8 @@ for (const F of FAMILIES) {
   const answers = () => {
     const h = errorHeader(fam);
     return {
-      toClient: (s, tos = 0) => B.icmpError({ kind: 'time_exceeded', ...h(tos), srcMac: MAC.node, dstMac: MAC.client, dst: client, ...s }),
-      toBackend: (s) => B.icmpError({ kind: 'time_exceeded', ...h(), srcMac: MAC.beSrc, dstMac: MAC.beDst, dst: be, ...s }),
+      toClient: (s, tos = 0) => answerError({ kind: 'time_exceeded', ...h(tos), srcMac: MAC.node, dstMac: MAC.client, dst: client, ...s }),
+      toBackend: (s) => answerError({ kind: 'time_exceeded', ...h(), srcMac: MAC.beSrc, dstMac: MAC.beDst, dst: be, ...s }),
     };
   };
   const opts = { portAddresses: { [CLIENT_PORT]: [fam === 4 ? '10.0.0.254' : 'fd00::fe'], [BE_PORT]: [gw] } };

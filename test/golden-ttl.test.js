@@ -9,7 +9,7 @@
 import test from 'ava';
 import * as B from '../dist/src/packet/build.js';
 import { backend, frontend, mkIr, MAC } from './lib/packets.js';
-import { runScenario, errorHeader, CLIENT_PORT, BE_PORT, dropped, cli } from './lib/golden-scenario.js';
+import { runScenario, errorHeader, answerError, CLIENT_PORT, BE_PORT, dropped, cli } from './lib/golden-scenario.js';
 
 const ROUTE_PORT = 7;
 const NO_ADDR_PORT = 9;
@@ -37,7 +37,7 @@ for (const { fam, client, vip, be, routed, far, node, other, mcast } of FAMILIES
   // the answers of one scenario, their header icmp_send's (errorHeader: numbered in order)
   const answers = () => {
     const h = errorHeader(fam);
-    return (s) => B.icmpError({ kind: 'time_exceeded', ...h(), srcMac: MAC.node, dstMac: MAC.client, src: node, dst: client, ...s });
+    return (s) => answerError({ kind: 'time_exceeded', ...h(), srcMac: MAC.node, dstMac: MAC.client, src: node, dst: client, ...s });
   };
   const opts = { portAddresses: { [CLIENT_PORT]: [other, node], [NO_ADDR_PORT]: [other] } };
 

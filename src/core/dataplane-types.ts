@@ -27,7 +27,7 @@ export interface FlowInfo {
   state: string;                                 // tcp_syn | tcp_syn_recv | tcp_midstream | tcp_established | tcp_half_closed_client | tcp_half_closed_backend | tcp_closing | udp | udp_replied | sctp
   frontendId: number; backendId: number;
   ageMs: number; idleMs: number;
-  flags: string[];                               // snat, replied, affinity, fallback, confirmed, hairpin
+  flags: string[];                               // snat, replied, affinity, fallback, confirmed, hairpin, node
   /** Its backend left the endpoints (no id names it: backendId 0 — and frontendId 0 once its
    * Service port is gone too); it goes on to `backend`, or is re-selected by its next packet
    * (docs/core.md "Original-direction hit"). */

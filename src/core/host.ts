@@ -15,6 +15,7 @@ import { pinFronts, voidStalePins } from './affinity-pins.js';
 import { udpCleanupPlan, udpCleanup } from './udp-cleanup.js';
 import { RetiredFronts } from './retired-fronts.js';
 import { RetiredSweep } from './retired-sweep.js';
+import { NodeFlagSweep } from './node-flag-sweep.js';
 import { SharedRejectLimit, type RejectLimitShare } from './shared-reject-limit.js';
 import { canonicalAddr, formatAddr, parseAddr } from '../util/addr.js';
 import { addrPortKey, frontendIndex, type FrontendIndex } from './frontend-index.js';
@@ -118,6 +119,7 @@ interface CoreExports {
   ct_flush(): void;
   ct_restore(src: number, now: number): number;
   ct_recorded_front(e: number, front: number): number;
+  ct_node_sweep(): number;
   ct_active(): number;
   ct_expire_step(now: number, budget: number): number;
   ct_free_flow(flow: number): number;
@@ -160,6 +162,8 @@ export class Core {
   hugePages: HugePageStatus = { mode: 'unknown', advisedBytes: 0, reason: 'not requested' };
   /** With several workers on one interface: the frontend addresses the applies removed (steer.ts). */
   readonly retired?: RetiredFronts;
+  /** The flows' node flag decided again when an apply changes the node's addresses. */
+  readonly nodeFlags = new NodeFlagSweep();
   /** The reject rate limit's node-wide buckets (opts.rejectLimit). */
   private rejectShare?: SharedRejectLimit;
 
@@ -543,7 +547,8 @@ export class Core {
    * removed or took affinity from, are voided (affinity-pins.ts: one pass over the affinity table
    * when the diff rewrites a frontend with affinity or one loses it). The UDP flows of a frontend
    * it removes are freed (its Service port deleted in its family) or orphaned (its address left a
-   * live port): udp-cleanup.ts, one pass over the conntrack entries when a UDP frontend goes. */
+   * live port): udp-cleanup.ts, one pass over the conntrack entries when a UDP frontend goes. When
+   * it changes the node's addresses, every flow's node flag is decided again (node-flag-sweep.ts). */
   applyDiff(diff: IrDiff, next: Ir): void {
     // the first apply over a table image: the entries still carry the image's ids, which
     // table-image.ts catchUp re-places under the new ones (checking the sets there)
@@ -554,6 +559,7 @@ export class Core {
     this.tables.apply(diff, next);
     voidStalePins(this, fronts, next);
     udpCleanup(this, this.tables.frontRecords, udp);
+    this.nodeFlags.applied(this, diff, overImage);
   }
 
   /** Frees flow `f` if it is in use (udp-cleanup.ts). */
@@ -584,6 +590,7 @@ export class Core {
       const o = this.map.beCounters + id * L.PC_SIZE;
       backends[id] = { packets: this.u64(o + L.PC_PACKETS), bytes: this.u64(o + L.PC_BYTES) };
     }
+    global.ct_node_sweeps = this.nodeFlags.sweeps; global.ct_node_flag_changed = this.nodeFlags.changed;
     if (this.retired) {
       global.steer_retired_filtered = this.retired.filtered; global.steer_retired_filter_hits = this.exports.steer_retired_filter_hits();
       global.steer_retired_filter_bits = this.retired.filterBits(this);

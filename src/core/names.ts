@@ -32,6 +32,8 @@ export const TRACE_STAGE_NAMES: Array<[number, string]> = Object.entries(L)
 export const CT_FLAG_NAMES: Array<[number, string]> = [
   [L.CTF_SNAT, 'snat'], [L.CTF_REPLIED, 'replied'], [L.CTF_AFFINITY, 'affinity'], [L.CTF_FALLBACK, 'fallback'],
   [L.CTF_CONFIRMED, 'confirmed'], [L.CTF_HAIRPIN, 'hairpin'],
+  // the node itself is the flow's client or backend: its packets keep their TTL (docs/core.md "Time exceeded")
+  [L.FLOW_NODE, 'node'],
 ];
 
 export function reasonName(code: number): string {

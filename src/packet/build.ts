@@ -437,6 +437,7 @@ export interface IcmpErrorSpec extends EthSpec {
   inner: Bytes;
   quoteLen?: number;
   ttl?: number; id?: number; df?: boolean; tos?: number;
+  flowLabel?: number;      // IPv6
 }
 
 const ICMP_KINDS: Record<IcmpErrorKind, { v4?: [number, number]; v6?: [number, number] }> = {
@@ -461,7 +462,7 @@ export function icmpErrorPacket(spec: IcmpErrorSpec): Bytes {
   let rest = 0;
   if ((fam === 4 && type === 3 && code === 4) || (fam === 6 && type === 2)) rest = (spec.mtu ?? 1500) >>> 0;
   if (fam === 4 && type === 3 && code === 4) rest &= 0xffff;
-  return ipPacket({ src: spec.src, dst: spec.dst, proto: 'ICMP', icmpType: type, icmpCode: code, rest, payload: quote, ttl: spec.ttl, id: spec.id, df: spec.df, tos: spec.tos });
+  return ipPacket({ src: spec.src, dst: spec.dst, proto: 'ICMP', icmpType: type, icmpCode: code, rest, payload: quote, ttl: spec.ttl, id: spec.id, df: spec.df, tos: spec.tos, flowLabel: spec.flowLabel });
 }
 
 /** An Ethernet frame carrying an ICMP/ICMPv6 error quoting `inner`. */

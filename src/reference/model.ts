@@ -494,6 +494,18 @@ export class ReferenceModel {
     this.tables = new Tables(ir);
     this.voidStalePins();
     this.udpCleanup();
+    this.nodeFlagSweep();
+  }
+
+  /** Every flow's FLOW_NODE decided again from this generation's node addresses (core: the host's
+   * src/core/node-flag-sweep.ts, which asks assembly/node-sweep.ts only when an apply changes
+   * them — deciding again when they did not change gives the same flags). */
+  private nodeFlagSweep(): void {
+    for (const fl of this.flows) {
+      if (!fl) continue;
+      const node = this.tables.nodeItself(fl.client, fl.family) || this.tables.nodeItself(fl.backend, fl.family);
+      fl.flags = node ? fl.flags | L.FLOW_NODE : fl.flags & ~L.FLOW_NODE;
+    }
   }
 
   /** Each frontend id's key at the last setIr (or construction): the Ir a caller passes may be
@@ -1605,7 +1617,8 @@ function icmpNeverAnswered(family: number, type: number): boolean {
 }
 
 /** IPv4: no options, TTL 64; a reset TOS 0, ID 0, DF; an ICMP error (`icmp`) its TOS and ID, no DF.
- *  IPv6: traffic class/flow label 0, hop limit 64. */
+ *  IPv6: traffic class 0, hop limit 64; flow label 0 on a reset, on an ICMPv6 error (`icmp`) the
+ *  automatic one of its source, destination, type and code. */
 function ipHeader(family: 4 | 6, src: Uint8Array, dst: Uint8Array, proto: number, l4: Uint8Array, icmp?: { tos: number; id: number }): Uint8Array {
   if (family === 4) {
     const ip = new Uint8Array(20 + l4.length);
@@ -1617,7 +1630,10 @@ function ipHeader(family: 4 | 6, src: Uint8Array, dst: Uint8Array, proto: number
     return ip;
   }
   const ip = new Uint8Array(40 + l4.length);
-  ip[0] = 0x60; wr16(ip, 4, l4.length); ip[6] = proto; ip[7] = 64;
+  // core: flow-label.ts — an ICMPv6 error's automatic flow label (a reset's is 0)
+  const h = icmp ? flowHash(src, dst, l4[0]! | (l4[1]! << 8), 0, 58) : 0;
+  const label = ((h << 16) | (h >>> 16)) & 0xfffff;
+  wr32(ip, 0, (0x60000000 | label) >>> 0); wr16(ip, 4, l4.length); ip[6] = proto; ip[7] = 64;
   ip.set(src, 8); ip.set(dst, 24);
   ip.set(l4, 40);
   return ip;

@@ -25,10 +25,38 @@ export const dropped = (reason) => ({ verdict: 'drop', reason });
  * 64; IPv4 TOS 0xc0 (precedence internetwork control) with the quoted packet's TOS bits (0x1e), no
  * DF and an ID of its own — a core numbers its IPv4 errors 1, 2, ... from its creation, so one
  * errorHeader(fam) per scenario, called once per expected IPv4 error, in their order. IPv6: hop
- * limit 64, traffic class and flow label 0. */
+ * limit 64, traffic class 0; the flow label is the error's own (answerError). */
 export function errorHeader(fam) {
   let n = 0;
   return (quotedTos = 0) => (fam === 4 ? { ttl: 64, tos: 0xc0 | (quotedTos & 0x1e), id: ++n, df: false } : { ttl: 64 });
+}
+
+/** The automatic flow labels of the ICMPv6 errors the core builds (assembly/flow-label.ts, as
+ * icmp6_send's: one per source, destination, type and code), by "src dst type/code": data, so a
+ * change of the rule shows as changed answers here. */
+const V6_ERROR_LABELS = {
+  'fd00:168::1 fd00:1::5 3/0': 0x4d311,
+  'fd00:168::1 fd00::1 3/0': 0xf540f,
+  'fd00:172::3 fd00::1 2/0': 0xb3112,
+  'fd00:1::1 fd00:1::5 3/0': 0xb8871,
+  'fd00:96::a fd00::1 1/4': 0x61fa7,
+  'fd00:96::a fd00::1 2/0': 0xc4a5c,
+  'fd00:96::a fd00::1 3/0': 0x4e79a,
+  'fd00::1 fd00:1::5 2/0': 0x04cbc,
+  'fd00::fe fd00::1 3/0': 0x40716,
+};
+const KIND_TYPE = { port_unreachable: [1, 4], packet_too_big: [2, 0], time_exceeded: [3, 0] };
+
+/** An ICMP error the core answers with (B.icmpError's spec): an IPv6 one with its flow label. */
+export function answerError(spec) {
+  if (!String(spec.src).includes(':')) return B.icmpError(spec);
+  const [type, code] = spec.icmpType !== undefined ? [spec.icmpType, spec.icmpCode ?? 0] : KIND_TYPE[spec.kind];
+  const key = `${spec.src} ${spec.dst} ${type}/${code}`;
+  const flowLabel = V6_ERROR_LABELS[key];
+  if (flowLabel === undefined) {
+    throw new Error(`answerError: no flow label for ${key} in V6_ERROR_LABELS`);
+  }
+  return B.icmpError({ ...spec, flowLabel });
 }
 
 // client-side and backend-side frames of one flow
