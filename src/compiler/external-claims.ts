@@ -171,10 +171,11 @@ export class ExternalClaims {
    *
    * An external tuple that is another Service's cluster IP and port (CVE-2020-8554's interception)
    * is always the cluster IP's: the API server allocates cluster IPs one Service each, external
-   * addresses are anyone's to write. Found without a claim per ClusterIP port: the batch's
-   * external addresses are looked up among the cluster IPs (a set of them while the batch has
-   * any), and the batch's cluster IP tuples among the model's external claims only while some
-   * Service of the model has an external address. */
+   * addresses are anyone's to write — unless that cluster IP is a node address after the batch
+   * (no ClusterIP frontend there: the tuple is the external frontends' to decide among). Found
+   * without a claim per ClusterIP port: the batch's external addresses are looked up among the
+   * cluster IPs (a set of them while the batch has any), and the batch's cluster IP tuples among
+   * the model's external claims only while some Service of the model has an external address. */
   resolve(upserts: readonly ModelObject[], gone: ReadonlySet<string>, yieldNew: boolean, nodeRemoved = false): Resolution {
     const batch = new Map<string, ServiceSpec>();
     // tuple → the batch's Service claiming it (a string: the common case, no array), or Services;
