@@ -5,7 +5,9 @@
 // exact tuple is withheld from its Service, the rest of that Service is served. Through the
 // watcher and the API-server double, through applyEach, and `wdp apply` (422 naming the other).
 // Also: wdp_frontends_withheld{reason} counts withheld frontends and falls back to 0; a NodeConfig
-// change of serviceProxyName decides withheld tuples again in the same apply.
+// change of serviceProxyName decides withheld tuples again in the same apply. A cluster IP that is
+// a node address (no ClusterIP frontend) holds no tuple: the external frontend is served, and a
+// change of the node's addresses decides it again.
 import test from 'ava';
 import { LocalDataplane } from '../dist/src/core/dataplane.js';
 import { createControlPlane } from '../dist/src/api/server.js';

@@ -23,7 +23,8 @@
 // stop name those ids, so they are imported as they are (ImageIds). The control plane's catch-up
 // compile numbers ids afresh (1..n in the store's order), which after incremental changes are
 // other ids: catchUp() then rewrites every live flow's ids and re-places the affinity entries by
-// what the ids named (addresses, ports), and reports whether the new tables are byte-identical
+// what the ids named (addresses, ports) under their Service port's affinity key (the import keys
+// them by the image's tables, the catch-up by the new ones), and reports whether the new tables are byte-identical
 // to the image (they are when the image was itself a compile of the saved state: a difference
 // then means the compile is not deterministic).
 import { crc32 } from 'node:zlib';
