@@ -5,7 +5,9 @@
 // exact tuple is withheld from its Service, the rest of that Service is served. Through the
 // watcher and the API-server double, through applyEach, and `wdp apply` (422 naming the other).
 // Also: wdp_frontends_withheld{reason} counts withheld frontends and falls back to 0; a NodeConfig
-// change of serviceProxyName decides withheld tuples again in the same apply.
+// change of serviceProxyName decides withheld tuples again in the same apply. A cluster IP that is
+// a node address (no ClusterIP frontend) holds no tuple: the external frontend is served, and a
+// change of the node's addresses decides it again.
 import test from 'ava';
 import { LocalDataplane } from '../dist/src/core/dataplane.js';
 import { createControlPlane } from '../dist/src/api/server.js';
@@ -241,4 +243,75 @@ test('GET /api/v1/generation and `wdp status` show the withheld frontends by rea
   await core.removeRefs([{ kind: 'Service', namespace: 'victim', name: 'web' }]);
   t.deepEqual(await gen(), { external_clash: 0, cluster_ip_clash: 0, node_address: 0 });
   t.notRegex((await runWdp(['status'], cp.url)).stdout, /withheld/);
+});
+
+// The cluster IP is also a node address: its ClusterIP frontend is not served (docs/core.md
+// Known differences (21), last sentences), so it holds no tuple — the external frontend of the
+// same address:port/protocol is served, as an external IP on a node address is (kube-proxy's
+// nftables proxier fails the sync on the two service-ips elements; (11)). Decided again when the
+// node's addresses change, in the same apply: not a node address, the cluster IP's again.
+const onNode = (spec = {}) => nodeConfig({ nodeAddresses: [NODE_IP, VIP], ...spec });
+async function externalServes(t, dp, cp, what) {
+  t.is((await traceTo(dp, VIP, 80)).backend?.addr, '10.244.51.2', `${what}VIP:80 (a node address, the victim's cluster IP and port): the squatter's external frontend`);
+  t.is((await traceTo(dp, VIP, 81)).backend?.addr, '10.244.51.2', `${what}VIP:81`);
+  t.is((await traceTo(dp, EXT, 80)).backend?.addr, '10.244.51.2', `${what}the squatter's own external IP`);
+  t.deepEqual(await withheldGauge(cp.metrics), { external_clash: 0, cluster_ip_clash: 0, node_address: 1 }, `${what}only the ClusterIP frontend withheld`);
+}
+
+test('a cluster IP that is a node address holds no tuple: another Service\'s external IP on it is served, in either order; the node address gone, the cluster IP takes it back and back again', async (t) => {
+  for (const [first, second] of [[victims, squatters], [squatters, victims]]) {
+    const what = first === victims ? 'victim first: ' : 'squatter first: ';
+    const { dp, cp, core } = await controlPlane(t, onNode());
+    const a = await core.applyEach(first()), b = await core.applyEach(second());
+    t.deepEqual([...a.skipped, ...b.skipped], []);
+    t.deepEqual([...a.withheld, ...b.withheld].flatMap((w) => w.frontends), [], `${what}nothing withheld from the squatter`);
+    await externalServes(t, dp, cp, what);
+    // the address is no longer the node's: the victim's ClusterIP frontend is served and keeps its tuple
+    const r = await core.apply([nodeConfig()]);
+    t.true(r.objects.some((o) => o.kind === 'Service' && o.name === 'squat' && o.action === 'configured'), JSON.stringify(r.objects));
+    await clusterIPKeeps(t, dp, `${what}not a node address: `);
+    t.deepEqual(await withheldGauge(cp.metrics), { external_clash: 0, cluster_ip_clash: 1, node_address: 0 });
+    await core.apply([onNode()]);
+    await externalServes(t, dp, cp, `${what}a node address again: `);
+  }
+});
+
+test('wdp apply: an external IP on a cluster IP that is a node address is accepted and served; the address no longer the node\'s, the external IP yields', async (t) => {
+  // (`wdp apply` refuses a Service whose cluster IP is a node address: the node config comes after)
+  const { dp, cp, core } = await controlPlane(t);
+  await core.apply(victims());
+  await core.apply([onNode()]);
+  await core.apply(squatters());
+  await externalServes(t, dp, cp, 'wdp apply: ');
+  await core.apply([nodeConfig()]);
+  await clusterIPKeeps(t, dp, 'wdp apply, not a node address: ');
+  t.deepEqual(await withheldGauge(cp.metrics), { external_clash: 0, cluster_ip_clash: 1, node_address: 0 });
+});
+
+test('the watcher: a cluster IP on a node address (node.addresses) and another Service\'s external IP on it: the external frontend serves, no warning', async (t) => {
+  const k = await startKube(t, {
+    configuredAddresses: [NODE_IP, VIP],
+    seed: (d) => { d.create('services', squatter()); d.create('endpointslices', squatterSlice()); d.create('services', victim()); d.create('endpointslices', victimSlice()); },
+  });
+  await k.cp.core.apply([onNode()]);
+  await until(() => k.compiler.getSlice('victim', 'web-1') && k.compiler.getSlice('other', 'squat-1'), { what: 'the first sync' });
+  await until(async () => (await traceTo(k.dp, VIP, 80)).backend?.addr === '10.244.51.2', { what: 'VIP:80 to the squatter' });
+  await externalServes(t, k.dp, k.cp, 'watcher: ');
+  t.deepEqual(clusterWarnings(k), []);
+});
+
+test('a restart decides as before: the saved node config\'s addresses leave the cluster IP on a node address without the tuple', async (t) => {
+  const { mkdtempSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const stateDir = mkdtempSync(join(tmpdir(), 'wdp-cluster-claims-node-'));
+  t.teardown(() => rmSync(stateDir, { recursive: true, force: true }));
+  for (const run of ['first run', 'restored']) {
+    const dp = new LocalDataplane();
+    const cp = await createControlPlane({ dataplane: dp, listen: '127.0.0.1:0', healthz: false, stateDir });
+    try {
+      if (run === 'first run') { await cp.core.apply([onNode()]); t.deepEqual((await cp.core.applyEach([...victims(), ...squatters()])).skipped, []); }
+      await externalServes(t, dp, cp, `${run}: `);
+    } finally { await cp.close(); }
+  }
 });

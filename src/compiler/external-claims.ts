@@ -17,7 +17,11 @@
 // docs/core.md Known differences (11)) is the cluster IP's, whoever came first: the API server
 // allocates each cluster IP to one Service, externalIPs are anyone's to write. The external
 // frontend is withheld as above (the cost: an old externalIP loses its tuple when a new Service
-// is allocated that address); `wdp apply` refuses such a clash from either side (422).
+// is allocated that address); `wdp apply` refuses such a clash from either side (422). A cluster
+// IP that is one of the node's addresses holds no tuple: the compiler serves no ClusterIP frontend
+// there (the node's own traffic stays the node's), so an external frontend of the same tuple is
+// served — withheld, it would be nobody's — and the node config's addresses decide it again
+// when they change (kube-proxy's nftables proxier fails its sync on the two elements either way).
 import { fieldError, servedByProxy, ValidationError, type FieldError, type ModelObject, type NodeSpec, type ServiceSpec } from '../model/types.js';
 import { externalClaim, forEachExternalClaim, hasExternalClaims, type Claim } from './claims.js';
 
@@ -121,9 +125,11 @@ export class ExternalClaims {
   }
 
   /** The key of the model's Service whose cluster IP and port tuple `c` is, if this node programs
-   * it (proxy name `proxy`). */
-  private modelOwner(c: string, proxy: string | undefined, inForce: (k: string) => boolean = () => true): string | undefined {
+   * it (proxy name `proxy`) and serves its ClusterIP frontend: not when the address is one of the
+   * node's (`nodeAddrs`; the compiler leaves that frontend out, so it holds no tuple). */
+  private modelOwner(c: string, proxy: string | undefined, nodeAddrs: readonly string[], inForce: (k: string) => boolean = () => true): string | undefined {
     const [, proto, addr, port] = c.split(' ');
+    if (nodeAddrs.includes(addr)) return undefined;
     const h = this.view.claimHolder(addr); // (a cluster IP's claim is its address)
     if (h === undefined || !inForce(h)) return undefined;
     const s = this.view.serviceByKey(h);
@@ -144,7 +150,7 @@ export class ExternalClaims {
       for (const k of keys) {
         const s = this.view.serviceByKey(k);
         if (!programmed(s) || !s.families.includes(fam)) continue;
-        reason ??= this.modelOwner(c, proxy) !== undefined ? 'cluster_ip_clash' : 'external_clash';
+        reason ??= this.modelOwner(c, proxy, node?.addresses ?? NO_KEYS) !== undefined ? 'cluster_ip_clash' : 'external_clash';
         out[reason]++;
       }
     }
@@ -165,10 +171,11 @@ export class ExternalClaims {
    *
    * An external tuple that is another Service's cluster IP and port (CVE-2020-8554's interception)
    * is always the cluster IP's: the API server allocates cluster IPs one Service each, external
-   * addresses are anyone's to write. Found without a claim per ClusterIP port: the batch's
-   * external addresses are looked up among the cluster IPs (a set of them while the batch has
-   * any), and the batch's cluster IP tuples among the model's external claims only while some
-   * Service of the model has an external address. */
+   * addresses are anyone's to write — unless that cluster IP is a node address after the batch
+   * (no ClusterIP frontend there: the tuple is the external frontends' to decide among). Found
+   * without a claim per ClusterIP port: the batch's external addresses are looked up among the
+   * cluster IPs (a set of them while the batch has any), and the batch's cluster IP tuples among
+   * the model's external claims only while some Service of the model has an external address. */
   resolve(upserts: readonly ModelObject[], gone: ReadonlySet<string>, yieldNew: boolean, nodeRemoved = false): Resolution {
     const batch = new Map<string, ServiceSpec>();
     // tuple → the batch's Service claiming it (a string: the common case, no array), or Services;
@@ -205,14 +212,21 @@ export class ExternalClaims {
     const spec = (k: string): ServiceSpec => batch.get(k) ?? this.view.serviceByKey(k)!;
     // which Services this node programs after the batch: a NodeConfig change of serviceProxyName
     // changes the ranking (and which cluster IPs take a tuple), so every clash is decided again
-    const nodeBefore = this.view.getNode();
-    const proxy = (batchNode ?? (nodeRemoved ? null : nodeBefore))?.serviceProxyName;
+    const nodeBefore = this.view.getNode(), nodeAfter = batchNode ?? (nodeRemoved ? null : nodeBefore);
+    const proxy = nodeAfter?.serviceProxyName;
     const proxyChanged = proxy !== nodeBefore?.serviceProxyName;
     const serves = (s: ServiceSpec): boolean => servedByProxy(s, proxy);
+    // a cluster IP that is a node address after the batch has no ClusterIP frontend (the compiler
+    // leaves it out: the node's own traffic stays the node's), so it holds no tuple: an external
+    // frontend of that address:port is served (Known differences (11))
+    const nodeAddrs = nodeAfter?.addresses ?? NO_KEYS;
+    const onNode = (ip: string): boolean => nodeAddrs.length > 0 && nodeAddrs.includes(ip);
+    // the node addresses the batch adds or removes: their cluster IPs' tuples are decided again
+    const addrsChanged = batchNode !== undefined || nodeRemoved ? changedAddresses(nodeBefore?.addresses ?? NO_KEYS, nodeAddrs) : NO_KEYS;
     // tuple → the Service whose cluster IP and port it is after the batch (programmed here)
     const owners = new Map<string, string>();
     const own = (s: ServiceSpec, ip: string): void => {
-      if (serves(s)) for (let j = 0; j < s.ports.length; j++) owners.set(externalClaim(s.ports[j].protocol, ip, s.ports[j].port), s.key);
+      if (serves(s) && !onNode(ip)) for (let j = 0; j < s.ports.length; j++) owners.set(externalClaim(s.ports[j].protocol, ip, s.ports[j].port), s.key);
     };
     if (extAddrs) {
       const ext = extAddrs as Set<string>;
@@ -228,7 +242,7 @@ export class ExternalClaims {
       for (const s of batch.values()) {
         forEachClusterTuple(s, (c) => {
           const h = this.view.claimHolder(c);
-          if ((h !== undefined && inForce(h)) || this.yielders.has(c)) { reverse.add(c); if (serves(s)) owners.set(c, s.key); }
+          if ((h !== undefined && inForce(h)) || this.yielders.has(c)) { reverse.add(c); if (serves(s) && !onNode(c.split(' ')[2])) owners.set(c, s.key); }
         });
       }
     }
@@ -247,8 +261,21 @@ export class ExternalClaims {
         if (s.proxyName !== undefined && inForce(s.key)) forEachClusterTuple(s, (c) => { if (this.view.claimHolder(c) !== undefined) freed.add(c); });
       }
     }
+    if (addrsChanged.length && (this.withExternal > 0 || this.yielders.size)) {
+      // a cluster IP of the model that became, or stopped being, a node address: its tuples an
+      // external frontend holds or yields (a node address change: a few addresses, one lookup each)
+      for (const a of addrsChanged) {
+        const h = this.view.claimHolder(a); // (a cluster IP's claim is its address)
+        const s = h !== undefined && inForce(h) ? this.view.serviceByKey(h) : undefined;
+        if (!s || !s.clusterIPs.includes(a)) continue;
+        for (let j = 0; j < s.ports.length; j++) {
+          const c = externalClaim(s.ports[j].protocol, a, s.ports[j].port);
+          if (this.view.claimHolder(c) !== undefined || this.yielders.has(c)) freed.add(c);
+        }
+      }
+    }
     // the common case: nothing to decide (a tuple freed that nobody yields goes to nobody)
-    if (!claimed && !this.yielders.size && !reverse.size && !proxyChanged) return out;
+    if (!claimed && !this.yielders.size && !reverse.size && !proxyChanged && !addrsChanged.length) return out;
     let batchVips: Map<string, string> | null = null;
     // the owner of a tuple the batch does not claim (freed, yielded): looked up one by one
     const ownerOf = (c: string): string | undefined => {
@@ -257,9 +284,9 @@ export class ExternalClaims {
       const addr = c.split(' ')[2];
       if (!batchVips) { batchVips = new Map(); for (const s of batch.values()) for (const ip of s.clusterIPs) batchVips.set(ip, s.key); }
       const b = batchVips.get(addr);
-      if (b === undefined) return this.modelOwner(c, proxy, inForce);
+      if (b === undefined) return this.modelOwner(c, proxy, nodeAddrs, inForce);
       const s = batch.get(b)!, [, proto, , port] = c.split(' ');
-      return serves(s) && hasPort(s, proto, +port) ? b : undefined;
+      return serves(s) && hasPort(s, proto, +port) && !onNode(addr) ? b : undefined;
     };
     // per Service decided: its new withheld tuples and their winners
     const decided = new Map<string, Map<string, string>>();
@@ -319,7 +346,7 @@ export class ExternalClaims {
       const next = new Map<string, string>();
       for (const c of cur.withheld ?? NONE) {
         if (settled.has(c)) continue;
-        const o = this.modelOwner(c, proxy, inForce);
+        const o = this.modelOwner(c, proxy, nodeAddrs, inForce);
         if (o !== undefined) byClusterIP.add(c);
         next.set(c, o ?? this.view.claimHolder(c) ?? '');
       }
@@ -334,6 +361,14 @@ export class ExternalClaims {
     for (const [k, b] of batch) if (!decided.has(k) && this.view.serviceByKey(k)?.withheld) out.reports.push(report(b, new Map(), byClusterIP));
     return out;
   }
+}
+
+/** The addresses in one of `a`, `b` and not the other (node addresses: a few). */
+function changedAddresses(a: readonly string[], b: readonly string[]): readonly string[] {
+  let out: string[] | null = null;
+  for (const x of a) if (!b.includes(x)) (out ??= []).push(x);
+  for (const x of b) if (!a.includes(x)) (out ??= []).push(x);
+  return out ?? NO_KEYS;
 }
 
 /** `wdp apply`'s error for Service `s` claiming external tuple `c`, which is Service `owner`'s

@@ -23,7 +23,8 @@
 // stop name those ids, so they are imported as they are (ImageIds). The control plane's catch-up
 // compile numbers ids afresh (1..n in the store's order), which after incremental changes are
 // other ids: catchUp() then rewrites every live flow's ids and re-places the affinity entries by
-// what the ids named (addresses, ports), and reports whether the new tables are byte-identical
+// what the ids named (addresses, ports) under their Service port's affinity key (the import keys
+// them by the image's tables, the catch-up by the new ones), and reports whether the new tables are byte-identical
 // to the image (they are when the image was itself a compile of the saved state: a difference
 // then means the compile is not deterministic).
 import { crc32 } from 'node:zlib';
@@ -34,6 +35,7 @@ import { hashFinish, hashMix, HASH_START } from './hash.js';
 import { IrIds, rehomeAffinity, type BackendRef, type FlowIdLookup, type FrontendRef } from './flow-export.js';
 import type { Family } from '../util/addr.js';
 import { SetFlowIds } from './set-flow-ids.js';
+import { affinityKeyIn } from './affinity-pins.js';
 
 export const IMAGE_MAGIC = 'WDPTABLE';
 /** 2: Maglev ranges of index slots (assembly/layout.ts, "Maglev range"); version 1 held u32 backend
@@ -253,8 +255,28 @@ export class ImageIds implements FlowIdLookup {
   private affinity(id: number): { id: number; timeoutMs: number } | undefined {
     const e = this.set.fe(id), dv = this.set.mem.dv;
     if (e < 0 || !(dv.getUint32(e + L.FE_FLAGS, true) & L.FEF_AFFINITY)) return undefined;
-    return { id, timeoutMs: dv.getUint32(e + L.FE_AFF_TIMEOUT, true) };
+    // under its port's key in the image (an entry keyed by the frontend it was made through, a
+    // NodePort's or an external IP's, is never looked up: the core keys by the port's ClusterIP)
+    const key = imageAffinityKey(this.set, id);
+    return key === undefined ? undefined : { id: key, timeoutMs: dv.getUint32(e + L.FE_AFF_TIMEOUT, true) };
   }
+}
+
+/** The affinity key (assembly/select.ts affinityKey, the same two reads) of frontend `id` in the
+ * table set `set` reads: its FE_CLUSTER_FRONT, or that one's when it names another with
+ * FEF_AFFINITY_SHARED; the frontend itself without one. Undefined when a named frontend is not in
+ * the set (a damaged image: the entry is dropped, as one whose frontend is gone). Idempotent on a
+ * key, so an entry already keyed by one stays where it is. */
+export function imageAffinityKey(set: SetFlowIds, id: number): number | undefined {
+  const dv = set.mem.dv, e = set.fe(id);
+  if (e < 0) return undefined;
+  const k = dv.getUint32(e + L.FE_CLUSTER_FRONT, true);
+  if (k === 0) return id;
+  const ke = set.fe(k);
+  if (ke < 0) return undefined;
+  const k2 = dv.getUint32(ke + L.FE_CLUSTER_FRONT, true);
+  if (!(dv.getUint32(ke + L.FE_FLAGS, true) & L.FEF_AFFINITY_SHARED) || k2 === 0) return k;
+  return set.fe(k2) < 0 ? undefined : k2;
 }
 
 export interface CatchUpResult {
@@ -331,8 +353,11 @@ function remapIds(core: Core, imageBase: number, res: CatchUpResult): void {
     // front of externalTrafficPolicy Local ones with internalTrafficPolicy Local): its entries
     // go to the ClusterPolicy frontend of that key now, not the ClusterIP with its local endpoints
     const policy = old.serviceFront(proto, fe + L.FE_ADDR, family, port) !== frontId;
-    const front = ids.front(proto, u8, fe + L.FE_ADDR, family, port, policy);
-    if (front === undefined) return undefined;
+    const found = ids.front(proto, u8, fe + L.FE_ADDR, family, port, policy);
+    if (found === undefined) return undefined;
+    // under the port's key in the new tables (the import keyed it by the image's; this holds an
+    // entry that names some other frontend of the port there too)
+    const front = affinityKeyIn(core.ir, found);
     const back = ids.backend(front, u8, be + L.BE_ADDR, u8[be + L.BE_FAMILY] as Family, dv.getUint16(be + L.BE_PORT, true));
     return back && ids.inSet(front, back) ? { front, back } : undefined;
   });
