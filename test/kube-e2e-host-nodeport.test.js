@@ -1,0 +1,107 @@
+// kubernetes.nodePortAddresses CIDRs select NodePort addresses from the host's interface
+// addresses, as kube-proxy's GetNodeIPs does (docs/core.md Known differences (12)): `wdp start`
+// in its namespace (the "host") watching the API-server double; the Node lists one address only.
+// An address added to an interface of the daemon's namespace that is not a wdp port (a dummy
+// device) inside the CIDR is served as a NodePort from outside once added, and no longer once
+// removed; one outside the CIDR never is. The host port's TAP (a wdp port) carries the node
+// addresses, among them the one selected from the dummy device while it is there: it is not read
+// back as a host address (else the address would stay selected after it left its device).
+import test from 'ava';
+import { writeFileSync } from 'node:fs';
+import { startDoubleInNs, seedWebAndStart } from './lib/apiserver-double-ns.js';
+import { rootGate, buildTopology, destroyTopology, curl, sleep, api } from './lib/topology.js';
+
+const { ok: root, serial } = rootGate(test, { tools: ['curl'] });
+
+const VIP = '10.96.51.10';
+const INSIDE = '192.168.100.50';   // in nodePortAddresses' 192.168.100.0/24, not in the Node
+const OUTSIDE = '198.51.100.50';   // outside it
+const DEV = 'hst0';
+let topo;
+
+const service = {
+  metadata: { name: 'web', namespace: 'default' },
+  spec: {
+    type: 'NodePort', clusterIP: VIP, clusterIPs: [VIP], ipFamilies: ['IPv4'], internalTrafficPolicy: 'Cluster', externalTrafficPolicy: 'Cluster',
+    ports: [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP', nodePort: 30080 }], sessionAffinity: 'None',
+  },
+  status: { loadBalancer: {} },
+};
+
+test.before(async () => {
+  if (!root) return;
+  topo = buildTopology({ pods: [{ name: 'pod-a', attach: 'tap' }], kind: 'hn' });
+  try {
+    // an interface of the daemon's namespace that is not a wdp port (the host's own, as a
+    // second NIC or a dummy device on a node), without addresses yet
+    topo.lab.exec(topo.ns.dp, 'ip', ['link', 'add', DEV, 'type', 'dummy']);
+    topo.lab.exec(topo.ns.dp, 'ip', ['link', 'set', DEV, 'up']);
+    const { kubeconfig, double } = await startDoubleInNs(topo);
+    topo.config.node = { name: 'node-a' };
+    topo.config.kubernetes = {
+      kubeconfig, minSyncPeriod: '100ms', syncPeriod: '5s', healthzBindAddress: '127.0.0.1:10256', metricsBindAddress: '127.0.0.1:10249', nodeWaitSeconds: 20,
+      nodePortAddresses: ['192.168.100.0/24'],
+    };
+    topo.config.ports.push({
+      name: 'host', type: 'tap', ifname: 'wdp-host', role: 'host', uplink: 'remote', gateways: ['10.244.0.1'],
+      hostAddresses: ['192.168.100.2/24'], hostRoutes: [{ prefix: '10.96.0.0/12', via: '10.244.0.1' }],
+    });
+    writeFileSync(topo.configFile, JSON.stringify(topo.config));
+    await seedWebAndStart(topo, double, {
+      node: {
+        metadata: { name: 'node-a' }, spec: { podCIDRs: ['10.244.1.0/24'] },
+        status: { addresses: [{ type: 'InternalIP', address: '192.168.100.2' }, { type: 'Hostname', address: 'node-a' }] },
+      },
+      service,
+    });
+  } catch (e) {
+    await destroyTopology(topo);
+    topo = undefined;
+    throw e;
+  }
+});
+test.after.always(async () => { await destroyTopology(topo); });
+
+const nodeConfig = async () => (await api(topo, 'GET', '/api/v1/nodeconfig')).json.spec;
+/** The pod that answered one GET from the remote client, or null (refused, timed out). */
+const who = async (addr) => {
+  const r = await curl(topo, topo.ns.remote, `http://${addr}:30080/`, { timeout: 2 });
+  return r.code === 0 && r.body.trim() ? r.body.trim() : null;
+};
+/** Polls (bounded: 60 x ~0.25 s plus the requests) until `fn()` is `want`; returns the last value. */
+async function until(want, fn) {
+  let last;
+  for (let i = 0; i < 60; i++) {
+    last = await fn();
+    if (last === want) return last;
+    await sleep(250);
+  }
+  return last;
+}
+
+serial('a host address inside the nodePortAddresses CIDR (not in the Node) is a NodePort address while the host has it; one outside never is', async (t) => {
+  let pod = await until('pod-a', () => who('192.168.100.2'));
+  t.is(pod, 'pod-a', `the Node's address serves the NodePort\n${topo.daemonLog.slice(-2000)}`);
+  t.is(await who(INSIDE), null, 'not a host address yet: no NodePort');
+  t.deepEqual((await nodeConfig()).nodePortAddresses, ['192.168.100.2']);
+
+  topo.lab.exec(topo.ns.dp, 'ip', ['addr', 'add', `${INSIDE}/32`, 'dev', DEV]);
+  topo.lab.exec(topo.ns.dp, 'ip', ['addr', 'add', `${OUTSIDE}/32`, 'dev', DEV]);
+  const has = async () => ((await nodeConfig()).nodePortAddresses ?? []).includes(INSIDE);
+  t.true(await until(true, has), `the host's new address in the CIDR is a NodePort address\n${topo.daemonLog.slice(-2000)}`);
+  const spec = await nodeConfig();
+  t.deepEqual(spec.nodePortAddresses, ['192.168.100.2', INSIDE], 'the address outside the CIDR is not');
+  t.true(spec.nodeAddresses.includes(INSIDE), 'a NodePort address is a node address (answered by ARP on the uplinks)');
+  t.false(spec.nodeAddresses.includes(OUTSIDE));
+  pod = await until('pod-a', () => who(INSIDE));
+  t.is(pod, 'pod-a', `the NodePort is served on the host's new address from outside\n${topo.daemonLog.slice(-2000)}`);
+  t.is(await who(OUTSIDE), null, 'no NodePort on the host address outside the CIDR');
+
+  topo.lab.exec(topo.ns.dp, 'ip', ['addr', 'del', `${INSIDE}/32`, 'dev', DEV]);
+  t.true(await until(false, has), `the removed address is no NodePort address (the host port's TAP, which carried it, is not read back)\n${topo.daemonLog.slice(-2000)}`);
+  t.deepEqual((await nodeConfig()).nodePortAddresses, ['192.168.100.2']);
+  t.false((await nodeConfig()).nodeAddresses.includes(INSIDE), 'nor a node address');
+  t.is(await until(null, () => who(INSIDE)), null, 'the NodePort stops on the removed address');
+  t.is(await who('192.168.100.2'), 'pod-a', 'and stays on the Node\'s');
+  t.is(await who(OUTSIDE), null);
+});
