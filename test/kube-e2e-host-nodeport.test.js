@@ -1,11 +1,11 @@
 // kubernetes.nodePortAddresses CIDRs select NodePort addresses from the host's interface
 // addresses, as kube-proxy's GetNodeIPs does (docs/core.md Known differences (12)): `wdp start`
 // in its namespace (the "host") watching the API-server double; the Node lists one address only.
-// An address added to an interface of the daemon's namespace that is not a wdp port (a dummy
-// device) inside the CIDR is served as a NodePort from outside once added, and no longer once
-// removed; one outside the CIDR never is. The host port's TAP (a wdp port) carries the node
-// addresses, among them the one selected from the dummy device while it is there: it is not read
-// back as a host address (else the address would stay selected after it left its device).
+// An address added, inside the CIDR, to an interface of the daemon's namespace that is not a wdp
+// port (a veth, both ends in that namespace) is served as a NodePort from outside once added, and
+// no longer once removed; one outside the CIDR never is. The host port's TAP (a wdp port) carries
+// the node addresses, the one selected from the veth among them while it is there: it is not read
+// back as a host address (else the address would stay selected after it left its interface).
 import test from 'ava';
 import { writeFileSync } from 'node:fs';
 import { startDoubleInNs, seedWebAndStart } from './lib/apiserver-double-ns.js';
@@ -18,6 +18,12 @@ const INSIDE = '192.168.100.50';   // in nodePortAddresses' 192.168.100.0/24, no
 const OUTSIDE = '198.51.100.50';   // outside it
 const DEV = 'hst0';
 let topo;
+
+/** `ip ...` in the daemon's namespace; throws when it fails. */
+function ipDp(...args) {
+  const r = topo.lab.exec(topo.ns.dp, 'ip', args);
+  if (r.code !== 0) throw new Error(`ip ${args.join(' ')}: ${r.stderr}`);
+}
 
 const service = {
   metadata: { name: 'web', namespace: 'default' },
@@ -33,9 +39,10 @@ test.before(async () => {
   topo = buildTopology({ pods: [{ name: 'pod-a', attach: 'tap' }], kind: 'hn' });
   try {
     // an interface of the daemon's namespace that is not a wdp port (the host's own, as a
-    // second NIC or a dummy device on a node), without addresses yet
-    topo.lab.exec(topo.ns.dp, 'ip', ['link', 'add', DEV, 'type', 'dummy']);
-    topo.lab.exec(topo.ns.dp, 'ip', ['link', 'set', DEV, 'up']);
+    // second NIC on a node; a veth: this kernel may have no dummy driver), without addresses yet
+    ipDp('link', 'add', DEV, 'type', 'veth', 'peer', 'name', `${DEV}p`);
+    ipDp('link', 'set', DEV, 'up');
+    ipDp('link', 'set', `${DEV}p`, 'up');
     const { kubeconfig, double } = await startDoubleInNs(topo);
     topo.config.node = { name: 'node-a' };
     topo.config.kubernetes = {
@@ -85,8 +92,8 @@ serial('a host address inside the nodePortAddresses CIDR (not in the Node) is a 
   t.is(await who(INSIDE), null, 'not a host address yet: no NodePort');
   t.deepEqual((await nodeConfig()).nodePortAddresses, ['192.168.100.2']);
 
-  topo.lab.exec(topo.ns.dp, 'ip', ['addr', 'add', `${INSIDE}/32`, 'dev', DEV]);
-  topo.lab.exec(topo.ns.dp, 'ip', ['addr', 'add', `${OUTSIDE}/32`, 'dev', DEV]);
+  ipDp('addr', 'add', `${INSIDE}/32`, 'dev', DEV);
+  ipDp('addr', 'add', `${OUTSIDE}/32`, 'dev', DEV);
   const has = async () => ((await nodeConfig()).nodePortAddresses ?? []).includes(INSIDE);
   t.true(await until(true, has), `the host's new address in the CIDR is a NodePort address\n${topo.daemonLog.slice(-2000)}`);
   const spec = await nodeConfig();
@@ -97,8 +104,8 @@ serial('a host address inside the nodePortAddresses CIDR (not in the Node) is a 
   t.is(pod, 'pod-a', `the NodePort is served on the host's new address from outside\n${topo.daemonLog.slice(-2000)}`);
   t.is(await who(OUTSIDE), null, 'no NodePort on the host address outside the CIDR');
 
-  topo.lab.exec(topo.ns.dp, 'ip', ['addr', 'del', `${INSIDE}/32`, 'dev', DEV]);
-  t.true(await until(false, has), `the removed address is no NodePort address (the host port's TAP, which carried it, is not read back)\n${topo.daemonLog.slice(-2000)}`);
+  ipDp('addr', 'del', `${INSIDE}/32`, 'dev', DEV);
+  t.false(await until(false, has), `the removed address is no NodePort address (the host port's TAP, which carried it, is not read back)\n${topo.daemonLog.slice(-2000)}`);
   t.deepEqual((await nodeConfig()).nodePortAddresses, ['192.168.100.2']);
   t.false((await nodeConfig()).nodeAddresses.includes(INSIDE), 'nor a node address');
   t.is(await until(null, () => who(INSIDE)), null, 'the NodePort stops on the removed address');
