@@ -17,6 +17,7 @@ const VIP = '10.96.51.10';
 const INSIDE = '192.168.100.50';   // in nodePortAddresses' 192.168.100.0/24, not in the Node
 const OUTSIDE = '198.51.100.50';   // outside it
 const DEV = 'hst0';
+const HC_PORT = 32002;
 let topo;
 
 /** `ip ...` in the daemon's namespace; throws when it fails. */
@@ -28,7 +29,9 @@ function ipDp(...args) {
 const service = {
   metadata: { name: 'web', namespace: 'default' },
   spec: {
-    type: 'NodePort', clusterIP: VIP, clusterIPs: [VIP], ipFamilies: ['IPv4'], internalTrafficPolicy: 'Cluster', externalTrafficPolicy: 'Cluster',
+    // externalTrafficPolicy Local: its healthCheckNodePort listens where kube-proxy's would (the
+    // NodePort addresses of a restricted family)
+    type: 'LoadBalancer', clusterIP: VIP, clusterIPs: [VIP], ipFamilies: ['IPv4'], internalTrafficPolicy: 'Cluster', externalTrafficPolicy: 'Local', healthCheckNodePort: HC_PORT,
     ports: [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP', nodePort: 30080 }], sessionAffinity: 'None',
   },
   status: { loadBalancer: {} },
@@ -71,6 +74,10 @@ test.after.always(async () => { await destroyTopology(topo); });
 
 const nodeConfig = async () => (await api(topo, 'GET', '/api/v1/nodeconfig')).json.spec;
 /** The pod that answered one GET from the remote client, or null (refused, timed out). */
+const healthCheck = async (addr) => {
+  const r = await curl(topo, topo.ns.remote, `http://${addr}:${HC_PORT}/`, { timeout: 2 });
+  return r.code === 0 ? JSON.parse(r.body).localEndpoints : null;
+};
 const who = async (addr) => {
   const r = await curl(topo, topo.ns.remote, `http://${addr}:30080/`, { timeout: 2 });
   return r.code === 0 && r.body.trim() ? r.body.trim() : null;
@@ -86,10 +93,12 @@ async function until(want, fn) {
   return last;
 }
 
-serial('a host address inside the nodePortAddresses CIDR (not in the Node) is a NodePort address while the host has it; one outside never is', async (t) => {
+serial('a host address inside the nodePortAddresses CIDR (not in the Node) is a NodePort address, with the health check, while the host has it; one outside never is', async (t) => {
   let pod = await until('pod-a', () => who('192.168.100.2'));
   t.is(pod, 'pod-a', `the Node's address serves the NodePort\n${topo.daemonLog.slice(-2000)}`);
   t.is(await who(INSIDE), null, 'not a host address yet: no NodePort');
+  t.is(await until(1, () => healthCheck('192.168.100.2')), 1, 'the health check on the Node\'s address');
+  t.is(await healthCheck(INSIDE), null);
   t.deepEqual((await nodeConfig()).nodePortAddresses, ['192.168.100.2']);
 
   ipDp('addr', 'add', `${INSIDE}/32`, 'dev', DEV);
@@ -103,6 +112,8 @@ serial('a host address inside the nodePortAddresses CIDR (not in the Node) is a 
   pod = await until('pod-a', () => who(INSIDE));
   t.is(pod, 'pod-a', `the NodePort is served on the host's new address from outside\n${topo.daemonLog.slice(-2000)}`);
   t.is(await who(OUTSIDE), null, 'no NodePort on the host address outside the CIDR');
+  t.is(await until(1, () => healthCheck(INSIDE)), 1, `the healthCheckNodePort listens on the host's new address too, as kube-proxy's\n${topo.daemonLog.slice(-2000)}`);
+  t.is(await healthCheck(OUTSIDE), null);
 
   ipDp('addr', 'del', `${INSIDE}/32`, 'dev', DEV);
   t.false(await until(false, has), `the removed address is no NodePort address (the host port's TAP, which carried it, is not read back)\n${topo.daemonLog.slice(-2000)}`);
@@ -111,4 +122,6 @@ serial('a host address inside the nodePortAddresses CIDR (not in the Node) is a 
   t.is(await until(null, () => who(INSIDE)), null, 'the NodePort stops on the removed address');
   t.is(await who('192.168.100.2'), 'pod-a', 'and stays on the Node\'s');
   t.is(await who(OUTSIDE), null);
+  t.is(await until(null, () => healthCheck(INSIDE)), null, 'nor its health check');
+  t.is(await healthCheck('192.168.100.2'), 1);
 });

@@ -258,7 +258,7 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
         setHostNeighbours(nodeAddrs.addresses);   // in the same program as the addresses
         void programming.now();
       },
-      configuredServiceCIDRs: cfg.node.serviceCIDRs, hostIPv6,
+      configuredServiceCIDRs: cfg.node.serviceCIDRs, hostIPv6, hostAddresses: () => nodeAddrs.hostAddresses,
       onServiceCIDRs: (c, fromCluster) => {
         serviceCIDRs = c;
         if (JSON.stringify(fromCluster) !== JSON.stringify(clusterServiceCIDRs)) { clusterServiceCIDRs = fromCluster; if (savingFacts) saveFacts(nodeAddrs.facts); }
@@ -749,6 +749,7 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
     log.info({ hostAddresses: addrs, nodeAddresses: nodeAddrs.addresses, nodePortAddresses: nodeAddrs.nodePortAddresses }, 'the host\'s addresses changed: NodePort addresses selected again');
     setHostNeighbours(nodeAddrs.addresses);
     void programming.now();
+    kubeWatcher?.hostAddressesChanged();
   }, log, hostAddrsAtStart);
   daemon = {
     config: cfg, control: control!, dataplane, neighbours, ports: portInfo, portManager, logger: log, kube: kubeWatcher,

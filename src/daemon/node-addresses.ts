@@ -80,6 +80,8 @@ export class NodeAddresses {
   /** The NodePort addresses in force as last set (undefined without a cluster and none applied:
    * every node address); nodePortSpec() is what the NodeConfig carries. */
   get nodePortAddresses(): string[] | undefined { return this.nodePorts; }
+  /** The host's interface addresses as last taken (takeHostAddresses; none outside a CIDR list). */
+  get hostAddresses(): readonly string[] { return this.host; }
   /** What the Node said, null when not known. */
   get facts(): NodeFacts | null { return this.node; }
   /** The Node's primary IP per family (the NodeConfig's nodeIPs). */
