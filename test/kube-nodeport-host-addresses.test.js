@@ -4,9 +4,14 @@
 // out, the host port's configured hostAddresses in), how the selection takes them
 // (src/kube/nodeport-addresses.ts: a list of CIDRs does, `primary` and an empty list do not) and
 // how the daemon's node addresses follow them (src/daemon/node-addresses.ts takeHostAddresses).
-// The daemon end to end: test/kube-e2e-host-nodeport.test.js.
+// The watch (ip monitor address) in a namespace of its own; the daemon end to end:
+// test/kube-e2e-host-nodeport.test.js.
 import test from 'ava';
-import { hostAddressesOf, ownedInterfaces } from '../dist/src/daemon/host-addresses.js';
+import { execFileSync } from 'node:child_process';
+import { HostAddressWatch, hostAddressesOf, ownedInterfaces, readHostAddresses } from '../dist/src/daemon/host-addresses.js';
+import { NetnsLab } from '../dist/src/netns.js';
+import { rootGate } from './lib/root-gate.js';
+import { memoryLogger } from './lib/kube-fixture.js';
 import { nodePortAddresses, selectNodeAddresses, selectsFromHost } from '../dist/src/kube/nodeport-addresses.js';
 import { NodeAddresses } from '../dist/src/daemon/node-addresses.js';
 
@@ -96,4 +101,48 @@ test('NodeAddresses: the host\'s addresses taken select again, with the Node as 
   t.false(none.takeHostAddresses(['192.168.1.50']));
   t.deepEqual(none.addresses, ['192.168.1.2']);
   t.is(none.nodePortAddresses, undefined);
+});
+
+// ---- the watch in a namespace of its own ------------------------------------------------------
+const { test: rootTest } = rootGate(test);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+rootTest('HostAddressWatch: an address added or removed in its namespace is reported once read; wdp\'s own interfaces\' are not; the monitor started again when it dies', async (t) => {
+  const lab = new NetnsLab('ha');
+  t.teardown(() => lab.destroy());
+  const ns = lab.namespace('h');
+  lab.veth(ns, 'eth1', ns, 'port0');
+  const seen = [];
+  const { log, lines } = memoryLogger();
+  const owned = () => ({ ifnames: ['port0'], hostAddresses: [] });
+  const initial = readHostAddresses(ns, owned());
+  t.deepEqual(initial, []);
+  const w = new HostAddressWatch(ns, owned, (a) => seen.push(a), log, initial);
+  t.teardown(() => w.stop());
+  w.start();
+  const waitSeen = async (want, what) => {
+    for (let i = 0; i < 100 && JSON.stringify(seen.at(-1)) !== JSON.stringify(want); i++) await sleep(100);
+    t.deepEqual(seen.at(-1), want, what);
+  };
+  await sleep(300);   // (the monitor subscribed)
+  lab.addr(ns, 'eth1', '192.168.100.50/32');
+  lab.addr(ns, 'port0', '192.168.100.60/32');
+  await waitSeen(['192.168.100.50'], 'the host\'s address, not the port\'s');
+  const reported = seen.length;
+  lab.addr(ns, 'port0', '192.168.100.61/32');
+  await sleep(600);
+  t.is(seen.length, reported, 'a change on a port\'s interface alone is no change of the host\'s');
+  // the monitor (the one process in the namespace) dies: started again after 1 s, with a read
+  const nsPids = () => execFileSync('ip', ['netns', 'pids', ns], { encoding: 'utf8' }).trim().split(/\s+/).filter(Boolean);
+  const pids = nsPids();
+  t.true(pids.length >= 1, 'the monitor runs in the namespace');
+  for (const p of pids) process.kill(Number(p), 'SIGKILL');
+  lab.exec(ns, 'ip', ['addr', 'del', '192.168.100.50/32', 'dev', 'eth1']);
+  await waitSeen([], 'the change made while no monitor ran is read at its restart');
+  t.true(lines.some((l) => /ip monitor address\) stopped/.test(l.msg)), 'logged');
+  lab.addr(ns, 'eth1', '10.1.1.5/24');
+  await waitSeen(['10.1.1.5'], 'the restarted monitor follows');
+  w.stop();
+  for (let i = 0; i < 50 && nsPids().length; i++) await sleep(100);
+  t.deepEqual(nsPids(), [], 'stopped: no monitor left');
 });

@@ -24,7 +24,9 @@
 // events (an IPv6 address's DAD, a pod's veth coming up) is one read; the list is reported only
 // when it changed. kube-proxy sees a change at its next sync (within its syncPeriod); here within
 // REREAD_MS. A monitor that exits is started again after a backoff (1 s doubling to 30 s), with a
-// re-read, so a change it missed meanwhile is still seen.
+// re-read, so a change it missed meanwhile is still seen. The monitor is killed at stop and when
+// the daemon's process exits; a daemon killed outright (SIGKILL) leaves it until its next event,
+// whose write to the closed pipe ends it (SIGPIPE).
 import { execFileSync, execFile, spawn, type ChildProcess } from 'node:child_process';
 import type { Logger } from 'pino';
 import { canonicalAddr } from './l2.js';
@@ -94,6 +96,8 @@ export class HostAddressWatch {
   private backoff: number = BACKOFF_MS[0];
   private last: string;
   private warned = false;
+  private hooked = false;
+  private readonly onExit = () => { this.monitor?.kill('SIGTERM'); };
 
   constructor(private readonly netns: string | undefined, private readonly owned: () => OwnedInterfaces,
     private readonly changed: (addrs: string[]) => void, private readonly log: Logger, initial: readonly string[]) {
@@ -103,6 +107,7 @@ export class HostAddressWatch {
   /** Starts the monitor, and reads once (what changed since `initial` was read). */
   start(): void {
     if (this.stopped) return;
+    if (!this.hooked) { this.hooked = true; process.once('exit', this.onExit); }
     const child = spawn('ip', ipArgs(this.netns, ['-o', 'monitor', 'address']), { stdio: ['ignore', 'pipe', 'ignore'] });
     this.monitor = child;
     child.stdout!.on('data', () => { this.backoff = BACKOFF_MS[0]; this.schedule(); });
@@ -113,6 +118,7 @@ export class HostAddressWatch {
 
   stop(): void {
     this.stopped = true;
+    process.removeListener('exit', this.onExit);
     clearTimeout(this.timer); clearTimeout(this.restart);
     const m = this.monitor;
     this.monitor = undefined;
