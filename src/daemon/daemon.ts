@@ -45,6 +45,8 @@ import { factsOfSavedNodeConfig, readNodeFacts, writeNodeFacts } from './node-fa
 import { combineServiceCIDRs } from '../kube/service-cidrs.js';
 import { addressKey, NodeAddresses, type NodeFacts } from './node-addresses.js';
 import { NodeGiven } from './node-given.js';
+import { HostAddressWatch, ownedInterfaces, readHostAddresses } from './host-addresses.js';
+import { selectsFromHost } from '../kube/nodeport-addresses.js';
 import { imageInputsHash, removeStaleImages, storeRevisionStamp } from './table-image-file.js';
 import { LEGACY_STATE_FILE, STATE_DB, StateStore } from '../state/store.js';
 import type { WorkerPortSpec } from './protocol.js';
@@ -204,6 +206,16 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
   // ...and then read in the background from the start: when it has arrived by the control plane's
   // first program, that program already carries the Node as it is now
   let nodeEarly: NodeInfo | null = null;
+  // nodePortAddresses CIDRs select among the host's interface addresses too, as kube-proxy's
+  // GetNodeIPs (host-addresses.ts): read before the workers start, followed once the daemon runs
+  let hostAddrsAtStart: string[] | undefined;
+  if (cfg.kubernetes && selectsFromHost(cfg.kubernetes.nodePortAddresses)) {
+    try { hostAddrsAtStart = readHostAddresses(opts.portNetns, ownedInterfaces(cfg.ports)); } catch (e) {
+      hostAddrsAtStart = [];
+      log.warn({ error: (e as Error).message.split('\n')[0] }, 'the host\'s addresses could not be read: NodePort addresses are selected from the Node\'s until they are');
+    }
+    nodeAddrs.takeHostAddresses(hostAddrsAtStart);
+  }
   if (cfg.kubernetes) {
     const k8s = cfg.kubernetes;
     const kube = await import('../kube/watcher.js');
@@ -246,7 +258,7 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
         setHostNeighbours(nodeAddrs.addresses);   // in the same program as the addresses
         void programming.now();
       },
-      configuredServiceCIDRs: cfg.node.serviceCIDRs, hostIPv6,
+      configuredServiceCIDRs: cfg.node.serviceCIDRs, hostIPv6, hostAddresses: () => nodeAddrs.hostAddresses,
       onServiceCIDRs: (c, fromCluster) => {
         serviceCIDRs = c;
         if (JSON.stringify(fromCluster) !== JSON.stringify(clusterServiceCIDRs)) { clusterServiceCIDRs = fromCluster; if (savingFacts) saveFacts(nodeAddrs.facts); }
@@ -730,6 +742,15 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
 
   let linkWatch: NodeJS.Timeout | undefined;
   let mtuWatch: NodeJS.Timeout | undefined;
+  // the host's addresses as they change: the NodePort (and node) addresses selected again, and
+  // programmed when they changed, as a Node update is (onNode above)
+  const hostAddrWatch = hostAddrsAtStart && new HostAddressWatch(opts.portNetns, () => ownedInterfaces(portManager.all().map((p) => p.config)), (addrs) => {
+    if (stopping || !nodeAddrs.takeHostAddresses(addrs)) return;
+    log.info({ hostAddresses: addrs, nodeAddresses: nodeAddrs.addresses, nodePortAddresses: nodeAddrs.nodePortAddresses }, 'the host\'s addresses changed: NodePort addresses selected again');
+    setHostNeighbours(nodeAddrs.addresses);
+    void programming.now();
+    kubeWatcher?.hostAddressesChanged();
+  }, log, hostAddrsAtStart);
   daemon = {
     config: cfg, control: control!, dataplane, neighbours, ports: portInfo, portManager, logger: log, kube: kubeWatcher,
     restoreSummary: () => checkpointer.summary(),
@@ -746,6 +767,7 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
       dataplane.stopping();
       clearInterval(linkWatch);
       clearInterval(mtuWatch);
+      hostAddrWatch?.stop();
       const programmed = programming.stop();
       log.info('stopping');
       try { await kubeWatcher?.stop(); } catch (e) { log.warn({ error: (e as Error).message }, 'stopping the Kubernetes watcher failed'); }
@@ -786,6 +808,7 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
     stopped,
   };
   programming.start();
+  hostAddrWatch?.start();
   // after a restore (or with controlNice): the sync threads once the daemon is ready (see
   // syncThreadsAtStart), not at once: the answers that say it is ready (a restart's readiness
   // polls) would compete with the boots (measured +0.4 s at load 9). Both are unref'd (never keep

@@ -7,9 +7,13 @@
 //     facts saved when it was last seen (node-facts-file.ts). The config file's fallbacks (node.zone,
 //     node.podCIDRs, node.addresses, kubernetes.nodePortAddresses) are never part of them: they
 //     are applied when the NodeConfig is built, from the config as it is now;
-//   * the node addresses and NodePort addresses in force — selected from the Node's addresses with
-//     node.addresses and nodePortAddresses (kube/nodeport-addresses.ts) whenever the facts are
-//     taken, or adopted from a NodeConfig applied through the API (the last of the two wins);
+//   * the host's interface addresses (host-addresses.ts), read while nodePortAddresses is a list
+//     of CIDRs, which selects NodePort addresses among them as kube-proxy does; never saved (a
+//     start reads them again);
+//   * the node addresses and NodePort addresses in force — selected from the Node's addresses
+//     (and the host's) with node.addresses and nodePortAddresses (kube/nodeport-addresses.ts)
+//     whenever the facts or the host's addresses are taken, or adopted from a NodeConfig applied
+//     through the API (the last of them wins);
 //   * the daemon's own NodeConfig program in flight, by its addresses: the node change that
 //     program causes carries the addresses it was built with, which may be older than a Node
 //     update read meanwhile, so it is not adopted back (adoptApplied).
@@ -63,6 +67,7 @@ export class NodeAddresses {
   private addrs: string[];
   private nodePorts: string[] | undefined;
   private node: NodeFacts | null = null;
+  private host: string[] = [];
   private own: string | null = null;
 
   /** `factsChanged` is called with the Node's facts each time they change (to save them). */
@@ -75,6 +80,8 @@ export class NodeAddresses {
   /** The NodePort addresses in force as last set (undefined without a cluster and none applied:
    * every node address); nodePortSpec() is what the NodeConfig carries. */
   get nodePortAddresses(): string[] | undefined { return this.nodePorts; }
+  /** The host's interface addresses as last taken (takeHostAddresses; none outside a CIDR list). */
+  get hostAddresses(): readonly string[] { return this.host; }
   /** What the Node said, null when not known. */
   get facts(): NodeFacts | null { return this.node; }
   /** The Node's primary IP per family (the NodeConfig's nodeIPs). */
@@ -103,12 +110,27 @@ export class NodeAddresses {
   takeNode(node: NodeFacts | null): void {
     const before = JSON.stringify(this.node);
     this.node = node ? nodeFactsOf(node) : null;
-    if (this.cfg.nodePortFilter !== undefined) {
-      const sel = selectNodeAddresses(this.node, this.cfg.configured, this.cfg.nodePortFilter);
-      this.nodePorts = this.cfg.hostIPv6 === false ? cidrsInFamilies(sel.nodePortAddresses, proxierFamilies(this.node?.primary ?? [], false)) : sel.nodePortAddresses;
-      this.addrs = sel.addresses;
-    }
+    this.select();
     if (JSON.stringify(this.node) !== before) this.factsChanged?.(this.node);
+  }
+
+  /** The host's interface addresses (host-addresses.ts) as read now: the node and NodePort
+   * addresses are selected again with them (with the Node as last taken); returns whether those
+   * in force changed (their order too). */
+  takeHostAddresses(addrs: readonly string[]): boolean {
+    const before = `${this.addrs.join(',')}|${this.nodePorts?.join(',')}`;
+    this.host = [...addrs];
+    this.select();
+    return `${this.addrs.join(',')}|${this.nodePorts?.join(',')}` !== before;
+  }
+
+  /** In a cluster: the node and NodePort addresses from the Node's facts, the host's addresses
+   * and the config (selectNodeAddresses). */
+  private select(): void {
+    if (this.cfg.nodePortFilter === undefined) return;
+    const sel = selectNodeAddresses(this.node, this.cfg.configured, this.cfg.nodePortFilter, this.host);
+    this.nodePorts = this.cfg.hostIPv6 === false ? cidrsInFamilies(sel.nodePortAddresses, proxierFamilies(this.node?.primary ?? [], false)) : sel.nodePortAddresses;
+    this.addrs = sel.addresses;
   }
 
   /** The daemon's own NodeConfig with these addresses is being applied (until ownProgramDone). */

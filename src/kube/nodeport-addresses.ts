@@ -9,6 +9,12 @@
 // (service-health.ts) are read from nodePortFamilies, so the rule is written once. The list
 // arrives defaulted: unset is "primary", as kube-proxy's nftables mode (daemon/config.ts,
 // withNodePortDefault), except with node.addresses configured, where it stays empty.
+// The addresses a list of CIDRs selects from: kube-proxy's GetNodeIPs reads the host's interface
+// addresses (and a MatchAll family is `fib daddr type local`: every local address of it); here the
+// host's addresses as daemon/host-addresses.ts reads them, plus the Node's addresses (and
+// node.addresses), which wdp puts on the host itself (the host port's TAP carries every node
+// address) and which were the only ones before the host's were read. `primary` stays the Node's
+// primary IP: kube-proxy turns it into that IP's /32 and /128 before reading the host.
 import { isIP } from 'node:net';
 import { cidrContains, parseAddr, parseCidr, type Cidr } from '../util/addr.js';
 import { canon } from '../model/schema.js';
@@ -60,12 +66,21 @@ export function nodePortFilter(filter: readonly string[], configured: readonly s
  * else per family (nodePortFamilies) the node addresses its CIDRs hold, or all of a family the
  * list does not restrict. `configured` (the daemon config's node.addresses) are node addresses
  * too, and with no nodePortAddresses they are used alone: an operator who listed them meant
- * exactly those (the start does not wait for the Node then). */
-export function nodePortAddresses(info: NodeAddressFacts | null, configured: readonly string[], filter: readonly string[]): string[] {
+ * exactly those (the start does not wait for the Node then). A list of CIDRs selects among the
+ * `host`'s interface addresses (daemon/host-addresses.ts) too, as kube-proxy: one it selects
+ * becomes a node address (nodeAddressList). */
+export function nodePortAddresses(info: NodeAddressFacts | null, configured: readonly string[], filter: readonly string[], host: readonly string[] = []): string[] {
   const own = configured.map(canon);
   if (!filter.length) return own.length ? own : info?.addresses ?? [];
   const families = nodePortFamilies(filter, info?.primary ?? []);
-  return [...new Set([...own, ...(info?.addresses ?? [])])].filter((a) => selectsAddress(families, a));
+  const fromHost = selectsFromHost(filter) ? host.map(canon) : [];
+  return [...new Set([...own, ...(info?.addresses ?? []), ...fromHost])].filter((a) => selectsAddress(families, a));
+}
+
+/** Whether the list selects from the host's interface addresses too (`host` above): a list of
+ * CIDRs (a zero CIDR among them) does, as kube-proxy's GetNodeIPs; empty or `primary` does not. */
+export function selectsFromHost(filter: readonly string[]): boolean {
+  return filter.length > 0 && !filter.includes('primary');
 }
 
 /** The node addresses (the NodeConfig's nodeAddresses: answered for on the uplinks, on the host
@@ -79,9 +94,10 @@ export function nodeAddressList(info: NodeAddressFacts | null, configured: reado
 }
 
 /** The node addresses and the NodePort addresses selected from the Node's facts (null: not known)
- * with node.addresses (`configured`) and kubernetes.nodePortAddresses (`filter`, as defaulted):
+ * with node.addresses (`configured`) and kubernetes.nodePortAddresses (`filter`, as defaulted),
+ * and the host's interface addresses (`host`, read by the daemon; the watcher passes none):
  * what the watcher reports for a Node update and what the daemon takes from facts it read or saved. */
-export function selectNodeAddresses(info: NodeAddressFacts | null, configured: readonly string[], filter: readonly string[]): { addresses: string[]; nodePortAddresses: string[] } {
-  const np = nodePortAddresses(info, configured, filter);
+export function selectNodeAddresses(info: NodeAddressFacts | null, configured: readonly string[], filter: readonly string[], host: readonly string[] = []): { addresses: string[]; nodePortAddresses: string[] } {
+  const np = nodePortAddresses(info, configured, filter, host);
   return { addresses: nodeAddressList(info, configured, np), nodePortAddresses: np };
 }

@@ -63,6 +63,10 @@ export interface KubeWatcherOptions {
   /** Whether the host has IPv6 (kube-proxy: /proc/net/if_inet6 exists; read once at start when
    * not given): both families' proxiers then, else one (proxierFamilies). */
   hostIPv6?: boolean;
+  /** The host's interface addresses as the daemon last read them (daemon/host-addresses.ts): a
+   * nodePortAddresses list of CIDRs selects the health-check listen addresses among them too, as
+   * kube-proxy's health-check server does (hostAddressesChanged() when they change). */
+  hostAddresses?: () => readonly string[];
   /** Test knobs: informer backoff and watch timeouts. */
   informer?: { backoffInitialMs?: number; backoffMaxMs?: number; watchTimeoutSeconds?: [number, number]; watchIdleSeconds?: number; listTimeoutSeconds?: number };
 }
@@ -358,7 +362,12 @@ export class KubeWatcher {
     const c = this.o.config;
     if (c.healthCheckBindAddress !== undefined && c.healthCheckBindAddress !== 'off') return boundHealthCheckAddresses(c.healthCheckBindAddress);
     const filter = nodePortFilter(c.nodePortAddresses, this.o.configuredAddresses);
-    return healthCheckAddresses(nodePortAddresses(this.node, this.o.configuredAddresses, c.nodePortAddresses), filter, this.node?.primary ?? []);
+    return healthCheckAddresses(nodePortAddresses(this.node, this.o.configuredAddresses, c.nodePortAddresses, this.o.hostAddresses?.() ?? []), filter, this.node?.primary ?? []);
+  }
+
+  /** The host's addresses changed (hostAddresses): the health-check listeners follow. */
+  hostAddressesChanged(): void {
+    if (!this.stopped) void this.serviceHealth?.setAddresses(this.healthCheckAddresses());
   }
 
   /** Service health checks and the no-local-endpoints gauge, both from what the syncs programmed
