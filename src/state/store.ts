@@ -36,7 +36,7 @@ import { accessSync, closeSync, constants, existsSync, fsyncSync, mkdirSync, ope
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { LegacyStateFile, STATE_FILE } from './legacy-json.js';
-import { walProblem } from './wal-check.js';
+import { emptiedProblem, lostCommits, walEmptiedClaim, walProblem } from './wal-check.js';
 import { WAL_MARK_SUFFIX } from './wal-mark.js';
 import { holdIndex, releaseIndex, waitReleased } from './index-holder.js';
 import { NotSentError, StoreWriterThread, ThreadStoppedError, type WriteRows } from './store-writer.js';
@@ -190,7 +190,14 @@ export class StateStore {
     try {
       const ro = this.openDb();
       let state: DesiredState, revision: string | null;
-      try { state = this.readAll(ro); revision = readRevisionRow(ro); } finally { ro.close(); }
+      try {
+        revision = readRevisionRow(ro);
+        // (a log emptied below its header: the database file must hold what the commit record
+        // says was committed — wal-check.ts)
+        const claim = this.emptiedClaim;
+        if (claim && lostCommits(revision, claim.mark.revision)) throw this.walRefused(emptiedProblem(claim, this.path + WAL_MARK_SUFFIX, this.path, revision));
+        state = this.readAll(ro);
+      } finally { ro.close(); this.emptiedClaim = null; }
       try { check(state); } catch (e) {
         throw new StateError(`${this.path}: the saved objects do not validate: ${(e as Error).message}. Nothing was changed; fix or remove the objects named (e.g. with the sqlite3 tool), or move ${STATE_DB} away to start empty`);
       }
@@ -209,6 +216,15 @@ export class StateStore {
     if (full) throw new StateError(`${this.path}: cannot open the store: ${full}. Nothing was deleted or changed; free some space there and start again`);
   }
 
+  /** The commit record's claim on a log shorter than its header, found by openDb's check and
+   * compared with the database file's revision once it is read (wal-check.ts, walEmptiedClaim). */
+  private emptiedClaim: ReturnType<typeof walEmptiedClaim> = null;
+
+  /** The start's refusal of a damaged log (`why`: walProblem's words). */
+  private walRefused(why: string): StateError {
+    return new StateError(`${this.path}-wal (the store's write-ahead log, holding its latest commits): ${why}. Nothing was deleted or changed; restore the state directory from a backup — moving ${STATE_DB}-wal and ${STATE_DB}-shm away starts with the state as of the log's last checkpoint into ${STATE_DB}, without the commits after it`);
+  }
+
   private openDb(): Database.Database {
     let db: Database.Database;
     const refuse = (why: string): never => {
@@ -224,9 +240,8 @@ export class StateStore {
     // (before SQLite reads the log: it would drop what follows a damaged frame without a word)
     const openHere = OPEN_STORES.has(this.path);
     const wal = walProblem(this.path + '-wal', openHere ? null : this.path + WAL_MARK_SUFFIX);
-    if (wal) {
-      throw new StateError(`${this.path}-wal (the store's write-ahead log, holding its latest commits): ${wal}. Nothing was deleted or changed; restore the state directory from a backup — moving ${STATE_DB}-wal and ${STATE_DB}-shm away starts with the state as of the log's last checkpoint into ${STATE_DB}, without the commits after it`);
-    }
+    if (wal) throw this.walRefused(wal);
+    this.emptiedClaim = openHere ? null : walEmptiedClaim(this.path + '-wal', this.path + WAL_MARK_SUFFIX);
     // (the index attached by a process of its own: index-holder.ts)
     try { holdIndex(this.path, INDEX_BYTES); } catch (e) {
       throw new StateError(`${this.path}: cannot open the store: ${(e as Error).message}${freeNote(this.path)}. Nothing was deleted or changed; free some space there and start again`);
@@ -312,6 +327,7 @@ export class StateStore {
     }
     // a damaged log: nothing is trusted (the real open refuses it, with its reason)
     if (walProblem(path + '-wal', path + WAL_MARK_SUFFIX)) return none;
+    const claim = walEmptiedClaim(path + '-wal', path + WAL_MARK_SUFFIX);
     // (a filesystem too full for the index: the real open says so)
     if (tooFull(path)) return none;
     try {
@@ -324,6 +340,7 @@ export class StateStore {
         db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
         return db.transaction(() => {
           const revision = readRevisionRow(db);
+          if (claim && lostCommits(revision, claim.mark.revision)) return none;
           const row = db.prepare('SELECT body, crc FROM objects WHERE kind = ? AND key = ?').get('NodeConfig', '') as { body: unknown; crc: number } | undefined;
           let node: unknown = null;
           if (row && typeof row.body === 'string' && crc32(row.body) === row.crc) {
