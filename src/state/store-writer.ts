@@ -68,7 +68,8 @@ export class ThreadStoppedError extends Error {
   constructor(readonly reason: string) { super(`the store writer thread stopped (${reason}): nothing of the write was kept`); }
 }
 
-type Pending = { resolve(r: WriterAnswer): void; reject(e: Error): void };
+/** `op`, `at`: what was asked and when (Date.now()): a write the disk does not complete is seen (stuck). */
+type Pending = { resolve(r: WriterAnswer): void; reject(e: Error): void; op: WriterCall['op']; at: number };
 
 /** The thread's error as an Error, with SQLite's code kept (the store names an I/O error's cause). */
 function replyError(r: { error: string; code?: string }): Error {
@@ -99,7 +100,7 @@ export class StoreWriterThread {
     }
     const w = this.thread();
     const id = this.nextId++;
-    const p = new Promise<WriterAnswer>((resolve, reject) => this.pending.set(id, { resolve, reject }));
+    const p = new Promise<WriterAnswer>((resolve, reject) => this.pending.set(id, { resolve, reject, op: m.op, at: Date.now() }));
     w.ref(); // a write in flight keeps the process alive
     const msg = { ...m, id };
     try {
@@ -167,6 +168,19 @@ export class StoreWriterThread {
   prestart(): void {
     if (this.worker) return;
     this.thread().postMessage({ op: 'open', id: this.nextId++ } satisfies WriterRequest);
+  }
+
+  /** The oldest durable write in flight (a write, a commit, the probe — each waits for the WAL's
+   * fsync) when it was sent `ms` or more ago: what it is and how long it has waited; null when none
+   * has. A staged write's inserts and a checkpoint are not counted (their time grows with the
+   * write, and nothing waits for a checkpoint). */
+  stuck(ms: number): { op: string; waitedMs: number } | null {
+    const now = Date.now();
+    let oldest: Pending | null = null;
+    for (const p of this.pending.values()) {
+      if ((p.op === 'write' || p.op === 'commit' || p.op === 'probe') && (!oldest || p.at < oldest.at)) oldest = p;
+    }
+    return oldest && now - oldest.at >= ms ? { op: oldest.op, waitedMs: now - oldest.at } : null;
   }
 
   /** Whether a thread runs that takes requests (false: none started yet, or the last one stopped). */
