@@ -11,7 +11,8 @@
 // maps no file — a memory-mapped state.db-shm turns a failing disk's read error into SIGBUS
 // (test chaos-disk-evicted-index). Every write goes through it: a small one as one `write`
 // request (rows, then COMMIT), a large one staged (`stage`, then `commit` or `rollback`). The
-// store's synchronous calls (commit(), probe(), the revision read) wait for their answer
+// store's synchronous calls (commit(), probe(), the revision read in them: tools and tests; the
+// daemon's are all asynchronous) wait for their answer
 // (requestSync: the main thread blocks on an Atomics word the thread sets after posting the answer
 // on a port of their own, read with receiveMessageOnPort).
 //

@@ -19,8 +19,9 @@
 // in it; the objects that did not come as text, and a small write's, serialised), inserted by the
 // thread in a transaction while this thread compiles the change, and committed only when the
 // caller says so — one durable transaction, off the main thread's critical path. Until then
-// nothing of it is durable: an abort, a failed insert or a crash discards it. The synchronous
-// writes (commit(), probe()) wait for the thread's answer.
+// nothing of it is durable: an abort, a failed insert or a crash discards it. The daemon's own
+// writes and checks never wait for the thread (commitAsync, probeAsync, writeProblemAsync: a
+// hung disk must not stop its API); the synchronous commit() and probe() (tools, tests) do.
 //
 // Read path (start): the file is opened (a file that is not a database fails here), checked with
 // PRAGMA quick_check, every row's body is checked against its CRC-32 and parsed, and the caller
