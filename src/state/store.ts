@@ -627,12 +627,16 @@ export class StateStore {
    * it answers, and a later call probes again). Never throws. */
   async probeAsync(): Promise<string | null> {
     if (!this.opened) return `${this.path} is not open`;
-    try {
+    // (an uncertain commit settled first: its revision read and undo wait for the thread too)
+    let sent = false;
+    const done = (async () => {
       this.checkFiles();
       if (this.unsettled) await this.settleAsync();
       checkFree(this.path);
-    } catch (e) { return (e as Error).message; }
-    const done = this.writerThread().request({ op: 'probe' }).then(() => null, (e: Error) => this.explained(e).message);
+      sent = true;
+      await this.writerThread().request({ op: 'probe' });
+      return null;
+    })().catch((e: Error) => sent ? this.explained(e).message : e.message);
     const r = await within(done, HEALTH_WAIT_MS);
     return r === LATE ? `the store's probe (a small durable write) has not answered within ${HEALTH_WAIT_MS} ms: ${this.dir}'s disk does not complete its writes` : r;
   }
