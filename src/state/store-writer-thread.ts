@@ -29,9 +29,6 @@ let up: Database.Statement<[string, string, string, number]>;
 let upBytes: Database.Statement<[string, string, Uint8Array, number]>;
 let del: Database.Statement<[string, string]>;
 let setMeta: Database.Statement<[string, string]>;
-/** BEGIN IMMEDIATE and COMMIT prepared once (db.exec compiles them at every call: ~10 µs each). */
-let begin: Database.Statement<[]>;
-let commitTx: Database.Statement<[]>;
 const mark = new WalMarkWriter(settings.path);
 /** The store's revision as of the last commit answered, and the one a staged write will make. */
 let revision = '';
@@ -40,28 +37,22 @@ let stagedRevision = '';
 /** The revision row a write's meta rows set ('' when none). */
 const revisionOf = (m: WriteRows): string => m.meta.find(([k]) => k === 'revision')?.[1] ?? '';
 
-/** A commit record to write (a commit answered since the last one was written), and its timer. */
+/** A commit record to write (a commit answered since the last one was written). */
 let markDue = false;
-let markTimer: NodeJS.Timeout | null = null;
-/** How long after a commit's answer its record is written: the commits answered meanwhile share
- * one record (one pwrite, ~13 µs; the frames' read-back and checksums stay per frame). One-endpoint
- * changes back to back are 1–3 ms apart: a record every ~10 of them instead of each. The record
- * only ever lags (wal-mark.ts): a crash in this window leaves the one before, a weaker check. */
-const MARK_DELAY_MS = 20;
 
-/** After the answer to `m`: when `m` committed, the commit record is brought up to date
- * MARK_DELAY_MS later — commits back to back do not wait for it, and one record covers them all.
- * Written at once before any other request (a peek, the revision read, a checkpoint, the close):
- * what follows a write in this thread sees its record written. */
+/** After the answer to `m`: when `m` committed, the commit record is brought up to date once the
+ * requests already queued are answered (setImmediate: after this turn's messages) — commits back
+ * to back do not wait for it, and one record covers them all. Written at once before any other
+ * request (a peek, the revision read, a checkpoint, the close): what follows a write in this
+ * thread sees its record written. */
 function afterAnswer(m: WriterRequest, reply: WriterReply): void {
   if (!reply.ok || (m.op !== 'write' && m.op !== 'commit' && m.op !== 'probe')) return;
   if (markDue) return;
   markDue = true;
-  markTimer = setTimeout(writeMark, MARK_DELAY_MS);
+  setImmediate(writeMark);
 }
 
 function writeMark(): void {
-  if (markTimer) { clearTimeout(markTimer); markTimer = null; }
   if (!markDue) return;
   markDue = false;
   mark.committed(revision);
@@ -84,8 +75,6 @@ function open(): void {
     upBytes = c.prepare(UPSERT_OBJECT_BYTES_SQL);
     del = c.prepare(DELETE_OBJECT_SQL);
     setMeta = c.prepare(SET_META_SQL);
-    begin = c.prepare('BEGIN IMMEDIATE');
-    commitTx = c.prepare('COMMIT');
   } catch (e) {
     try { c.close(); } catch { /* closing anyway */ }
     throw e;
@@ -108,7 +97,6 @@ function checkpoint(id: number): WriterReply {
     // bytes: how many of those it left uncopied (a reader held them) — at least 1 when it could not
     // run (busy: another connection's checkpoint held the lock; log and checkpointed are -1 then)
     const [r] = db.pragma('wal_checkpoint(PASSIVE)') as Array<{ busy: number; log: number; checkpointed: number }>;
-    mark.logMayRestart();
     const log = Math.max(0, r?.log ?? 0);
     const left = !r || r.busy || r.log < 0 ? Math.max(1, log) : Math.max(0, r.log - r.checkpointed);
     return { id, ok: true, rows: log, bytes: left };
@@ -127,10 +115,10 @@ function handle(m: Exclude<WriterRequest, { op: 'close' }>): WriterReply {
       if (!db) open();
       dropTransaction(); // (never open here: a stage follows a commit or rollback)
       checkFree(settings.path);
-      begin.run();
+      db.exec('BEGIN IMMEDIATE');
       const { rows, bytes } = insert(m);
       stagedRevision = revisionOf(m) || revision;
-      if (m.op === 'write') { commitTx.run(); revision = stagedRevision; }
+      if (m.op === 'write') { db.exec('COMMIT'); revision = stagedRevision; }
       return { id: m.id, ok: true, rows, bytes };
     }
     if (m.op === 'probe') {
@@ -157,7 +145,7 @@ function handle(m: Exclude<WriterRequest, { op: 'close' }>): WriterReply {
     if (m.op === 'commit') {
       if (!db?.inTransaction) throw new Error('no staged write to commit');
       checkFree(settings.path);
-      commitTx.run();
+      db.exec('COMMIT');
       revision = stagedRevision;
       return { id: m.id, ok: true, rows: 0, bytes: 0 };
     }
@@ -218,7 +206,7 @@ port.on('message', (m: WriterRequest) => {
   afterAnswer(m, reply);
   if (m.op === 'commit' && m.checkpoint && reply.ok) {
     // harmless when it fails or stops short: the WAL keeps the data, the next checkpoint copies it
-    if (!tooFull(settings.path)) { try { db.pragma('wal_checkpoint(PASSIVE)'); } catch { /* retried by a later checkpoint */ } mark.logMayRestart(); }
+    if (!tooFull(settings.path)) { try { db.pragma('wal_checkpoint(PASSIVE)'); } catch { /* retried by a later checkpoint */ } }
     // the page cache filled by the write (~13 MB at 10k × 10) is not needed until the next one
     try { db.pragma('shrink_memory'); } catch { /* only memory */ }
   }

@@ -34,7 +34,7 @@
 //   SQLite's recovery ends at, which an open then reads again from an undamaged log.
 import { closeSync, constants, openSync, writeSync } from 'node:fs';
 import { crc32 } from 'node:zlib';
-import { FRAME_HEADER, frameOk, isCommit, readAt, storedChecksum, WAL_HEADER, walHeader, type WalHeader } from './wal-format.js';
+import { FRAME_HEADER, frameOk, isCommit, readAt, storedChecksum, WAL_HEADER, walHeader } from './wal-format.js';
 
 /** The record's file: `<state.db>` + this. */
 export const WAL_MARK_SUFFIX = '-walmark';
@@ -93,42 +93,13 @@ export class WalMarkWriter {
     try { this.update(revision); } catch { this.at = null; }
   }
 
-  /** The log's header as last read. SQLite writes a new one only when it starts the log again,
-   * at the first commit after a checkpoint that copied it whole (the writing connection runs no
-   * automatic checkpoint: store-sql.ts) — so it is read again after each checkpoint
-   * (logMayRestart), and when the frames after the last commit frame do not chain from it. */
-  private header: WalHeader | null = null;
-
-  /** A checkpoint ran: the log may start again, with a new header, at the next commit. */
-  logMayRestart(): void { this.header = null; }
-
   private update(revision: string): void {
     // (the log's descriptor kept: a log deleted or replaced under the running store is refused by
     // the store — every write, StateStore.filesProblem — and a start finds no log, or another
     // generation, where this one was)
     this.wal ??= openSync(this.walPath, 'r');
-    const cached = this.header !== null;
-    if (!this.follow() && cached) { this.header = null; this.follow(); }
-    const at = this.at;
-    if (!at) return;
-    const rec = { salt1: at.salt1, salt2: at.salt2, pageSize: at.pageSize, frames: at.frames, revision };
-    const key = `${rec.salt1}:${rec.salt2}:${rec.frames}:${revision}`;
-    if (key === this.written) return;
-    // (opened once; O_CREAT without O_TRUNC: the record is overwritten in place, never emptied; a
-    // write that fails leaves the record it had, or a torn one — the chain followed stays right)
-    try {
-      this.mark ??= openSync(this.markPath, constants.O_WRONLY | constants.O_CREAT, 0o600);
-      writeSync(this.mark, encodeWalMark(rec), 0, RECORD, 0);
-      this.written = key;
-    } catch { this.written = ''; }
-  }
-
-  /** Follows the chain from where it was (`at`), with the header read or as cached; false when no
-   * commit frame chained from there (with a cached header: it may be stale). */
-  private follow(): boolean {
-    const wal = this.wal!;
-    const h = this.header ??= walHeader(readAt(wal, 0, WAL_HEADER));
-    if (!h.ok) { this.at = null; this.header = null; return true; }
+    const h = walHeader(readAt(this.wal, 0, WAL_HEADER));
+    if (!h.ok) { this.at = null; return; }
     let at = this.at;
     if (!at || at.salt1 !== h.salt1 || at.salt2 !== h.salt2 || at.pageSize !== h.pageSize) {
       at = this.at = { salt1: h.salt1, salt2: h.salt2, pageSize: h.pageSize, frames: 0, sum: h.seed };
@@ -139,9 +110,8 @@ export class WalMarkWriter {
     const frameSize = FRAME_HEADER + h.pageSize;
     if (!this.buf || this.buf.length < CHUNK * frameSize) this.buf = Buffer.alloc(CHUNK * frameSize);
     let sum = at.sum;
-    const from = at.frames;
     scan: for (let i = at.frames + 1; ;) {
-      const b = readAt(wal, WAL_HEADER + (i - 1) * frameSize, CHUNK * frameSize, this.buf);
+      const b = readAt(this.wal, WAL_HEADER + (i - 1) * frameSize, CHUNK * frameSize, this.buf);
       const n = Math.floor(b.length / frameSize);
       for (let k = 0; k < n; k++, i++) {
         const f = b.subarray(k * frameSize, (k + 1) * frameSize);
@@ -151,7 +121,16 @@ export class WalMarkWriter {
       }
       if (n < CHUNK) break;
     }
-    return at.frames !== from;
+    const rec = { salt1: at.salt1, salt2: at.salt2, pageSize: at.pageSize, frames: at.frames, revision };
+    const key = `${rec.salt1}:${rec.salt2}:${rec.frames}:${revision}`;
+    if (key === this.written) return;
+    // (opened once; O_CREAT without O_TRUNC: the record is overwritten in place, never emptied; a
+    // write that fails leaves the record it had, or a torn one — the chain followed stays right)
+    try {
+      this.mark ??= openSync(this.markPath, constants.O_WRONLY | constants.O_CREAT, 0o600);
+      writeSync(this.mark, encodeWalMark(rec), 0, RECORD, 0);
+      this.written = key;
+    } catch { this.written = ''; }
   }
 
   close(): void {
