@@ -627,19 +627,31 @@ export class StateStore {
    * it answers, and a later call probes again). Never throws. */
   async probeAsync(): Promise<string | null> {
     if (!this.opened) return `${this.path} is not open`;
-    // (an uncertain commit settled first: its revision read and undo wait for the thread too)
-    let sent = false;
-    const done = (async () => {
-      this.checkFiles();
-      if (this.unsettled) await this.settleAsync();
-      checkFree(this.path);
-      sent = true;
-      await this.writerThread().request({ op: 'probe' });
-      return null;
-    })().catch((e: Error) => sent ? this.explained(e).message : e.message);
-    const r = await within(done, HEALTH_WAIT_MS);
-    return r === LATE ? `the store's probe (a small durable write) has not answered within ${HEALTH_WAIT_MS} ms: ${this.dir}'s disk does not complete its writes` : r;
+    if (!this.probing) {
+      // (an uncertain commit settled first: its revision read and undo wait for the thread too;
+      // so does a new thread's boot, ~0.1–0.2 s)
+      let sent = false;
+      const done = (async () => {
+        this.checkFiles();
+        if (this.unsettled) await this.settleAsync();
+        checkFree(this.path);
+        sent = true;
+        await this.writerThread().request({ op: 'probe' });
+        return null;
+      })().catch((e: Error) => sent ? this.explained(e).message : e.message);
+      this.probing = done;
+    }
+    const p = this.probing;
+    const r = await within(p, HEALTH_WAIT_MS);
+    if (r === LATE) return `the store's probe (a small durable write) has not answered within ${HEALTH_WAIT_MS} ms: ${this.dir}'s disk does not complete its writes`;
+    if (this.probing === p) this.probing = null;
+    return r;
   }
+
+  /** The probe in flight, or answered after its caller stopped waiting: the next call takes its
+   * answer (a probe slower than HEALTH_WAIT_MS — a loaded node, a new thread's boot — counts once
+   * it answers). */
+  private probing: Promise<string | null> | null = null;
 
   /** The store open for writes, at `revision` (the revision row the start read). */
   private prepare(revision: string | null): void {
