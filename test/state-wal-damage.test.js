@@ -86,6 +86,9 @@ test('a log emptied, or cut inside its 32-byte header, after its commits were du
     t.regex(e.message, new RegExp(`state\\.db-wal \\(the store's write-ahead log, holding its latest commits\\): it is ${size} bytes long, shorter than its 32-byte header, but its commit record \\(\\S+state\\.db-walmark\\) records \\d+ committed frames up to the store's revision ([0-9a-f-]{36}):8, and \\S+state\\.db holds only revision \\1:0: the log was emptied or cut after those commits were durable`));
     t.regex(e.message, /Nothing was deleted or changed/);
     t.deepEqual({ ...files(dir), mark: readFileSync(join(dir, 'state.db-walmark')).toString('base64') }, before);
+    // the peek at start (a table image's revision check) trusts nothing of it either
+    t.deepEqual(StateStore.peek(dir), { revision: null, node: null });
+    t.is(StateStore.peek(killed).revision?.split(':')[1], '8', 'the intact store peeks at its revision');
   }
 });
 
