@@ -173,18 +173,23 @@ export class ControlPlaneCore {
 
   /** Whether the store takes writes. While saves are failing it tries a durable write, so a store
    * that recovered (space freed, lock released) is seen without waiting for the next apply; until
-   * then, the store's cheap checks (StateStore.writeProblem). */
+   * then, the store's cheap checks (StateStore.writeProblemAsync). An apply's outcome that comes
+   * while they run is what counts. */
   async persistOk(): Promise<boolean> {
     if (!this.store) return true;
     // between failures, cheap checks (files gone, a read-only or full filesystem, a write the disk
     // does not complete): a store that cannot take the next apply is seen before one is refused.
     // Neither these nor the probe block this thread: each is waited for ~0.5 s at most (a hung
     // disk is a 503 then, and the API goes on answering — StateStore.writeProblemAsync)
-    if (this.persistError === null && (this.persistError = await this.store.writeProblemAsync()) === null) return true;
+    if (this.persistError === null) {
+      const seen = await this.store.writeProblemAsync();
+      if (this.persistError === null) this.persistError = seen;
+      if (this.persistError === null) return true;
+    }
     if (this.store.stagingBusy) return false; // an apply is writing: its outcome will tell
-    const problem = await this.store.probeAsync();
-    this.persistError = problem;
-    return problem === null;
+    const before = this.persistError, problem = await this.store.probeAsync();
+    if (this.persistError === before) this.persistError = problem;
+    return this.persistError === null;
   }
 
   /** Calls `fn` after every applied change that replaced or removed the NodeConfig, whoever
