@@ -75,6 +75,51 @@ test('a log cut short (its last commits gone): the commit record says how many f
   t.deepEqual(files(dir), before);
 });
 
+test('a log emptied, or cut inside its 32-byte header, after its commits were durable: refused through the commit record, nothing changed', (t) => {
+  const killed = killedStore(t);
+  for (const size of [0, 20]) {
+    const dir = copy(t, killed);
+    truncateSync(join(dir, 'state.db-wal'), size);
+    const before = { ...files(dir), mark: readFileSync(join(dir, 'state.db-walmark')).toString('base64') };
+    const e = t.throws(() => open(dir), undefined, `a log of ${size} bytes`);
+    t.is(e.name, 'StateError');
+    t.regex(e.message, new RegExp(`state\\.db-wal \\(the store's write-ahead log, holding its latest commits\\): it is ${size} bytes long, shorter than its 32-byte header, but its commit record \\(\\S+state\\.db-walmark\\) records \\d+ committed frames up to the store's revision ([0-9a-f-]{36}):8, and \\S+state\\.db holds only revision \\1:0: the log was emptied or cut after those commits were durable`));
+    t.regex(e.message, /Nothing was deleted or changed/);
+    t.deepEqual({ ...files(dir), mark: readFileSync(join(dir, 'state.db-walmark')).toString('base64') }, before);
+    // the peek at start (a table image's revision check) trusts nothing of it either
+    t.deepEqual(StateStore.peek(dir), { revision: null, node: null });
+    t.is(StateStore.peek(killed).revision?.split(':')[1], '8', 'the intact store peeks at its revision');
+  }
+});
+
+test('a log SQLite removed (a clean close of the writing connection) and a connection made afresh, then a crash before a commit: the database file holds the revision the record names, no alarm', (t) => {
+  // at a new start, and at a new writer thread in the same process (the first one closed): each
+  // time the log is made afresh, empty, beside a record of the log that was removed
+  // and at a store made afresh (state.db moved away, the record of the old one left behind: another
+  // store id, so it says nothing of the new one)
+  for (const how of ['restart', 'thread', 'moved']) {
+    const dir = mkdtempSync(join(tmpdir(), 'wdp-wal-'));
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', `import { StateStore } from '${STORE}';
+import { existsSync, renameSync } from 'node:fs';
+import { readWalMark } from '${new URL('../dist/src/state/wal-mark.js', import.meta.url).pathname}';
+const dir = process.argv[1];
+let s = new StateStore(dir); s.open();
+for (let i = 0; i < 3; i++) s.commit({ upsert: [{ kind: 'Service', key: 'shop/s' + i, raw: { apiVersion: 'v1', kind: 'Service', metadata: { name: 's' + i, namespace: 'shop' }, spec: { clusterIP: '10.96.0.' + (10 + i), ports: [{ port: 80 }] } } }], remove: [] });
+StateStore.peek(dir);
+if ('${how}' === 'thread') await s.writerThreadForTests.close();
+else { await s.close(); if ('${how}' === 'moved') renameSync(dir + '/state.db', dir + '/old.db'); s = new StateStore(dir); s.open(); }
+if (existsSync(dir + '/state.db-wal') && '${how}' === 'thread') throw new Error('the closed thread left its log');
+StateStore.peek(dir); // (the writer thread opens its connection: the log made afresh)
+process.kill(process.pid, 'SIGKILL');`, dir], { encoding: 'utf8' });
+    t.is(r.signal, 'SIGKILL', r.stderr);
+    t.true(statSync(join(dir, 'state.db-wal')).size < 32, `${how}: the log made afresh, empty`);
+    let n = -1;
+    t.notThrows(() => { n = open(copy(t, dir)); }, how);
+    t.is(n, how === 'moved' ? 0 : 3, how);
+  }
+});
+
 test('a flipped byte in the log\'s last frame: refused through the commit record', (t) => {
   const dir = copy(t, killedStore(t));
   const wal = join(dir, 'state.db-wal');

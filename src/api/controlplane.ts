@@ -173,14 +173,23 @@ export class ControlPlaneCore {
 
   /** Whether the store takes writes. While saves are failing it tries a durable write, so a store
    * that recovered (space freed, lock released) is seen without waiting for the next apply; until
-   * then, the store's cheap checks (StateStore.writeProblem). */
-  persistOk(): boolean {
+   * then, the store's cheap checks (StateStore.writeProblemAsync). An apply's outcome that comes
+   * while they run is what counts. */
+  async persistOk(): Promise<boolean> {
     if (!this.store) return true;
-    // between failures, cheap checks (files gone, a read-only or full filesystem): a store that
-    // cannot take the next apply is seen before one is refused
-    if (this.persistError === null && (this.persistError = this.store.writeProblem()) === null) return true;
+    // between failures, cheap checks (files gone, a read-only or full filesystem, a write the disk
+    // does not complete): a store that cannot take the next apply is seen before one is refused.
+    // Neither these nor the probe block this thread: each is waited for ~0.5 s at most (a hung
+    // disk is a 503 then, and the API goes on answering — StateStore.writeProblemAsync)
+    if (this.persistError === null) {
+      const seen = await this.store.writeProblemAsync();
+      if (this.persistError === null) this.persistError = seen;
+      if (this.persistError === null) return true;
+    }
     if (this.store.stagingBusy) return false; // an apply is writing: its outcome will tell
-    try { this.store.probe(); this.persistError = null; return true; } catch (e) { this.persistError = (e as Error).message; return false; }
+    const before = this.persistError, problem = await this.store.probeAsync();
+    if (this.persistError === before) this.persistError = problem;
+    return this.persistError === null;
   }
 
   /** Calls `fn` after every applied change that replaced or removed the NodeConfig, whoever
@@ -232,7 +241,7 @@ export class ControlPlaneCore {
       // and a restart needs it: the node as last seen when the Kubernetes API server is away, and
       // the table images' key (src/daemon/daemon.ts). One small commit, once per store
       if (configured.length && this.store) {
-        try { this.store.commit({ upsert: [{ kind: 'NodeConfig', key: '', raw: configured[0].raw }], remove: [] }); } catch (e) {
+        try { await this.store.commitAsync({ upsert: [{ kind: 'NodeConfig', key: '', raw: configured[0].raw }], remove: [] }); } catch (e) {
           this.persistError = (e as Error).message;
           this.persistFailures++;
           this.restoreProblems = [...this.restoreProblems, `the configured node config could not be saved: ${(e as Error).message}`];
@@ -449,7 +458,7 @@ export class ControlPlaneCore {
       let kept = '';
       if (this.store && !saveError) {
         // the store has the change the dataplane refused: put the previous objects back
-        try { this.store.commit(inverseWrite(objs, old)); } catch (e2) {
+        try { await this.store.commitAsync(inverseWrite(objs, old)); } catch (e2) {
           this.persistError = (e2 as Error).message;
           kept = `; the saved state still holds it, and undoing that failed too (${(e2 as Error).message}): restart to resynchronise`;
         }

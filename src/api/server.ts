@@ -293,12 +293,12 @@ export async function createControlPlane(opts: ControlPlaneOptions): Promise<Con
   await new Promise((r) => setImmediate(r));
   let closed = false;
   // unhealthy while saves fail: every apply is refused then, so the dataplane cannot follow changes
-  const healthy = (): boolean => !closed && (opts.isForwarding ? opts.isForwarding() : true) && core.persistOk();
+  const healthy = async (): Promise<boolean> => !closed && (opts.isForwarding ? opts.isForwarding() : true) && await core.persistOk();
 
   const app = baseApp(opts, bodyLimit);
   const inFlight = new InFlightRequests(app);
   const m = metrics;
-  new Gauge({ name: 'wdp_state_store_writable', help: '1 when the desired-state store takes writes, 0 while saves fail (applies are refused then)', registers: [m.registry], collect() { this.set(core.persistOk() ? 1 : 0); } });
+  new Gauge({ name: 'wdp_state_store_writable', help: '1 when the desired-state store takes writes, 0 while saves fail (applies are refused then)', registers: [m.registry], async collect() { this.set(await core.persistOk() ? 1 : 0); } });
   new Counter({ name: 'wdp_state_save_failures_total', help: 'Applies refused because the desired state could not be saved', registers: [m.registry], collect() { this.reset(); this.inc(core.persistFailures); } });
 
   app.decorateRequest('receivedAtNs', 0);
@@ -441,10 +441,13 @@ export async function createControlPlane(opts: ControlPlaneOptions): Promise<Con
     withheldFrontends: ExternalClaims.of(core.compiler)?.withheldFrontends(),
     ...(opts.restoreSummary ? { restore: opts.restoreSummary() } : {}),
   }));
-  app.get('/api/v1/state', async () => ({
-    restoredFrom: core.restoredFrom, restoreProblems: core.restoreProblems, lastUpdated: core.lastUpdated.toISOString(),
-    store: store ? { path: store.path, writable: core.persistOk(), lastError: core.persistError, saveFailures: core.persistFailures } : null,
-  }));
+  app.get('/api/v1/state', async () => {
+    const writable = store ? await core.persistOk() : false;
+    return {
+      restoredFrom: core.restoredFrom, restoreProblems: core.restoreProblems, lastUpdated: core.lastUpdated.toISOString(),
+      store: store ? { path: store.path, writable, lastError: core.persistError, saveFailures: core.persistFailures } : null,
+    };
+  });
   // ids page by their zero-padded text, which sorts like the numbers
   const idKey = (id: number): string => String(id).padStart(10, '0');
   app.get('/api/v1/frontends', async (req) => {
@@ -557,7 +560,7 @@ export async function createControlPlane(opts: ControlPlaneOptions): Promise<Con
   });
 
   const healthzHandler = async (_req: FastifyRequest, reply: FastifyReply) => {
-    const ok = healthy();
+    const ok = await healthy();
     return reply.code(ok ? 200 : 503).send({ lastUpdated: core.lastUpdated.toISOString(), currentTime: new Date().toISOString(), nodeEligible: true });
   };
   app.get('/healthz', healthzHandler);

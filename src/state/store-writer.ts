@@ -11,7 +11,8 @@
 // maps no file — a memory-mapped state.db-shm turns a failing disk's read error into SIGBUS
 // (test chaos-disk-evicted-index). Every write goes through it: a small one as one `write`
 // request (rows, then COMMIT), a large one staged (`stage`, then `commit` or `rollback`). The
-// store's synchronous calls (commit(), probe(), the revision read) wait for their answer
+// store's synchronous calls (commit(), probe(), the revision read in them: tools and tests; the
+// daemon's are all asynchronous) wait for their answer
 // (requestSync: the main thread blocks on an Atomics word the thread sets after posting the answer
 // on a port of their own, read with receiveMessageOnPort).
 //
@@ -68,7 +69,8 @@ export class ThreadStoppedError extends Error {
   constructor(readonly reason: string) { super(`the store writer thread stopped (${reason}): nothing of the write was kept`); }
 }
 
-type Pending = { resolve(r: WriterAnswer): void; reject(e: Error): void };
+/** `op`, `at`: what was asked and when (Date.now()): a write the disk does not complete is seen (stuck). */
+type Pending = { resolve(r: WriterAnswer): void; reject(e: Error): void; op: WriterCall['op']; at: number };
 
 /** The thread's error as an Error, with SQLite's code kept (the store names an I/O error's cause). */
 function replyError(r: { error: string; code?: string }): Error {
@@ -99,7 +101,7 @@ export class StoreWriterThread {
     }
     const w = this.thread();
     const id = this.nextId++;
-    const p = new Promise<WriterAnswer>((resolve, reject) => this.pending.set(id, { resolve, reject }));
+    const p = new Promise<WriterAnswer>((resolve, reject) => this.pending.set(id, { resolve, reject, op: m.op, at: Date.now() }));
     w.ref(); // a write in flight keeps the process alive
     const msg = { ...m, id };
     try {
@@ -167,6 +169,19 @@ export class StoreWriterThread {
   prestart(): void {
     if (this.worker) return;
     this.thread().postMessage({ op: 'open', id: this.nextId++ } satisfies WriterRequest);
+  }
+
+  /** The oldest durable write in flight (a write, a commit, the probe — each waits for the WAL's
+   * fsync) when it was sent `ms` or more ago: what it is and how long it has waited; null when none
+   * has. A staged write's inserts and a checkpoint are not counted (their time grows with the
+   * write, and nothing waits for a checkpoint). */
+  stuck(ms: number): { op: string; waitedMs: number } | null {
+    const now = Date.now();
+    let oldest: Pending | null = null;
+    for (const p of this.pending.values()) {
+      if ((p.op === 'write' || p.op === 'commit' || p.op === 'probe') && (!oldest || p.at < oldest.at)) oldest = p;
+    }
+    return oldest && now - oldest.at >= ms ? { op: oldest.op, waitedMs: now - oldest.at } : null;
   }
 
   /** Whether a thread runs that takes requests (false: none started yet, or the last one stopped). */

@@ -19,8 +19,9 @@
 // in it; the objects that did not come as text, and a small write's, serialised), inserted by the
 // thread in a transaction while this thread compiles the change, and committed only when the
 // caller says so — one durable transaction, off the main thread's critical path. Until then
-// nothing of it is durable: an abort, a failed insert or a crash discards it. The synchronous
-// writes (commit(), probe()) wait for the thread's answer.
+// nothing of it is durable: an abort, a failed insert or a crash discards it. The daemon's own
+// writes and checks never wait for the thread (commitAsync, probeAsync, writeProblemAsync: a
+// hung disk must not stop its API); the synchronous commit() and probe() (tools, tests) do.
 //
 // Read path (start): the file is opened (a file that is not a database fails here), checked with
 // PRAGMA quick_check, every row's body is checked against its CRC-32 and parsed, and the caller
@@ -33,10 +34,11 @@
 import Database from 'better-sqlite3';
 import { randomUUID } from 'node:crypto';
 import { accessSync, closeSync, constants, existsSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, statSync } from 'node:fs';
+import { access, open as openFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { LegacyStateFile, STATE_FILE } from './legacy-json.js';
-import { walProblem } from './wal-check.js';
+import { emptiedProblem, lostCommits, walEmptiedClaim, walProblem } from './wal-check.js';
 import { WAL_MARK_SUFFIX } from './wal-mark.js';
 import { holdIndex, releaseIndex, waitReleased } from './index-holder.js';
 import { NotSentError, StoreWriterThread, ThreadStoppedError, type WriteRows } from './store-writer.js';
@@ -62,6 +64,23 @@ const BUSY_TIMEOUT_MS = 200;
 const CHECKPOINT_BYTES = 4 << 20;
 /** WAL length, in CHECKPOINT_BYTES, from which an apply's commit waits for a checkpoint first. */
 const WAL_BEHIND_CHECKPOINTS = 4;
+
+/** How long healthz's checks of the store (the state directory's sync, the probe's durable write)
+ * are waited for before it answers without them: not writable, saying which has not answered. The
+ * check goes on meanwhile (one at a time), and a later healthz uses its answer. */
+const HEALTH_WAIT_MS = 500;
+/** A durable write (a commit, the probe) the writer thread has not answered for this long makes
+ * the store count as not writable (healthz 503): its disk does not complete writes. A 13 MB full
+ * sync's COMMIT is ~30 ms, one-row commits' p99 tens of ms on a loaded node. */
+const WRITE_STUCK_MS = 5000;
+
+/** `p`, or LATE once `ms` passed first. */
+const LATE = Symbol('late');
+function within<T>(p: Promise<T>, ms: number): Promise<T | typeof LATE> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<typeof LATE>((resolve) => { timer = setTimeout(() => resolve(LATE), ms); timer.unref(); });
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
+}
 
 /** Rows from which a write is staged as places in the request's text (its bytes handed over);
  * smaller ones (a one-endpoint change: one row) are serialised here, and the thread checkpoints
@@ -190,7 +209,14 @@ export class StateStore {
     try {
       const ro = this.openDb();
       let state: DesiredState, revision: string | null;
-      try { state = this.readAll(ro); revision = readRevisionRow(ro); } finally { ro.close(); }
+      try {
+        revision = readRevisionRow(ro);
+        // (a log emptied below its header: the database file must hold what the commit record
+        // says was committed — wal-check.ts)
+        const claim = this.emptiedClaim;
+        if (claim && lostCommits(revision, claim.mark.revision)) throw this.walRefused(emptiedProblem(claim, this.path + WAL_MARK_SUFFIX, this.path, revision));
+        state = this.readAll(ro);
+      } finally { ro.close(); this.emptiedClaim = null; }
       try { check(state); } catch (e) {
         throw new StateError(`${this.path}: the saved objects do not validate: ${(e as Error).message}. Nothing was changed; fix or remove the objects named (e.g. with the sqlite3 tool), or move ${STATE_DB} away to start empty`);
       }
@@ -209,6 +235,15 @@ export class StateStore {
     if (full) throw new StateError(`${this.path}: cannot open the store: ${full}. Nothing was deleted or changed; free some space there and start again`);
   }
 
+  /** The commit record's claim on a log shorter than its header, found by openDb's check and
+   * compared with the database file's revision once it is read (wal-check.ts, walEmptiedClaim). */
+  private emptiedClaim: ReturnType<typeof walEmptiedClaim> = null;
+
+  /** The start's refusal of a damaged log (`why`: walProblem's words). */
+  private walRefused(why: string): StateError {
+    return new StateError(`${this.path}-wal (the store's write-ahead log, holding its latest commits): ${why}. Nothing was deleted or changed; restore the state directory from a backup — moving ${STATE_DB}-wal and ${STATE_DB}-shm away starts with the state as of the log's last checkpoint into ${STATE_DB}, without the commits after it`);
+  }
+
   private openDb(): Database.Database {
     let db: Database.Database;
     const refuse = (why: string): never => {
@@ -224,9 +259,8 @@ export class StateStore {
     // (before SQLite reads the log: it would drop what follows a damaged frame without a word)
     const openHere = OPEN_STORES.has(this.path);
     const wal = walProblem(this.path + '-wal', openHere ? null : this.path + WAL_MARK_SUFFIX);
-    if (wal) {
-      throw new StateError(`${this.path}-wal (the store's write-ahead log, holding its latest commits): ${wal}. Nothing was deleted or changed; restore the state directory from a backup — moving ${STATE_DB}-wal and ${STATE_DB}-shm away starts with the state as of the log's last checkpoint into ${STATE_DB}, without the commits after it`);
-    }
+    if (wal) throw this.walRefused(wal);
+    this.emptiedClaim = openHere ? null : walEmptiedClaim(this.path + '-wal', this.path + WAL_MARK_SUFFIX);
     // (the index attached by a process of its own: index-holder.ts)
     try { holdIndex(this.path, INDEX_BYTES); } catch (e) {
       throw new StateError(`${this.path}: cannot open the store: ${(e as Error).message}${freeNote(this.path)}. Nothing was deleted or changed; free some space there and start again`);
@@ -312,6 +346,7 @@ export class StateStore {
     }
     // a damaged log: nothing is trusted (the real open refuses it, with its reason)
     if (walProblem(path + '-wal', path + WAL_MARK_SUFFIX)) return none;
+    const claim = walEmptiedClaim(path + '-wal', path + WAL_MARK_SUFFIX);
     // (a filesystem too full for the index: the real open says so)
     if (tooFull(path)) return none;
     try {
@@ -324,6 +359,7 @@ export class StateStore {
         db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
         return db.transaction(() => {
           const revision = readRevisionRow(db);
+          if (claim && lostCommits(revision, claim.mark.revision)) return none;
           const row = db.prepare('SELECT body, crc FROM objects WHERE kind = ? AND key = ?').get('NodeConfig', '') as { body: unknown; crc: number } | undefined;
           let node: unknown = null;
           if (row && typeof row.body === 'string' && crc32(row.body) === row.crc) {
@@ -347,29 +383,75 @@ export class StateStore {
   private settle(): void {
     const u = this.unsettled;
     if (!u || !this.opened) return;
-    const rev = this.rev!, name = (n: number) => `${rev.id}:${n}`;
     if (!u.durable) {
       let now: string | null;
-      try { now = this.readRevision(); } catch (e) {
-        throw new StoreStateUncertain(`the store's state is uncertain (whether a refused write's commit is durable is not known: ${this.path}'s revision cannot be read: ${(e as Error).message}); writes are refused until it can be read`);
-      }
-      if (now === name(rev.n)) { this.unsettled = null; return; } // (not committed: nothing to undo)
-      if (now !== name(u.revision)) throw new StoreStateUncertain(`the store's revision is ${now}, neither ${name(rev.n)} nor ${name(u.revision)}: another process wrote to ${this.path}; restart wdp to resynchronise`);
-      u.durable = true;
-      rev.n = u.revision;
+      try { now = this.readRevision(); } catch (e) { throw this.unreadable(e as Error); }
+      if (!this.settleRead(u, now)) return;
     }
     if (u.undo) {
-      try { this.lastCommit = this.writeSync(u.undo); } catch (e) {
-        throw new StoreStateUncertain(`the store holds a write that was refused (its commit was durable after all), and putting the previous objects back failed: ${(e as Error).message}; writes are refused until it succeeds`);
-      }
+      try { this.lastCommit = this.writeSync(u.undo); } catch (e) { throw this.undoFailed(e as Error); }
       this.committed(this.lastCommit);
     }
     this.unsettled = null;
   }
 
+  /** settle(), this thread not waiting for the writer thread (an apply's write, the health probe). */
+  private async settleAsync(): Promise<void> {
+    const u = this.unsettled;
+    if (!u || !this.opened) return;
+    if (!u.durable) {
+      let now: string | null;
+      try { now = await this.readRevisionAsync(); } catch (e) { throw this.unreadable(e as Error); }
+      if (this.unsettled !== u) return; // (settled meanwhile by another caller)
+      if (!this.settleRead(u, now)) return;
+    }
+    if (u.undo) {
+      try { this.lastCommit = await this.writeAsync(u.undo); } catch (e) { throw this.undoFailed(e as Error); }
+      this.committed(this.lastCommit);
+    }
+    if (this.unsettled === u) this.unsettled = null;
+  }
+
+  /** settle's verdict on the revision row `now`: false when the commit was not durable (settled:
+   * nothing to undo); true when it was (u.durable: its undo is left). Throws when another process
+   * wrote. */
+  private settleRead(u: NonNullable<StateStore['unsettled']>, now: string | null): boolean {
+    const rev = this.rev!, name = (n: number) => `${rev.id}:${n}`;
+    if (now === name(rev.n)) { this.unsettled = null; return false; } // (not committed: nothing to undo)
+    if (now !== name(u.revision)) throw new StoreStateUncertain(`the store's revision is ${now}, neither ${name(rev.n)} nor ${name(u.revision)}: another process wrote to ${this.path}; restart wdp to resynchronise`);
+    u.durable = true;
+    rev.n = u.revision;
+    return true;
+  }
+
+  private unreadable(e: Error): StoreStateUncertain {
+    return new StoreStateUncertain(`the store's state is uncertain (whether a refused write's commit is durable is not known: ${this.path}'s revision cannot be read: ${e.message}); writes are refused until it can be read`);
+  }
+
+  private undoFailed(e: Error): StoreStateUncertain {
+    return new StoreStateUncertain(`the store holds a write that was refused (its commit was durable after all), and putting the previous objects back failed: ${e.message}; writes are refused until it succeeds`);
+  }
+
   /** The revision row as the writer thread's connection reads it now (every commit that returned). */
   private readRevision(): string | null {
     return this.writerThread().requestSync({ op: 'revision' }).value ?? null;
+  }
+
+  /** readRevision(), this thread not waiting (the request queued behind the writes in flight). */
+  private async readRevisionAsync(): Promise<string | null> {
+    return (await this.writerThread().request({ op: 'revision' })).value ?? null;
+  }
+
+  /** writeSync(), this thread not waiting for it. */
+  private async writeAsync(w: StoreWrite): Promise<CommitStats> {
+    const revision = this.rev!.n + 1;
+    let r: CommitStats;
+    try { r = await this.writerThread().request({ op: 'write', ...this.serialised(w, revision) }); } catch (e) {
+      if (e instanceof NotSentError || !await this.lostAsync(e as Error, revision, undefined)) throw this.explained(e as Error);
+      r = { rows: w.upsert.length + w.remove.length, bytes: -1 };
+    }
+    this.rev!.n = revision;
+    return { rows: r.rows, bytes: r.bytes };
   }
 
   /** `w` committed by the writer thread, this thread waiting for it (commit(), an undo), as the
@@ -423,12 +505,24 @@ export class StateStore {
   private lost(e: Error, revision: number, undo: (() => StoreWrite) | undefined): boolean {
     if (!(e instanceof ThreadStoppedError)) return false;
     let now: string | null;
-    try { now = this.readRevision(); } catch (e2) {
-      this.unsettled = { revision, undo: undo?.() ?? null, durable: false };
-      throw new StoreStateUncertain(`the store's state is uncertain: the store writer thread stopped (${e.reason}) after the write was sent, and ${this.path}'s revision, which tells whether it is durable, cannot be read (${(e2 as Error).message}). ` +
-        'If it is, the previous objects are put back before the next write; writes are refused until the revision can be read (a restart before then starts with the change)');
-    }
+    try { now = this.readRevision(); } catch (e2) { throw this.lostUncertain(e, e2 as Error, revision, undo); }
     return now === `${this.rev!.id}:${revision}`;
+  }
+
+  /** lost(), this thread not waiting for the revision read. */
+  private async lostAsync(e: Error, revision: number, undo: (() => StoreWrite) | undefined): Promise<boolean> {
+    if (!(e instanceof ThreadStoppedError)) return false;
+    let now: string | null;
+    try { now = await this.readRevisionAsync(); } catch (e2) { throw this.lostUncertain(e, e2 as Error, revision, undo); }
+    return now === `${this.rev!.id}:${revision}`;
+  }
+
+  /** A write's outcome not known (`e`: its thread stopped; `e2`: why the revision cannot be read):
+   * recorded, to be settled before the next write; the error to throw. */
+  private lostUncertain(e: ThreadStoppedError, e2: Error, revision: number, undo: (() => StoreWrite) | undefined): StoreStateUncertain {
+    this.unsettled = { revision, undo: undo?.() ?? null, durable: false };
+    return new StoreStateUncertain(`the store's state is uncertain: the store writer thread stopped (${e.reason}) after the write was sent, and ${this.path}'s revision, which tells whether it is durable, cannot be read (${e2.message}). ` +
+      'If it is, the previous objects are put back before the next write; writes are refused until the revision can be read (a restart before then starts with the change)');
   }
 
   /** The revision row naming commit count `n`, written in that commit's transaction. */
@@ -490,6 +584,74 @@ export class StateStore {
     }
     return tooFull(this.path);
   }
+
+  /** The state directory's check in flight (writeProblemAsync): one at a time, however many
+   * callers wait for it — a disk that does not answer holds one of libuv's threads, not more. */
+  private dirCheck: { at: number; done: Promise<string | null> } | null = null;
+
+  /** writeProblem, this thread never waiting for the disk (healthz, the writable metric): the
+   * directory's access and sync run on libuv's threads, and are waited for HEALTH_WAIT_MS at most —
+   * then the answer is that the directory does not answer. Also a durable write the writer thread
+   * has not answered for WRITE_STUCK_MS (a disk that takes writes and never completes them). */
+  async writeProblemAsync(): Promise<string | null> {
+    if (!this.opened) return null;
+    const gone = this.filesProblem();
+    if (gone) return gone;
+    const stuck = this.writer?.stuck(WRITE_STUCK_MS);
+    if (stuck) return `the store's ${stuck.op === 'probe' ? 'probe (a small durable write)' : stuck.op} has waited ${(stuck.waitedMs / 1000).toFixed(1)} s for ${this.dir}'s disk to complete it`;
+    if (!this.dirCheck) {
+      const c = { at: Date.now(), done: this.dirProblem() };
+      this.dirCheck = c;
+      void c.done.finally(() => { if (this.dirCheck === c) this.dirCheck = null; });
+    }
+    const c = this.dirCheck;
+    const r = await within(c.done, HEALTH_WAIT_MS);
+    return r === LATE ? `${this.dir} has not answered a check (its sync) for ${((Date.now() - c.at) / 1000).toFixed(1)} s: its disk does not complete what it is asked` : r;
+  }
+
+  /** writeProblem's directory and free-space checks, on libuv's threads. */
+  private async dirProblem(): Promise<string | null> {
+    try {
+      await access(this.dir, constants.W_OK);
+      const d = await openFile(this.dir, 'r');
+      try { await d.sync(); } finally { await d.close(); }
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      return `${this.dir} cannot be written (${code ?? (e as Error).message}${code === 'EROFS' ? ': the filesystem is read-only' : code === 'EIO' ? ': the disk fails' : ''})`;
+    }
+    return tooFull(this.path);
+  }
+
+  /** probe(), this thread not waiting: null once the probe's write is durable; else why not —
+   * its error, or that it has not answered within HEALTH_WAIT_MS (it goes on: stagingBusy until
+   * it answers, and a later call probes again). Never throws. */
+  async probeAsync(): Promise<string | null> {
+    if (!this.opened) return `${this.path} is not open`;
+    if (!this.probing) {
+      // (an uncertain commit settled first: its revision read and undo wait for the thread too;
+      // so does a new thread's boot, ~0.1–0.2 s)
+      let sent = false;
+      const done = (async () => {
+        this.checkFiles();
+        if (this.unsettled) await this.settleAsync();
+        checkFree(this.path);
+        sent = true;
+        await this.writerThread().request({ op: 'probe' });
+        return null;
+      })().catch((e: Error) => sent ? this.explained(e).message : e.message);
+      this.probing = done;
+    }
+    const p = this.probing;
+    const r = await within(p, HEALTH_WAIT_MS);
+    if (r === LATE) return `the store's probe (a small durable write) has not answered within ${HEALTH_WAIT_MS} ms: ${this.dir}'s disk does not complete its writes`;
+    if (this.probing === p) this.probing = null;
+    return r;
+  }
+
+  /** The probe in flight, or answered after its caller stopped waiting: the next call takes its
+   * answer (a probe slower than HEALTH_WAIT_MS — a loaded node, a new thread's boot — counts once
+   * it answers). */
+  private probing: Promise<string | null> | null = null;
 
   /** The store open for writes, at `revision` (the revision row the start read). */
   private prepare(revision: string | null): void {
@@ -586,18 +748,19 @@ export class StateStore {
     return this.lastCommit;
   }
 
-  /** commit(), this thread not waiting: the writer thread commits while it goes on (the small
-   * writes of applies). `undo`: as stage's. */
-  private async commitAsync(w: StoreWrite, undo: (() => StoreWrite) | undefined): Promise<CommitStats> {
+  /** commit(), this thread not waiting: the writer thread commits while it goes on (an apply's
+   * undo, the configured node config saved at restore; a deferred stage). Resolves once the write
+   * is durable. `undo`: as stage's. */
+  async commitAsync(w: StoreWrite, undo?: () => StoreWrite): Promise<CommitStats> {
     if (!this.opened) throw new StateError(`${this.path} is not open`);
     this.checkFiles();
-    this.settle();
+    await this.settleAsync();
     checkFree(this.path);
     const revision = this.rev!.n + 1;
     const writer = this.writerThread();
     let r: CommitStats;
     try { r = await writer.request({ op: 'write', ...this.serialised(w, revision) }); } catch (e) {
-      if (e instanceof NotSentError || !this.lost(e as Error, revision, undo)) throw this.explained(e as Error);
+      if (e instanceof NotSentError || !await this.lostAsync(e as Error, revision, undo)) throw this.explained(e as Error);
       r = { rows: w.upsert.length + w.remove.length, bytes: -1 };
     }
     this.rev!.n = revision;
@@ -633,8 +796,13 @@ export class StateStore {
   stage(w: StoreWrite, undo?: () => StoreWrite): StagedWrite {
     if (!this.opened) throw new StateError(`${this.path} is not open`);
     this.checkFiles();
-    this.settle();
     const small = w.upsert.length + w.remove.length < this.stageOnThreadRows;
+    if (this.unsettled) {
+      // (a commit whose outcome is not known is settled first — the revision row read, maybe an
+      // undo committed — without this thread waiting: the write is sent at its commit, after it)
+      const before = this.writer?.idle();
+      return { commit: async () => { await before; return this.commitAsync(w, undo); }, abort: () => {} };
+    }
     if (small && this.walLength() >= WAL_BEHIND_CHECKPOINTS * this.checkpointBytes) {
       // (the WAL must start again first: committed once the checkpoints ran, walCaughtUp)
       const before = this.writer?.idle();
@@ -679,7 +847,7 @@ export class StateStore {
           // a thread that stopped after its COMMIT and before its answer (it exited, or the answer
           // could not be read) committed all the same: the revision row it wrote tells
           let now: string | null;
-          try { now = this.readRevision(); } catch (e2) {
+          try { now = await this.readRevisionAsync(); } catch (e2) {
             // not known: say so, and settle it before the next write (the caller refuses the
             // change, so a durable commit is undone then: the store ends as the caller's state)
             this.unsettled = { revision, undo: undo?.() ?? null, durable: false };

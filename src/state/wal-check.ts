@@ -14,15 +14,18 @@
 //   commit's fsync) names more committed frames of this log (its salts) than the readable prefix
 //   holds: a log cut short or damaged in its last transaction(s), after they were durable. A
 //   missing, stale (other salts: an earlier generation of the log) or damaged record says nothing.
+//   A log shorter than its header (emptied, or cut inside its header) has no salts to compare the
+//   record with: walEmptiedClaim then returns the record's revision, which the open compares with
+//   the revision row of the database file (what SQLite starts with from such a log) — store.ts.
 //   The wal-index (`state.db-shm`) is not read: the writing connection keeps its index in its heap
 //   (locking_mode=EXCLUSIVE), so a `-shm` on disk is what some read-only connection saw once, no
 //   account of what was committed — a refusal on its word could only be a false alarm.
 //
 // File formats: https://www.sqlite.org/fileformat.html ("The Write-Ahead Log", "WAL-Index Format").
-import { closeSync, existsSync, fstatSync, openSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, statSync } from 'node:fs';
 import { endianness } from 'node:os';
 import { FRAME_HEADER, frameOk, isCommit, readAt, storedChecksum, WAL_HEADER, walHeader } from './wal-format.js';
-import { readWalMark } from './wal-mark.js';
+import { readWalMark, type WalMarkRecord } from './wal-mark.js';
 
 /** What is wrong with `walPath` that SQLite would not say (null: nothing it can prove). Reads the
  * file (and `markPath`) only; never throws for a file it cannot read (the open reports that).
@@ -83,4 +86,36 @@ export function walProblem(walPath: string, markPath: string | null): string | n
     }
     return null;
   } finally { closeSync(fd); }
+}
+
+/** The commit record's claim to check against the database file when the log `walPath` exists but
+ * is shorter than its header (it holds nothing SQLite would read: the store starts with what the
+ * database file holds), and `markPath`'s record names committed frames; null otherwise. Its salts
+ * went with the header, so the record cannot be matched to the log: SQLite empties a log only by
+ * deleting it at the last connection's close, after copying it whole into the database file (and
+ * the next connection makes it afresh, empty), which leaves the record's revision in the database
+ * file — whereas a log emptied or cut after its commits were durable leaves the file older than the
+ * record (the caller compares the revisions: lostCommits). */
+export function walEmptiedClaim(walPath: string, markPath: string): { size: number; mark: WalMarkRecord } | null {
+  let size: number;
+  try { size = statSync(walPath).size; } catch { return null; }
+  if (size >= WAL_HEADER) return null;
+  const mark = readWalMark(markPath);
+  return mark && mark.frames > 0 && mark.revision ? { size, mark } : null;
+}
+
+/** Whether a database file at revision `file` ("<store id>:<commits>", null: none) lacks commits
+ * the record's revision `claimed` names: the same store, fewer commits. (Another store id: the
+ * record is another store's — a store moved away and made afresh — and says nothing of this one.) */
+export function lostCommits(file: string | null, claimed: string): boolean {
+  const a = /^(.+):(\d+)$/.exec(file ?? ''), b = /^(.+):(\d+)$/.exec(claimed);
+  if (!b) return false;
+  if (!a) return file === null; // (a store with no revision row cannot hold the claimed one)
+  return a[1] === b[1] && Number(a[2]) < Number(b[2]);
+}
+
+/** walProblem's words for an emptied log whose database file is at revision `file`. */
+export function emptiedProblem(claim: { size: number; mark: WalMarkRecord }, markPath: string, dbPath: string, file: string | null): string {
+  return `it is ${claim.size} bytes long, shorter than its ${WAL_HEADER}-byte header, but its commit record (${markPath}) records ${claim.mark.frames} committed frames up to the store's revision ${claim.mark.revision}, ` +
+    `and ${dbPath} holds ${file === null ? 'no revision' : `only revision ${file}`}: the log was emptied or cut after those commits were durable (SQLite would start without them silently; a log emptied on purpose opens with what ${dbPath} holds once ${markPath} is moved away)`;
 }

@@ -22,6 +22,10 @@
 //   log whose salts are not the record's is another generation (the record is stale: ignored), and
 //   one whose salts are keeps every frame the record names unless it was damaged or cut short. A
 //   log SQLite made afresh (the last connection's close removes it) has random salts.
+// * A log shorter than its header has no salts: the record's revision is compared with the
+//   database file's instead (wal-check.ts, walEmptiedClaim), which SQLite's delete of a log at the
+//   last close (after copying it whole) leaves at that revision — only a log emptied after its
+//   commits leaves the file older.
 // * A torn or damaged record fails its CRC-32 and is ignored. It is read before the log (wal-check):
 //   a record written meanwhile by a running writer describes a log at most as long as the one read.
 // * The chain followed here is SQLite's own recovery, over the same bytes: after the last commit
