@@ -289,7 +289,6 @@ const SCTP_SHUTDOWN_COMPLETE: u32 = 14;
 // SYN_RECV goes to FIN_WAIT (a mid-stream pick-up is ESTABLISHED there).
 const HALF_OPEN_CT_STATES: u32 = (1 << L.CTS_TCP_EST) | (1 << L.CTS_TCP_SYN_RECV) | (1 << L.CTS_TCP_MIDSTREAM);
 
-
 /** The SCTP state after a packet whose first chunk is `chunk` (`reply`: backend → client): the
  * kernel's nf_conntrack_proto_sctp table (sctp_conntracks), SHUTDOWN_SENT and SHUTDOWN_RECD as one
  * state (their rows are the same), without its verification-tag checks; a chunk the kernel counts
