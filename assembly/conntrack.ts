@@ -323,8 +323,9 @@ function sctpState(st: u32, chunk: u32, reply: bool): u32 {
 /** SCTP packet on flow e (live only): the new state; entering CTS_SCTP confirms the flow (the
  * kernel's ASSURED, kept after). Returns whether last_seen is refreshed: not for a client's INIT
  * on a flow that stays CLOSED — the kernel does not renew the timeout of an INIT retransmit, so a
- * client (or a NAT before wdp) reusing the port cannot keep an entry alive indefinitely. */
-@inline function sctpUpdate(e: CtFlow, chunk: u32, reply: bool): bool {
+ * client (or a NAT before wdp) reusing the port cannot keep an entry alive indefinitely. Out of
+ * line: the established TCP/UDP path that inlines stateOnOrig / stateOnReply stays as small. */
+function sctpUpdate(e: CtFlow, chunk: u32, reply: bool): bool {
   const st = <u32>e.state;
   const ns = sctpState(st, chunk, reply);
   e.state = <u8>ns;
