@@ -1,5 +1,5 @@
 // Conntrack: the hash index (both directions of every flow), the flow entries, their free list,
-// expiry and eviction, and the TCP/UDP state machine. Semantics: docs/core.md "Conntrack lookup",
+// expiry and eviction, and the TCP/UDP/SCTP state machine. Semantics: docs/core.md "Conntrack lookup",
 // "Conntrack storage".
 import * as L from "./layout";
 import { CtFlow, Backend } from "./records";
@@ -154,9 +154,11 @@ export function ctLookup(h: u32, src: usize, dst: usize, ports: u32, proto: u32,
 @inline function nextCursor(c: u32): u32 { return c >= gCtMax ? 1 : c + 1; }
 
 /** Whether a flow may be evicted to make room: one not confirmed by traffic in both directions
- * (TCP: SYN sent, SYN-ACK seen, picked up mid-stream; UDP: not a stream; SCTP: no original-direction
- * packet after a reply, CTF_CONFIRMED unset), or a TCP flow that is half-closed or closing. Like the kernel's early drop, which drops flows that are not ASSURED and,
- * ASSURED or not, TCP flows in FIN_WAIT/CLOSE_WAIT/LAST_ACK/TIME_WAIT/CLOSE (tcp_can_early_drop):
+ * (TCP: SYN sent, SYN-ACK seen, picked up mid-stream; UDP: not a stream; SCTP: never established,
+ * CTF_CONFIRMED unset), or a TCP flow that is half-closed or closing, or an SCTP association
+ * shutting down. Like the kernel's early drop, which drops flows that are not ASSURED and,
+ * ASSURED or not, TCP flows in FIN_WAIT/CLOSE_WAIT/LAST_ACK/TIME_WAIT/CLOSE (tcp_can_early_drop)
+ * and SCTP ones in SHUTDOWN_SENT/RECD/ACK_SENT (sctp_can_early_drop):
  * an established flow is never evicted, so a flood of SYNs or bare ACKs cannot push out the
  * connections that already work, and connections that ended cannot hold the table full for their
  * closing timeout either. */
@@ -193,15 +195,36 @@ export function ctAlloc(): u32 {
   return flow;
 }
 
+// SCTP chunk types (RFC 9260 section 3.2) the kernel's SCTP conntrack changes state on.
+const SCTP_INIT: u32 = 1;
+const SCTP_INIT_ACK: u32 = 2;
+const SCTP_HEARTBEAT: u32 = 4;
+const SCTP_HEARTBEAT_ACK: u32 = 5;
+const SCTP_ABORT: u32 = 6;
+const SCTP_SHUTDOWN: u32 = 7;
+const SCTP_SHUTDOWN_ACK: u32 = 8;
+const SCTP_ERROR: u32 = 9;
+const SCTP_COOKIE_ECHO: u32 = 10;
+const SCTP_COOKIE_ACK: u32 = 11;
+const SCTP_SHUTDOWN_COMPLETE: u32 = 14;
+
 /** State of a new flow from its first packet: a pure SYN opens a handshake; FIN or RST a closing
  * flow; any other TCP packet (a bare ACK, data) is picked up mid-stream, unconfirmed until the
- * backend answers it (the kernel's nf_conntrack_tcp_loose pick-up, which is not ASSURED either). */
+ * backend answers it (the kernel's nf_conntrack_tcp_loose pick-up, which is not ASSURED either).
+ * SCTP (`tcpf` = the first chunk's type): the kernel's table from its NONE state — a HEARTBEAT
+ * picks up a path (HEARTBEAT_SENT), a SHUTDOWN-ACK goes to SHUTDOWN_ACK_SENT, any other chunk to
+ * CLOSED (an INIT, until the INIT-ACK answers it; a DATA chunk, which the kernel refuses to make
+ * an entry of, too: docs/core.md "SCTP states"). */
 @inline function initialState(proto: u32, tcpf: u32): u32 {
   if (proto == IPPROTO_TCP) {
     if ((tcpf & (TCP_FIN | TCP_RST)) != 0) return L.CTS_TCP_CLOSING;
     return (tcpf & (TCP_SYN | TCP_ACK)) == TCP_SYN ? L.CTS_TCP_SYN : L.CTS_TCP_MIDSTREAM;
   }
-  return proto == IPPROTO_SCTP ? L.CTS_SCTP : L.CTS_UDP;
+  if (proto == IPPROTO_SCTP) {
+    if (tcpf == SCTP_HEARTBEAT) return L.CTS_SCTP_HEARTBEAT_SENT;
+    return tcpf == SCTP_SHUTDOWN_ACK ? L.CTS_SCTP_SHUTDOWN_ACK_SENT : L.CTS_SCTP_CLOSED;
+  }
+  return L.CTS_UDP;
 }
 
 /** Creates the flow of frame fr (slot f) toward backend `be`; both index slots are inserted.
@@ -239,8 +262,11 @@ export function ctAlloc(): u32 {
 // TCP follows the kernel's nf_conntrack_proto_tcp in outline (no sequence tracking):
 //   SYN ──reply SYN-ACK──► SYN_RECV ──orig ACK──► ESTABLISHED (confirmed)
 //   MIDSTREAM ──reply without RST──► ESTABLISHED (confirmed: a valid answer to a picked-up flow)
-//   ESTABLISHED ──FIN from one side──► HALF_CLOSED_ORIG / _REPLY ──FIN from the other side──► CLOSING
-//   any other ──FIN──► CLOSING;  any ──RST (either direction)──► CLOSING
+//   ESTABLISHED, SYN_RECV, MIDSTREAM ──FIN from one side──► HALF_CLOSED_ORIG / _REPLY
+//   HALF_CLOSED_ORIG / _REPLY ──FIN from the other side──► CLOSING
+//   SYN, CLOSING ──FIN──► CLOSING;  any ──RST (either direction)──► CLOSING
+// (the kernel's FIN from SYN_RECV or ESTABLISHED — a loose pick-up is ESTABLISHED there — goes
+// to FIN_WAIT; from SYN_SENT it is invalid)
 // A half-closed connection is still open one way (the kernel's FIN_WAIT / CLOSE_WAIT, which
 // kube-proxy gives 1 h: --conntrack-tcp-timeout-close-wait); only both FINs or a RST end it.
 // A pure SYN on a CLOSING flow never gets here: the flow is stale (assembly/stale.ts
@@ -249,13 +275,62 @@ export function ctAlloc(): u32 {
 // short ones. Every TCP state but ESTABLISHED may be evicted (evictable): half-closed and CLOSING ones too,
 // confirmed or not, as the kernel's early drop takes FIN_WAIT / CLOSE_WAIT ones.
 
-/** State after a FIN or RST: an established flow's first FIN half-closes it (`half`: the state
- * for this direction's FIN; a repeated FIN of the same side keeps it); the other side's FIN, a
- * RST, or a FIN on a flow never established closes it. */
+/** State after a FIN or RST: the first FIN of a flow that is open, or opening past the
+ * backend's SYN-ACK (TCP_EST, TCP_SYN_RECV, TCP_MIDSTREAM: HALF_OPEN_CT_STATES), half-closes it
+ * (`half`: the state for this direction's FIN; a repeated FIN of the same side keeps it); the
+ * other side's FIN, a RST, or a FIN on a flow in TCP_SYN or TCP_CLOSING closes it. Only FIN and
+ * RST segments get here: the data path's cost is unchanged. */
 @inline function closeState(st: u32, fl: u32, half: u32): u32 {
   if ((fl & TCP_RST) != 0) return L.CTS_TCP_CLOSING;
-  if (st == L.CTS_TCP_EST || st == half) return half;
+  if (st == half || ((HALF_OPEN_CT_STATES >>> st) & 1) != 0) return half;
   return L.CTS_TCP_CLOSING;
+}
+// The TCP states a FIN half-closes (bit s = state s): the kernel's FIN from ESTABLISHED or
+// SYN_RECV goes to FIN_WAIT (a mid-stream pick-up is ESTABLISHED there).
+const HALF_OPEN_CT_STATES: u32 = (1 << L.CTS_TCP_EST) | (1 << L.CTS_TCP_SYN_RECV) | (1 << L.CTS_TCP_MIDSTREAM);
+
+/** The SCTP state after a packet whose first chunk is `chunk` (`reply`: backend → client): the
+ * kernel's nf_conntrack_proto_sctp table (sctp_conntracks), SHUTDOWN_SENT and SHUTDOWN_RECD as one
+ * state (their rows are the same), without its verification-tag checks; a chunk the kernel counts
+ * invalid in that state (a reply to a picked-up HEARTBEAT other than HEARTBEAT / HEARTBEAT-ACK)
+ * leaves the state as it is. Other chunks (DATA, SACK, ...) change nothing. */
+function sctpState(st: u32, chunk: u32, reply: bool): u32 {
+  const hb = st == L.CTS_SCTP_HEARTBEAT_SENT;
+  // from HEARTBEAT_SENT a client's chunk other than those below closes, a reply's is invalid
+  const hbOther = hb ? (reply ? st : L.CTS_SCTP_CLOSED) : st;
+  switch (chunk) {
+    case SCTP_ABORT: return reply && hb ? st : L.CTS_SCTP_CLOSED;
+    case SCTP_INIT:
+      if (reply) return st;
+      if (hb) return L.CTS_SCTP_COOKIE_WAIT;
+      return st == L.CTS_SCTP_SHUTDOWN ? L.CTS_SCTP_CLOSED : st;
+    case SCTP_INIT_ACK:
+      if (reply && st == L.CTS_SCTP_CLOSED) return L.CTS_SCTP_COOKIE_WAIT;
+      return hbOther;
+    case SCTP_SHUTDOWN: return st == L.CTS_SCTP ? L.CTS_SCTP_SHUTDOWN : hbOther;
+    case SCTP_SHUTDOWN_ACK:
+      if (st == L.CTS_SCTP_SHUTDOWN || (hb && !reply)) return L.CTS_SCTP_SHUTDOWN_ACK_SENT;
+      return st;
+    case SCTP_ERROR: return reply && st == L.CTS_SCTP_COOKIE_ECHOED ? L.CTS_SCTP_CLOSED : hbOther;
+    case SCTP_COOKIE_ECHO: return st == L.CTS_SCTP_COOKIE_WAIT ? L.CTS_SCTP_COOKIE_ECHOED : hbOther;
+    case SCTP_COOKIE_ACK: return st == L.CTS_SCTP_COOKIE_ECHOED ? L.CTS_SCTP : hbOther;
+    case SCTP_SHUTDOWN_COMPLETE: return st == L.CTS_SCTP_SHUTDOWN_ACK_SENT ? L.CTS_SCTP_CLOSED : hbOther;
+    case SCTP_HEARTBEAT_ACK: return reply && hb ? L.CTS_SCTP : st;
+    default: return st;   // HEARTBEAT, DATA, SACK, ...: unchanged
+  }
+}
+
+/** SCTP packet on flow e (live only): the new state; entering CTS_SCTP confirms the flow (the
+ * kernel's ASSURED, kept after). Returns whether last_seen is refreshed: not for a client's INIT
+ * on a flow that stays CLOSED — the kernel does not renew the timeout of an INIT retransmit, so a
+ * client (or a NAT before wdp) reusing the port cannot keep an entry alive indefinitely. Out of
+ * line: the established TCP/UDP path that inlines stateOnOrig / stateOnReply stays as small. */
+function sctpUpdate(e: CtFlow, chunk: u32, reply: bool): bool {
+  const st = <u32>e.state;
+  const ns = sctpState(st, chunk, reply);
+  e.state = <u8>ns;
+  if (ns == L.CTS_SCTP) e.flags = e.flags | <u8>L.CTF_CONFIRMED;
+  return !(st == L.CTS_SCTP_CLOSED && ns == L.CTS_SCTP_CLOSED && chunk == SCTP_INIT && !reply);
 }
 
 /** Whether UDP flow e becomes a stream on this packet: it is not one yet, a reply was seen before
@@ -278,9 +353,8 @@ export function ctAlloc(): u32 {
       e.flags = e.flags | <u8>L.CTF_CONFIRMED;
     }
     e.state = <u8>st;
-  } else if (<u32>fr.proto == IPPROTO_SCTP && (e.flags & L.CTF_REPLIED) != 0) {
-    // the client answers the backend (COOKIE-ECHO after INIT-ACK): no longer evictable
-    e.flags = e.flags | <u8>L.CTF_CONFIRMED;
+  } else if (<u32>fr.proto == IPPROTO_SCTP) {
+    if (!sctpUpdate(e, <u32>fr.tcpFlags, false)) return;
   }
   e.lastSeen = gNow;
 }
@@ -297,6 +371,9 @@ export function ctAlloc(): u32 {
       st = L.CTS_TCP_EST;
       e.flags = e.flags | <u8>L.CTF_CONFIRMED;
     }
+  } else if (<u32>fr.proto == IPPROTO_SCTP) {
+    sctpUpdate(e, <u32>fr.tcpFlags, true);
+    st = <u32>e.state;
   } else if (udpStreams(e)) {
     // (the first reply itself never makes a stream: CTF_REPLIED is set after this check)
     st = L.CTS_UDP_REPLIED;

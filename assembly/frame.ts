@@ -32,7 +32,7 @@ import * as L from "./layout";
   family: u8;           // 0: not IP
   reason: u8;           // non-zero once decided (in parse: the early verdict)
   verdict: u8;
-  tcpFlags: u8;
+  tcpFlags: u8;          // TCP: the flags; SCTP: the first chunk's type (0 without one); else 0
   ttl: u8;              // TTL / hop limit as received
   icmpType: u8;
   firstFragment: u8;    // 1: first fragment of a fragmented packet

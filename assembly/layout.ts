@@ -74,7 +74,7 @@ export const CFG_TO_TCP_EST = 92;    // ms: established TCP
 export const CFG_TO_TCP_CLOSE = 96;  // ms: FIN or RST seen
 export const CFG_TO_UDP = 100;       // ms: UDP/other, no reply seen yet
 export const CFG_TO_UDP_REPLIED = 104; // ms: UDP/other after a reply
-export const CFG_TO_SCTP = 108;      // ms: SCTP
+export const CFG_TO_SCTP = 108;      // ms: SCTP association established (CTS_SCTP: COOKIE-ACK seen)
 export const CFG_TO_ICMP = 112;      // ms: reserved (ICMP is not translated as a flow)
 export const CFG_EXPIRE_BUDGET = 116; // flow entries examined per process() call for expiry
 export const CFG_EVICT_WINDOW = 120;  // flow entries examined for a victim when the table is full
@@ -112,6 +112,12 @@ export const CFG_PORT_ADDR_OFF = 236; // PORT_ADDR region: PORT_MTU_ENTRIES x PA
 export const PA_SIZE = 20;
 export const PA_V4 = 0;              // 4 bytes, network order; 0.0.0.0 = the port has no IPv4 address
 export const PA_V6 = 4;              // 16 bytes; :: = the port has no IPv6 address
+// SCTP states' timeouts (conntrack.ts sctpState; the kernel's nf_conntrack_proto_sctp defaults in
+// src/core/timeouts.ts)
+export const CFG_TO_SCTP_HANDSHAKE = 240; // ms: CTS_SCTP_COOKIE_WAIT, CTS_SCTP_COOKIE_ECHOED
+export const CFG_TO_SCTP_SHUTDOWN = 244;  // ms: CTS_SCTP_SHUTDOWN, CTS_SCTP_SHUTDOWN_ACK_SENT
+export const CFG_TO_SCTP_CLOSED = 248;    // ms: CTS_SCTP_CLOSED (INIT seen, ABORT, SHUTDOWN-COMPLETE)
+export const CFG_TO_SCTP_HEARTBEAT = 252; // ms: CTS_SCTP_HEARTBEAT_SENT
 export const CFG_SIZE = 256;
 // steer(): D_VERDICT of a frame that stays with this core (any other value: the owning worker, in
 // the low 7 bits; STEER_RECHECK set: that worker steers it once more, handing it on to the one
@@ -257,24 +263,35 @@ export const CTS_TCP_EST = 2;    // reply seen
 export const CTS_TCP_CLOSING = 3; // FIN or RST seen
 export const CTS_UDP = 4;        // UDP: not a stream (yet): no reply, or replied within UDP_STREAM_MS of its first packet
 export const CTS_UDP_REPLIED = 5; // UDP stream: a packet after a reply, more than UDP_STREAM_MS after the first (kernel: ASSURED)
-export const CTS_SCTP = 6;
+export const CTS_SCTP = 6;       // SCTP association established: COOKIE-ACK after COOKIE-ECHO, or a HEARTBEAT-ACK answering a picked-up HEARTBEAT (kernel ESTABLISHED, ASSURED)
 export const CTS_TCP_SYN_RECV = 7; // the backend's SYN-ACK seen, the client's ACK not yet (kernel SYN_RECV)
 export const CTS_TCP_MIDSTREAM = 8; // created by a non-SYN TCP packet, no reply yet (kernel's loose pick-up)
 export const CTS_TCP_HALF_CLOSED_ORIG = 9;  // established, then a FIN from the client only (kernel FIN_WAIT/CLOSE_WAIT)
 export const CTS_TCP_HALF_CLOSED_REPLY = 10; // established, then a FIN from the backend only
-export const CTS_COUNT = 16;       // states are < CTS_COUNT (the core's timeout table has this many entries)
+// SCTP (kernel nf_conntrack_proto_sctp states; conntrack.ts sctpState follows its table on each packet's first chunk)
+export const CTS_SCTP_CLOSED = 11;        // new flow (INIT, any chunk but SHUTDOWN-ACK / HEARTBEAT), ABORT, SHUTDOWN-COMPLETE (kernel CLOSED)
+export const CTS_SCTP_COOKIE_WAIT = 12;   // INIT-ACK seen in reply (kernel COOKIE_WAIT)
+export const CTS_SCTP_COOKIE_ECHOED = 13; // COOKIE-ECHO seen (kernel COOKIE_ECHOED)
+export const CTS_SCTP_SHUTDOWN = 14;      // SHUTDOWN seen on an established association (kernel SHUTDOWN_SENT / SHUTDOWN_RECD: the same transitions)
+export const CTS_SCTP_SHUTDOWN_ACK_SENT = 15; // SHUTDOWN-ACK seen (kernel SHUTDOWN_ACK_SENT)
+export const CTS_SCTP_HEARTBEAT_SENT = 16; // new flow from a HEARTBEAT (a path of an association picked up; kernel HEARTBEAT_SENT)
+export const CTS_COUNT = 32;       // states are < CTS_COUNT (the core's timeout table has this many entries; EVICTABLE_* are u32 masks)
 // The states whose flows may be evicted when the table is full (bit s = state s): not confirmed
 // in both directions (TCP SYN sent, SYN-ACK seen, picked up mid-stream; UDP not a stream), or
 // TCP half-closed or closing — the kernel's early drop (not ASSURED, or tcp_can_early_drop). The
 // core's eviction (conntrack.ts evictable) and a restore's order (src/core/flow-export.ts, these
 // last) both read it. (Not named CTS_*: it shapes no record, so the checkpoint's record layout hash
 // — src/daemon/checkpoint.ts, which hashes the CT_/CTS_/CTF_ names — stays the same.)
-export const EVICTABLE_CT_STATES = (1 << CTS_TCP_SYN) | (1 << CTS_TCP_SYN_RECV) | (1 << CTS_TCP_MIDSTREAM) | (1 << CTS_UDP) | (1 << CTS_TCP_CLOSING) | (1 << CTS_TCP_HALF_CLOSED_ORIG) | (1 << CTS_TCP_HALF_CLOSED_REPLY);
-// The states whose flows may be evicted until CTF_CONFIRMED (bit s = state s): SCTP, one state
-// for its whole life, confirmed when the client sends after the backend answered (the kernel sets
-// ASSURED once the association's handshake completes, and early-drops SCTP entries without it).
-// Were they never evicted, a flood of INITs would hold the table for CFG_TO_SCTP (6 h).
-export const EVICTABLE_UNCONFIRMED_CT_STATES = 1 << CTS_SCTP;
+// SCTP's shutdown states are evictable confirmed or not too (the kernel's sctp_can_early_drop).
+export const EVICTABLE_CT_STATES = (1 << CTS_TCP_SYN) | (1 << CTS_TCP_SYN_RECV) | (1 << CTS_TCP_MIDSTREAM) | (1 << CTS_UDP) | (1 << CTS_TCP_CLOSING) | (1 << CTS_TCP_HALF_CLOSED_ORIG) | (1 << CTS_TCP_HALF_CLOSED_REPLY) |
+  (1 << CTS_SCTP_SHUTDOWN) | (1 << CTS_SCTP_SHUTDOWN_ACK_SENT);
+// The states whose flows may be evicted until CTF_CONFIRMED (bit s = state s): the other SCTP
+// states. CTF_CONFIRMED is set when the association reaches CTS_SCTP (the kernel sets ASSURED on
+// ESTABLISHED, and early-drops SCTP entries without it, or in a SHUTDOWN state); an association
+// that was established keeps it when it closes (an ABORT: CTS_SCTP_CLOSED), as the kernel keeps
+// ASSURED, and is not evicted for its CFG_TO_SCTP_CLOSED either.
+export const EVICTABLE_UNCONFIRMED_CT_STATES = (1 << CTS_SCTP) | (1 << CTS_SCTP_CLOSED) | (1 << CTS_SCTP_COOKIE_WAIT) |
+  (1 << CTS_SCTP_COOKIE_ECHOED) | (1 << CTS_SCTP_HEARTBEAT_SENT);
 
 // A UDP flow is a stream (CTS_UDP_REPLIED: the long timeout, never evicted) once a packet, either
 // way, follows a reply more than this long after the flow's first packet — the kernel's

@@ -170,6 +170,8 @@ export function parse(i: u32, fr: Frame): void {
     fr.hasPorts = 1;
   } else if (proto == IPPROTO_SCTP) {
     if (l4 + SCTP_HLEN > end) { early(fr, L.V_DROP, L.REASON_DROP_TRUNCATED_L4); return; }
+    // the first chunk's type, for conntrack's SCTP states (none: 0, a DATA chunk's, which changes nothing)
+    if (l4 + SCTP_HLEN < end) fr.tcpFlags = load<u8>(q, SCTP_HLEN);
     fr.hasPorts = 1;
   } else if ((proto == IPPROTO_ICMP && family == 4) || (proto == IPPROTO_ICMPV6 && family == 6)) {
     if (l4 + ICMP_HLEN > end) { early(fr, L.V_DROP, L.REASON_DROP_TRUNCATED_L4); return; }

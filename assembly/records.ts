@@ -77,6 +77,10 @@ import * as L from "./layout";
   tableEpoch: u32;
   portMtuOff: u32;
   portAddrOff: u32;
+  toSctpHandshake: u32;
+  toSctpShutdown: u32;
+  toSctpClosed: u32;
+  toSctpHeartbeat: u32;
 
   @inline get snatV4Addr(): usize { return changetype<usize>(this) + offsetof<Config>("snatV4"); }
   @inline get snatV6Addr(): usize { return changetype<usize>(this) + offsetof<Config>("snatV6"); }
@@ -381,6 +385,8 @@ if (offsetof<Config>("magic") != L.CFG_MAGIC || offsetof<Config>("version") != L
     offsetof<Config>("hairpinV4") != L.CFG_HAIRPIN_V4 || offsetof<Config>("hairpinV6") != L.CFG_HAIRPIN_V6 ||
     offsetof<Config>("toTcpHalfClosed") != L.CFG_TO_TCP_HALF_CLOSED || offsetof<Config>("tableEpoch") != L.CFG_TABLE_EPOCH ||
     offsetof<Config>("portMtuOff") != L.CFG_PORT_MTU_OFF || offsetof<Config>("portAddrOff") != L.CFG_PORT_ADDR_OFF ||
+    offsetof<Config>("toSctpHandshake") != L.CFG_TO_SCTP_HANDSHAKE || offsetof<Config>("toSctpShutdown") != L.CFG_TO_SCTP_SHUTDOWN ||
+    offsetof<Config>("toSctpClosed") != L.CFG_TO_SCTP_CLOSED || offsetof<Config>("toSctpHeartbeat") != L.CFG_TO_SCTP_HEARTBEAT ||
     offsetof<Config>("snatPortMin") != L.CFG_SNAT_PORT_MIN || offsetof<Config>("snatPortMax") != L.CFG_SNAT_PORT_MAX ||
     offsetof<Config>("fragOff") != L.CFG_FRAG_OFF || offsetof<Config>("fragMask") != L.CFG_FRAG_MASK ||
     offsetof<Config>("toFrag") != L.CFG_TO_FRAG ||

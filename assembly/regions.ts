@@ -95,6 +95,12 @@ export function loadConfig(): void {
   store<u32>(TO_TABLE + (L.CTS_TCP_MIDSTREAM << 2), c.toTcpUnconfirmed);
   store<u32>(TO_TABLE + (L.CTS_TCP_HALF_CLOSED_ORIG << 2), c.toTcpHalfClosed);
   store<u32>(TO_TABLE + (L.CTS_TCP_HALF_CLOSED_REPLY << 2), c.toTcpHalfClosed);
+  store<u32>(TO_TABLE + (L.CTS_SCTP_CLOSED << 2), c.toSctpClosed);
+  store<u32>(TO_TABLE + (L.CTS_SCTP_COOKIE_WAIT << 2), c.toSctpHandshake);
+  store<u32>(TO_TABLE + (L.CTS_SCTP_COOKIE_ECHOED << 2), c.toSctpHandshake);
+  store<u32>(TO_TABLE + (L.CTS_SCTP_SHUTDOWN << 2), c.toSctpShutdown);
+  store<u32>(TO_TABLE + (L.CTS_SCTP_SHUTDOWN_ACK_SENT << 2), c.toSctpShutdown);
+  store<u32>(TO_TABLE + (L.CTS_SCTP_HEARTBEAT_SENT << 2), c.toSctpHeartbeat);
 }
 
 export function loadTableSet(): void {

@@ -216,3 +216,32 @@ test('a FIN from one side half-closes an established flow (long timeout, evictab
   both(t, s, [orig(CLIENT, 3000, 'A'), orig(CLIENT, 3001, 'A')], late);
   t.deepEqual(both(t, s, [orig(CLIENT, 3002, 'S')], late), ['drop_ct_full'], 'only established flows left');
 });
+
+// Known difference (7), closed: the kernel's conntrack (nf_conntrack_proto_tcp) moves a FIN from
+// SYN_RECV, or from ESTABLISHED (where nf_conntrack_tcp_loose=1 puts a flow picked up
+// mid-stream), to FIN_WAIT — open one way, the kernel's FIN_WAIT / CLOSE_WAIT timeouts — not to a
+// 10 s close. Only a FIN on a flow that has seen a SYN alone (the kernel: invalid) still closes.
+test('a FIN on a flow picked up mid-stream, or past the SYN-ACK, half-closes it like an established one (kernel: FIN_WAIT)', (t) => {
+  const s = setup({ timeouts: { tcpCloseMs: 1000, tcpHalfClosedMs: 50_000, tcpUnconfirmedMs: 5000 } });
+  // 1: picked up, the client's FIN; 2: picked up, answered, the backend's FIN; 3: picked up, the
+  // backend's FIN first; 4: SYN-ACK seen, the client's FIN; 5: SYN-ACK seen, the backend's FIN;
+  // 6: SYN only, the client's FIN (closes)
+  both(t, s, [orig(CLIENT, 1, 'A'), orig(CLIENT, 2, 'PA'), orig(CLIENT, 3, 'A'), orig(CLIENT, 4, 'S'), orig(CLIENT, 5, 'S'), orig(CLIENT, 6, 'S')], T0);
+  both(t, s, [reply(CLIENT, 2, 'A'), reply(CLIENT, 4, 'SA'), reply(CLIENT, 5, 'SA')], T0);
+  both(t, s, [orig(CLIENT, 1, 'FA'), reply(CLIENT, 2, 'FA'), reply(CLIENT, 3, 'FA'), orig(CLIENT, 4, 'FA'), reply(CLIENT, 5, 'FA'), orig(CLIENT, 6, 'F')], T0 + 1);
+  let st = states(t, s, T0 + 1);
+  t.deepEqual([1, 2, 3, 4, 5, 6].map((p) => st[`${CLIENT}:${p}`]),
+    ['tcp_half_closed_client', 'tcp_half_closed_backend', 'tcp_half_closed_backend', 'tcp_half_closed_client', 'tcp_half_closed_backend', 'tcp_closing']);
+  // 20 s later (past the close and unconfirmed timeouts, within the half-closed one) the other
+  // side still sends on each; then its FIN closes it
+  const late = T0 + 1 + 20_000;
+  t.deepEqual(both(t, s, [reply(CLIENT, 1, 'PA'), orig(CLIENT, 2, 'PA'), orig(CLIENT, 3, 'PA'), reply(CLIENT, 4, 'PA'), orig(CLIENT, 5, 'PA')], late),
+    ['fwd_reply', 'fwd_nat', 'fwd_nat', 'fwd_reply', 'fwd_nat']);
+  st = states(t, s, late);
+  t.is(st[`${CLIENT}:6`], undefined, 'the SYN-only flow closed by its FIN expired');
+  both(t, s, [reply(CLIENT, 1, 'FA'), orig(CLIENT, 2, 'FA'), reply(CLIENT, 4, 'FA')], late + 1);
+  st = states(t, s, late + 1);
+  t.deepEqual([1, 2, 4].map((p) => st[`${CLIENT}:${p}`]), ['tcp_closing', 'tcp_closing', 'tcp_closing']);
+  // not confirmed by a FIN: the kernel sets ASSURED only on an answer in ESTABLISHED
+  t.false(s.core.flows({}, late + 1).find((f) => f.clientPort === 4).flags.includes('confirmed'));
+});

@@ -321,7 +321,7 @@ test('parse: each malformed or non-service frame gets its verdict and reason, ne
   for (const r of core.run(junk, T0 + 1, 1)) t.true(['drop', 'forward', 'reject', 'to_host'].includes(r.verdict));
 });
 
-test('TCP states: mid-stream pickup, RST makes no flow, FIN closes, a new SYN on a closing flow re-selects', (t) => {
+test('TCP states: mid-stream pickup, RST makes no flow, a FIN each way closes, a new SYN on a closing flow re-selects', (t) => {
   const ir = irFrom({ frontends: [{ id: 1, addr: '10.96.0.10', port: 80, proto: 'TCP', backends: [1, 2] }], backends: [{ id: 1, addr: '10.1.0.1', port: 8080 }, { id: 2, addr: '10.1.0.2', port: 8080 }] });
   const core = mkCore(ir, { timeouts: { tcpCloseMs: 1000, tcpSynMs: 5000, tcpEstablishedMs: 100_000 } });
   const seg = (sport, flags) => frame({ src: '10.0.0.5', dst: '10.96.0.10', proto: 'TCP', sport, dport: 80, flags });
@@ -333,8 +333,12 @@ test('TCP states: mid-stream pickup, RST makes no flow, FIN closes, a new SYN on
   // picked up as established, which let a bare-ACK flood fill the table with unevictable flows)
   core.run([seg(2, 'A')], T0, 0);
   t.is(core.flows({}, T0)[0].state, 'tcp_midstream');
-  // FIN -> closing, expires after the close timeout
+  // the client's FIN half-closes it, as the kernel's FIN_WAIT (a pick-up is ESTABLISHED there);
+  // the backend's FIN closes it
   core.run([seg(2, 'FA')], T0 + 1, 0);
+  t.is(core.flows({}, T0 + 1)[0].state, 'tcp_half_closed_client');
+  const picked = core.flows({}, T0 + 1)[0];
+  core.run([frame({ src: picked.backend, dst: '10.0.0.5', proto: 'TCP', sport: 8080, dport: 2, flags: 'FA' })], T0 + 1, 1);
   t.is(core.flows({}, T0 + 1)[0].state, 'tcp_closing');
   // a fresh SYN on the closing flow is a new connection: the flow is freed and the SYN load-balanced
   // again, counted as a re-selection (it used to restart the flow in place on its old backend,

@@ -28,12 +28,15 @@ function setup() {
   return { core, model: new ReferenceModel(ir, o) };
 }
 
+// TCP: `flags` are its flags; SCTP: the chunk type
+const l4 = (proto, flags) => (!flags ? {} : proto === 'SCTP' ? { chunk: flags } : { flags });
 const orig = (proto, flags, src, sport = 40000) =>
-  ({ frame: frame({ srcMac: MAC.client, dstMac: MAC.node, src, dst: VIP, proto, sport, dport: 80, ...(flags ? { flags } : {}) }), inPort: 3 });
+  ({ frame: frame({ srcMac: MAC.client, dstMac: MAC.node, src, dst: VIP, proto, sport, dport: 80, ...l4(proto, flags) }), inPort: 3 });
 const reply = (proto, flags, dst) =>
-  ({ frame: frame({ srcMac: MAC.beDst, dstMac: MAC.beSrc, src: BE, dst, proto, sport: 8080, dport: 40000, ...(flags ? { flags } : {}) }), inPort: 1 });
+  ({ frame: frame({ srcMac: MAC.beDst, dstMac: MAC.beSrc, src: BE, dst, proto, sport: 8080, dport: 40000, ...l4(proto, flags) }), inPort: 1 });
 
-// how each state is reached by client c: [direction, protocol, TCP flags, ms after T0]
+const SCTP_EST = [['o', 'SCTP', 'INIT'], ['r', 'SCTP', 'INIT_ACK'], ['o', 'SCTP', 'COOKIE_ECHO'], ['r', 'SCTP', 'COOKIE_ACK']];
+// how each state is reached by client c: [direction, protocol, TCP flags or SCTP chunk, ms after T0]
 const ROADS = {
   tcp_syn: [['o', 'TCP', 'S']],
   tcp_syn_recv: [['o', 'TCP', 'S'], ['r', 'TCP', 'SA']],
@@ -50,11 +53,23 @@ const ROADS = {
   // the boundary: the kernel's time_after(now, first + 2 s) — exactly 2 s is not after
   'udp (again at exactly 2 s)': [['o', 'UDP'], ['r', 'UDP'], ['o', 'UDP', undefined, 2000]],
   'udp_replied (again at 2.001 s)': [['o', 'UDP'], ['r', 'UDP'], ['o', 'UDP', undefined, 2001]],
-  // SCTP: one state; evictable until the client sends after the backend answered (the kernel
-  // early-drops an association not ASSURED): a flood of INITs must not hold the table for 6 h
-  sctp: [['o', 'SCTP']],
-  'sctp (answered)': [['o', 'SCTP'], ['r', 'SCTP']],
-  'sctp (confirmed)': [['o', 'SCTP'], ['r', 'SCTP'], ['o', 'SCTP']],
+  // SCTP: the kernel's states; evictable until established (the kernel early-drops an
+  // association not ASSURED: a flood of INITs must not hold the table), and in the shutdown
+  // states whether established before or not (sctp_can_early_drop)
+  sctp_closed: [['o', 'SCTP', 'INIT']],
+  'sctp_closed (answered with DATA)': [['o', 'SCTP', 'INIT'], ['r', 'SCTP', 'DATA']],
+  sctp_cookie_wait: SCTP_EST.slice(0, 2),
+  sctp_cookie_echoed: SCTP_EST.slice(0, 3),
+  sctp_established: SCTP_EST,
+  sctp_shutdown: [...SCTP_EST, ['o', 'SCTP', 'SHUTDOWN']],
+  'sctp_shutdown (from the backend)': [...SCTP_EST, ['r', 'SCTP', 'SHUTDOWN']],
+  sctp_shutdown_ack_sent: [...SCTP_EST, ['o', 'SCTP', 'SHUTDOWN'], ['r', 'SCTP', 'SHUTDOWN_ACK']],
+  // an association that was established keeps the kernel's ASSURED when it closes
+  'sctp_closed (shut down)': [...SCTP_EST, ['o', 'SCTP', 'SHUTDOWN'], ['r', 'SCTP', 'SHUTDOWN_ACK'], ['o', 'SCTP', 'SHUTDOWN_COMPLETE']],
+  'sctp_closed (aborted)': [...SCTP_EST, ['r', 'SCTP', 'ABORT']],
+  'sctp_closed (aborted unestablished)': [...SCTP_EST.slice(0, 2), ['o', 'SCTP', 'ABORT']],
+  sctp_heartbeat_sent: [['o', 'SCTP', 'HEARTBEAT']],
+  'sctp_established (a path picked up by a HEARTBEAT)': [['o', 'SCTP', 'HEARTBEAT'], ['r', 'SCTP', 'HEARTBEAT_ACK']],
 };
 /** Drives every client along `road`; returns the time of its last step. */
 function drive(t, s, road, name) {
@@ -90,6 +105,8 @@ test('the core evicts exactly the states EVICTABLE_CT_STATES (and, unconfirmed, 
     }
   }
   // the kernel's early drop: everything but the confirmed states (ASSURED) goes first
-  t.deepEqual(evicted.sort(), ['sctp', 'sctp (answered)', 'tcp_closing', 'tcp_half_closed_backend', 'tcp_half_closed_client', 'tcp_midstream', 'tcp_syn', 'tcp_syn_recv', 'udp', 'udp (again at exactly 2 s)', 'udp (answered)']);
+  t.deepEqual(evicted.sort(), ['sctp_closed', 'sctp_closed (aborted unestablished)', 'sctp_closed (answered with DATA)',
+    'sctp_cookie_echoed', 'sctp_cookie_wait', 'sctp_heartbeat_sent', 'sctp_shutdown', 'sctp_shutdown (from the backend)',
+    'sctp_shutdown_ack_sent', 'tcp_closing', 'tcp_half_closed_backend', 'tcp_half_closed_client', 'tcp_midstream', 'tcp_syn', 'tcp_syn_recv', 'udp', 'udp (again at exactly 2 s)', 'udp (answered)']);
   for (let st = L.CTS_COUNT; st < 256; st++) t.false(evictableState(st, 0), `state ${st} is no state`);
 });

@@ -137,12 +137,21 @@ function buildIr(d, dropMask = 0, rotate = 0) {
 }
 
 const flagsArb = fc.constantFrom('S', 'S', 'A', 'PA', 'SA', 'FA', 'R', 'F', '');
+// SCTP: the first chunk (undefined: the builder's INIT, or DATA with a payload), the ones a side
+// sends in the kernel's state machine more often than the others, so runs reach every state
+const SCTP_ANY = ['INIT', 'INIT_ACK', 'COOKIE_ECHO', 'COOKIE_ACK', 'SHUTDOWN', 'SHUTDOWN_ACK', 'SHUTDOWN_COMPLETE', 'ABORT', 'HEARTBEAT', 'HEARTBEAT_ACK', 'ERROR', 'DATA', 'SACK'];
+const chunkNewArb = fc.constantFrom(undefined, 'INIT', 'INIT', 'HEARTBEAT', ...SCTP_ANY);
+const chunkOrigArb = fc.constantFrom(undefined, 'COOKIE_ECHO', 'COOKIE_ECHO', 'SHUTDOWN', 'SHUTDOWN_COMPLETE', 'DATA', ...SCTP_ANY);
+const chunkReplyArb = fc.constantFrom(undefined, 'INIT_ACK', 'INIT_ACK', 'COOKIE_ACK', 'COOKIE_ACK', 'SHUTDOWN_ACK', 'HEARTBEAT_ACK', ...SCTP_ANY);
 const opArb = fc.oneof(
-  { weight: 5, arbitrary: fc.record({ kind: fc.constant('new'), fe: fc.nat(), client: fc.nat(11), sport: fc.constantFrom(1000, 1001, 2000, 40000), flags: flagsArb, ttl: fc.constantFrom(64, 64, 64, 2, 1), vlan: fc.constantFrom(undefined, undefined, undefined, 7), payload: fc.nat(40), df: fc.boolean(), udpNoCsum: fc.boolean(), shape: fc.constantFrom('plain', 'plain', 'plain', 'options', 'ext', 'firstFragment') }) },
+  { weight: 5, arbitrary: fc.record({ kind: fc.constant('new'), fe: fc.nat(), client: fc.nat(11), sport: fc.constantFrom(1000, 1001, 2000, 40000), flags: flagsArb, chunk: chunkNewArb, ttl: fc.constantFrom(64, 64, 64, 2, 1), vlan: fc.constantFrom(undefined, undefined, undefined, 7), payload: fc.nat(40), df: fc.boolean(), udpNoCsum: fc.boolean(), shape: fc.constantFrom('plain', 'plain', 'plain', 'options', 'ext', 'firstFragment') }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('burst'), fe: fc.nat(), client: fc.nat(11), n: fc.integer({ min: 4, max: 24 }), sport: fc.integer({ min: 1024, max: 60000 }), flags: flagsArb }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('replyAll'), flags: fc.constantFrom('SA', 'A', 'PA') }) },
-  { weight: 4, arbitrary: fc.record({ kind: fc.constant('reply'), flow: fc.nat(), flags: flagsArb, ttl: fc.constantFrom(64, 64, 1), payload: fc.nat(40), df: fc.boolean() }) },
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant('again'), flow: fc.nat(), flags: flagsArb }) },
+  { weight: 4, arbitrary: fc.record({ kind: fc.constant('reply'), flow: fc.nat(), flags: flagsArb, chunk: chunkReplyArb, ttl: fc.constantFrom(64, 64, 1), payload: fc.nat(40), df: fc.boolean() }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('again'), flow: fc.nat(), flags: flagsArb, chunk: chunkOrigArb }) },
+  // an SCTP flow's next step along an association's life (the model's state picks it): random
+  // chunks alone seldom complete a handshake within its 3 s
+  { weight: 5, arbitrary: fc.record({ kind: fc.constant('sctpStep'), flow: fc.nat(), pick: fc.nat(7) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('icmp'), flow: fc.nat(), fromBackend: fc.boolean(), quote: fc.constantFrom(undefined, 28, 48, 60, 72), errKind: fc.constantFrom('port_unreachable', 'time_exceeded', 'host_unreachable', 'mtu'), quoteExt: fc.constantFrom('none', 'none', 'hop', 'frag0', 'fragLater') }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('stray'), fam: fc.constantFrom(4, 6), dst: fc.constantFrom('route', 'noroute', 'vipOtherPort', 'icmpEcho'), sport: fc.nat(65535) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('junk'), bytes: fc.uint8Array({ minLength: 0, maxLength: 80 }), base: fc.nat(), cut: fc.nat(), flip: fc.nat() }) },
@@ -226,6 +235,7 @@ function frameFor(op, ir, model, recent) {
       const clients = CLIENTS[fe.family];
       const spec = { srcMac: MAC.client, dstMac: MAC.node, src: clients[op.client % clients.length], dst: fe.addr, proto: fe.proto, sport: op.sport, dport: fe.port, ttl: op.ttl, vlan: op.vlan, payload: payloadOf(op.payload), df: op.df };
       if (fe.proto === 'TCP') spec.flags = op.flags;
+      if (fe.proto === 'SCTP' && op.chunk) spec.chunk = op.chunk;
       if (fe.proto === 'UDP' && fe.family === 4 && op.udpNoCsum) spec.udpChecksum = false;
       if (op.shape === 'options' && fe.family === 4) spec.ipOptions = [1, 1, 7, 3, 4];
       if (op.shape === 'ext' && fe.family === 6) spec.v6Ext = [{ type: 0 }, { type: 60, bytes: 16 }];
@@ -238,7 +248,31 @@ function frameFor(op, ir, model, recent) {
       const fam = fl.family;
       const spec = { srcMac: MAC.beDst, dstMac: MAC.beSrc, src: formatAddr(fl.backend, fam), dst: formatAddr(fl.natDst, fam), proto: fl.proto, sport: fl.bport, dport: fl.nport, ttl: op.ttl, payload: payloadOf(op.payload), df: op.df };
       if (fl.proto === 6) spec.flags = op.flags;
+      if (fl.proto === 132 && op.chunk) spec.chunk = op.chunk;
       return { frame: B.frame(spec), inPort: 2 };
+    }
+    case 'sctpStep': {
+      // the furthest along first (a handshake's next step is due within its 3 s)
+      const rank = [L.CTS_SCTP_COOKIE_ECHOED, L.CTS_SCTP_SHUTDOWN, L.CTS_SCTP_SHUTDOWN_ACK_SENT, L.CTS_SCTP_COOKIE_WAIT, L.CTS_SCTP_HEARTBEAT_SENT, L.CTS_SCTP, L.CTS_SCTP_CLOSED];
+      const sctp = flows.filter((f) => f.proto === 132).sort((a, b) => rank.indexOf(a.state) - rank.indexOf(b.state));
+      const fl = sctp.length ? sctp[op.flow % 4 === 0 ? op.flow % sctp.length : 0] : undefined;
+      if (!fl) return undefined;
+      const next = {
+        [L.CTS_SCTP_CLOSED]: [['r', 'INIT_ACK']], [L.CTS_SCTP_COOKIE_WAIT]: [['o', 'COOKIE_ECHO']],
+        [L.CTS_SCTP_COOKIE_ECHOED]: [['r', 'COOKIE_ACK'], ['r', 'ERROR']],
+        [L.CTS_SCTP]: [['o', 'SHUTDOWN'], ['r', 'SHUTDOWN'], ['o', 'ABORT'], ['r', 'DATA'], ['o', 'HEARTBEAT'], ['r', 'HEARTBEAT_ACK'], ['o', 'INIT']],
+        [L.CTS_SCTP_SHUTDOWN]: [['r', 'SHUTDOWN_ACK'], ['o', 'SHUTDOWN_ACK'], ['o', 'INIT']],
+        [L.CTS_SCTP_SHUTDOWN_ACK_SENT]: [['o', 'SHUTDOWN_COMPLETE'], ['r', 'SHUTDOWN_COMPLETE']],
+        [L.CTS_SCTP_HEARTBEAT_SENT]: [['r', 'HEARTBEAT_ACK'], ['o', 'INIT'], ['r', 'ABORT']],
+      }[fl.state];
+      if (!next) return undefined;
+      // mostly the step forward (each list's first), else any
+      const [dir, chunk] = next[op.pick < 4 || fl.state === L.CTS_SCTP ? op.pick % next.length : 0];
+      const fam = fl.family, f = (a) => formatAddr(a, fam);
+      const spec = dir === 'o'
+        ? { srcMac: MAC.client, dstMac: MAC.node, src: f(fl.client), dst: f(fl.vip), proto: 'SCTP', sport: fl.cport, dport: fl.vport, chunk }
+        : { srcMac: MAC.beDst, dstMac: MAC.beSrc, src: f(fl.backend), dst: f(fl.natDst), proto: 'SCTP', sport: fl.bport, dport: fl.nport, chunk };
+      return { frame: B.frame(spec), inPort: dir === 'o' ? 3 : 2 };
     }
     case 'again': {
       const fl = flowAt(op.flow);
@@ -246,6 +280,7 @@ function frameFor(op, ir, model, recent) {
       const fam = fl.family;
       const spec = { srcMac: MAC.client, dstMac: MAC.node, src: formatAddr(fl.client, fam), dst: formatAddr(fl.vip, fam), proto: fl.proto, sport: fl.cport, dport: fl.vport, payload: payloadOf(5) };
       if (fl.proto === 6) spec.flags = op.flags;
+      if (fl.proto === 132 && op.chunk) spec.chunk = op.chunk;
       return { frame: B.frame(spec), inPort: 3 };
     }
     case 'icmp': {
@@ -357,6 +392,8 @@ function runProperty(t, opts, arb, numRuns, seed) {
         // in-cluster sources short-circuited by an externalTrafficPolicy Local frontend
         if (p.core.trace.stages & L.TS_LOCAL_SOURCE) verdicts.set('local_source', (verdicts.get('local_source') ?? 0) + 1);
       }
+      // the SCTP states the flows are in after the batch (the runs must reach each)
+      for (const f of core.flows()) if (f.state.startsWith('sctp_')) stateCounters[f.state] = (stateCounters[f.state] ?? 0) + 1;
       // flows of the node to itself, translated to the hairpin address (the runs must make some)
       if (d.node === 'clientHairpin') {
         const hp = core.flows().filter((f) => f.flags.includes('hairpin'));
@@ -386,6 +423,7 @@ test('core and reference model agree on random tables and packet sequences', (t)
   for (const r of ['fwd_nat', 'fwd_reply', 'reject_no_endpoints', 'fwd_icmp_error', 'reject_ttl_exceeded', 'drop_etp_no_local', 'local_source', 'reject_cluster_ip_proto', 'reject_packet_too_big', 'drop_packet_too_big']) t.true((verdicts.get(r) ?? 0) > 0, `no ${r} seen`);
   t.true(verdicts.stateCounters.hairpin_flows > 0, 'no flow of the node to itself took the hairpin address');
   t.true(verdicts.stateCounters.hairpin_second_flows > 0, 'no flow between the node\'s two addresses took the hairpin address');
+  for (const st of CT_STATE_NAMES.filter((n) => n.startsWith('sctp_'))) t.true((verdicts.stateCounters[st] ?? 0) > 0, `no SCTP flow in ${st}`);
 });
 
 // Large batches (up to 256 frames: several of the core's 64-frame chunks), bursts of new flows,

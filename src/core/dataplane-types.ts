@@ -24,7 +24,8 @@ export interface FlowInfo {
   vip: string; vipPort: number;
   backend: string; backendPort: number;
   natSource?: string; natSourcePort?: number;   // when masqueraded / hairpin SNAT
-  state: string;                                 // tcp_syn | tcp_syn_recv | tcp_midstream | tcp_established | tcp_half_closed_client | tcp_half_closed_backend | tcp_closing | udp | udp_replied | sctp
+  state: string;                                 // tcp_syn | tcp_syn_recv | tcp_midstream | tcp_established | tcp_half_closed_client | tcp_half_closed_backend | tcp_closing | udp | udp_replied |
+                                                 // sctp_closed | sctp_cookie_wait | sctp_cookie_echoed | sctp_established | sctp_shutdown | sctp_shutdown_ack_sent | sctp_heartbeat_sent
   frontendId: number; backendId: number;
   ageMs: number; idleMs: number;
   flags: string[];                               // snat, replied, affinity, fallback, confirmed, hairpin, node

@@ -85,6 +85,22 @@ export interface ImportStats {
 export const evictableState = (st: number, flags: number): boolean => st < L.CTS_COUNT &&
   ((((flags & L.CTF_CONFIRMED) ? L.EVICTABLE_CT_STATES : L.EVICTABLE_CT_STATES | L.EVICTABLE_UNCONFIRMED_CT_STATES) >>> st) & 1) !== 0;
 
+const TCP_STATES = [L.CTS_TCP_SYN, L.CTS_TCP_SYN_RECV, L.CTS_TCP_MIDSTREAM, L.CTS_TCP_EST, L.CTS_TCP_HALF_CLOSED_ORIG,
+  L.CTS_TCP_HALF_CLOSED_REPLY, L.CTS_TCP_CLOSING];
+const SCTP_STATES = [L.CTS_SCTP_CLOSED, L.CTS_SCTP_COOKIE_WAIT, L.CTS_SCTP_COOKIE_ECHOED, L.CTS_SCTP, L.CTS_SCTP_SHUTDOWN,
+  L.CTS_SCTP_SHUTDOWN_ACK_SENT, L.CTS_SCTP_HEARTBEAT_SENT];
+
+/** Whether a saved record's state is one the core gives a flow of its protocol (TCP 6, UDP 17,
+ * SCTP 132): another (a corrupt record, a state of another build) is refused as invalid, so a
+ * restored flow is never in a state its protocol's transitions (assembly/conntrack.ts) do not
+ * know. */
+export function stateOfProto(st: number, proto: number): boolean {
+  if (proto === 6) return TCP_STATES.includes(st);
+  if (proto === 17) return st === L.CTS_UDP || st === L.CTS_UDP_REPLIED;
+  if (proto === 132) return SCTP_STATES.includes(st);
+  return false;
+}
+
 /** The state of the flow record at byte `o` of `flows` (ages, as exported) as this build reads
  * it. A UDP stream (CTS_UDP_REPLIED) has had a packet more than UDP_STREAM_MS after its first
  * (assembly/conntrack.ts udpStreams), so its last packet came later than that after its creation;
@@ -214,7 +230,7 @@ export function importFlows(core: Core, recs: FlowRecords, current: PortRef[], e
   const ev = new DataView(e.buffer, at, L.CT_SIZE);
   // Flows the core may not evict first: when the new table is smaller, the ones the
   // core would evict anyway (EVICTABLE_CT_STATES: TCP_SYN, TCP_SYN_RECV, TCP_MIDSTREAM, TCP_CLOSING,
-  // half-closed, UDP not a stream; unconfirmed SCTP; docs/core.md "TCP states") are the ones left out. The capacity check
+  // half-closed, UDP not a stream; SCTP never established or shutting down; docs/core.md "TCP states", "SCTP states") are the ones left out. The capacity check
   // keeps the core's eviction out of the restore: its clock has not started yet.
   const rv = new DataView(recs.flows.buffer, recs.flows.byteOffset, recs.flows.byteLength);
   const embryonic = (o: number) => evictableState(savedState(recs.flows, rv, o), recs.flows[o + L.CT_FLAGS]);
@@ -228,7 +244,7 @@ export function importFlows(core: Core, recs: FlowRecords, current: PortRef[], e
     e.set(recs.flows.subarray(o, o + L.CT_SIZE));
     e[L.CT_STATE] = savedState(recs.flows, rv, o);
     const st = e[L.CT_STATE], fam = e[L.CT_FAMILY], proto = e[L.CT_PROTO];
-    if (st < L.CTS_TCP_SYN || st > L.CTS_TCP_HALF_CLOSED_REPLY || (fam !== 4 && fam !== 6) || (proto !== 6 && proto !== 17 && proto !== 132)) { drop('invalid'); continue; }
+    if (!stateOfProto(st, proto) || (fam !== 4 && fam !== 6)) { drop('invalid'); continue; }
     const family = fam as Family;
     const idle = age(ev.getUint32(L.CT_LAST_SEEN, true));
     if (idle > (timeout[st] ?? 0)) { drop('expired'); continue; }

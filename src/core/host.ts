@@ -272,6 +272,10 @@ export class Core {
     w(L.CFG_EVICT_WINDOW, opts.evictWindow ?? 64);
     w(L.CFG_TO_TCP_UNCONFIRMED, t.tcpUnconfirmedMs);
     w(L.CFG_TO_TCP_HALF_CLOSED, t.tcpHalfClosedMs);
+    w(L.CFG_TO_SCTP_HANDSHAKE, t.sctpHandshakeMs);
+    w(L.CFG_TO_SCTP_SHUTDOWN, t.sctpShutdownMs);
+    w(L.CFG_TO_SCTP_CLOSED, t.sctpClosedMs);
+    w(L.CFG_TO_SCTP_HEARTBEAT, t.sctpHeartbeatMs);
     w(L.CFG_FRAG_OFF, map.frag);
     w(L.CFG_FRAG_MASK, fragBuckets ? fragBuckets - 1 : 0);
     w(L.CFG_TO_FRAG, t.fragmentMs);
@@ -634,6 +638,10 @@ export class Core {
     timeout[L.CTS_SCTP] = this.cfg32(L.CFG_TO_SCTP);
     timeout[L.CTS_TCP_SYN_RECV] = timeout[L.CTS_TCP_MIDSTREAM] = this.cfg32(L.CFG_TO_TCP_UNCONFIRMED);
     timeout[L.CTS_TCP_HALF_CLOSED_ORIG] = timeout[L.CTS_TCP_HALF_CLOSED_REPLY] = this.cfg32(L.CFG_TO_TCP_HALF_CLOSED);
+    timeout[L.CTS_SCTP_CLOSED] = this.cfg32(L.CFG_TO_SCTP_CLOSED);
+    timeout[L.CTS_SCTP_COOKIE_WAIT] = timeout[L.CTS_SCTP_COOKIE_ECHOED] = this.cfg32(L.CFG_TO_SCTP_HANDSHAKE);
+    timeout[L.CTS_SCTP_SHUTDOWN] = timeout[L.CTS_SCTP_SHUTDOWN_ACK_SENT] = this.cfg32(L.CFG_TO_SCTP_SHUTDOWN);
+    timeout[L.CTS_SCTP_HEARTBEAT_SENT] = this.cfg32(L.CFG_TO_SCTP_HEARTBEAT);
     return timeout;
   }
 

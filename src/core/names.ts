@@ -17,8 +17,9 @@ export const REASON_NAMES: string[] = enumNames('REASON_', ['REASON_COUNT']);
 export const GLOBAL_COUNTER_NAMES: string[] = enumNames('GC_', ['GC_COUNT']);
 export const VERDICT_NAMES = ['drop', 'forward', 'reject', 'to_host'] as const;
 export type VerdictName = (typeof VERDICT_NAMES)[number];
-export const CT_STATE_NAMES = ['none', 'tcp_syn', 'tcp_established', 'tcp_closing', 'udp', 'udp_replied', 'sctp',
-  'tcp_syn_recv', 'tcp_midstream', 'tcp_half_closed_client', 'tcp_half_closed_backend'];
+export const CT_STATE_NAMES = ['none', 'tcp_syn', 'tcp_established', 'tcp_closing', 'udp', 'udp_replied', 'sctp_established',
+  'tcp_syn_recv', 'tcp_midstream', 'tcp_half_closed_client', 'tcp_half_closed_backend',
+  'sctp_closed', 'sctp_cookie_wait', 'sctp_cookie_echoed', 'sctp_shutdown', 'sctp_shutdown_ack_sent', 'sctp_heartbeat_sent'];
 export const BACKEND_STATE_NAMES = ['absent', 'ready', 'terminating_serving', 'not_serving'];
 export const TRACE_CT_NAMES = enumNames('TRCT_');
 export const TRACE_SELECT_NAMES = enumNames('TRSEL_');

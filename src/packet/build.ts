@@ -191,12 +191,20 @@ export function udpDatagram(spec: UdpSpec, src: Bytes, dst: Bytes, family: 4 | 6
   return d;
 }
 
+/** SCTP chunk types (RFC 9260 section 3.2) a test may put first in a packet. */
+export const SCTP_CHUNK_TYPES = {
+  DATA: 0, INIT: 1, INIT_ACK: 2, SACK: 3, HEARTBEAT: 4, HEARTBEAT_ACK: 5, ABORT: 6, SHUTDOWN: 7,
+  SHUTDOWN_ACK: 8, ERROR: 9, COOKIE_ECHO: 10, COOKIE_ACK: 11, SHUTDOWN_COMPLETE: 14,
+} as const;
+export type SctpChunk = keyof typeof SCTP_CHUNK_TYPES;
+
 export interface SctpSpec {
   sport: number; dport: number;
   /** Verification tag (0 for INIT, by RFC 4960). */
   vtag?: number;
-  /** 'INIT' (default when no payload) or 'DATA' (default with payload). */
-  chunk?: 'INIT' | 'DATA';
+  /** 'INIT' (default when no payload) or 'DATA' (default with payload); another type is a chunk
+   *  of that type with the payload as its value (no other chunk follows). */
+  chunk?: SctpChunk;
   payload?: Bytes | string | number[];
   initiateTag?: number;
   tsn?: number;
@@ -214,6 +222,11 @@ export function sctpPacket(spec: SctpSpec): Bytes {
     w32(chunk, 8, 65536);        // a_rwnd
     w16(chunk, 12, 10); w16(chunk, 14, 10); // outbound / inbound streams
     w32(chunk, 16, spec.tsn ?? 1);
+  } else if (kind !== 'DATA') {
+    const len = 4 + payload.length;
+    chunk = new Uint8Array((len + 3) & ~3);
+    chunk[0] = SCTP_CHUNK_TYPES[kind]; w16(chunk, 2, len);
+    chunk.set(payload, 4);
   } else {
     const len = 16 + payload.length;
     chunk = new Uint8Array((len + 3) & ~3);
@@ -363,7 +376,7 @@ export interface PacketSpec extends IpSpec, EthSpec {
   // UDP
   udpChecksum?: boolean; udpLength?: number;
   // SCTP
-  vtag?: number; chunk?: 'INIT' | 'DATA'; tsn?: number;
+  vtag?: number; chunk?: SctpChunk; tsn?: number;
   // ICMP / ICMPv6
   icmpType?: number; icmpCode?: number; icmpId?: number; icmpSeq?: number; rest?: number;
   payload?: Bytes | string | number[];

@@ -122,12 +122,69 @@ function pureSyn(proto: number, tcpFlags: number): boolean {
   return proto === 6 && (tcpFlags & (TCP_SYN | TCP_ACK | TCP_FIN | TCP_RST)) === TCP_SYN;
 }
 
-/** State after a FIN or RST: an established flow's first FIN half-closes it (`half` for this
- * direction; a repeated FIN of the same side keeps it); the other side's FIN, a RST, or a FIN on
- * a flow never established closes it. Mirrors assembly/conntrack.ts closeState. */
+/** State after a FIN or RST: the first FIN of an established flow, one past the backend's
+ * SYN-ACK or one picked up mid-stream (the kernel's ESTABLISHED / SYN_RECV + FIN -> FIN_WAIT)
+ * half-closes it (`half` for this direction; a repeated FIN of the same side keeps it); the other
+ * side's FIN, a RST, or a FIN on a TCP_SYN or TCP_CLOSING flow closes it. Mirrors
+ * assembly/conntrack.ts closeState. */
 function closeState(state: number, tcpFlags: number, half: number): number {
   if (tcpFlags & TCP_RST) return L.CTS_TCP_CLOSING;
-  return state === L.CTS_TCP_EST || state === half ? half : L.CTS_TCP_CLOSING;
+  const open = state === L.CTS_TCP_EST || state === L.CTS_TCP_SYN_RECV || state === L.CTS_TCP_MIDSTREAM;
+  return open || state === half ? half : L.CTS_TCP_CLOSING;
+}
+
+// SCTP conntrack: the kernel's nf_conntrack_proto_sctp transition table, written out per chunk
+// type as rows over the core's SCTP states (columns, SCTP_COLS order); '=' keeps the state (the
+// kernel's "stay", and its invalid sIV, which leaves the entry as it is). SHUTDOWN_SENT and
+// SHUTDOWN_RECD are one state (their columns are the same). The core (assembly/conntrack.ts
+// sctpState) writes the same table as code; diff-core compares the two.
+const SCTP_COLS = [L.CTS_SCTP_CLOSED, L.CTS_SCTP_COOKIE_WAIT, L.CTS_SCTP_COOKIE_ECHOED, L.CTS_SCTP,
+  L.CTS_SCTP_SHUTDOWN, L.CTS_SCTP_SHUTDOWN_ACK_SENT, L.CTS_SCTP_HEARTBEAT_SENT];
+const [sCL, sCW, sCE, sES, sSH, sSA, sHS] = SCTP_COLS;
+type SctpRow = Array<number | '='>;
+//                               CL    CW   CE   ES   SH   SA   HS
+const SCTP_ORIG: Record<number, SctpRow> = {
+  1: /* INIT */              [sCL, '=', '=', '=', sCL, '=', sCW],
+  2: /* INIT_ACK */          [sCL, '=', '=', '=', '=', '=', sCL],
+  6: /* ABORT */             [sCL, sCL, sCL, sCL, sCL, sCL, sCL],
+  7: /* SHUTDOWN */          [sCL, '=', '=', sSH, '=', '=', sCL],
+  8: /* SHUTDOWN_ACK */      [sCL, '=', '=', '=', sSA, '=', sSA],
+  9: /* ERROR */             [sCL, '=', '=', '=', '=', '=', sCL],
+  10: /* COOKIE_ECHO */      [sCL, sCE, '=', '=', '=', '=', sCL],
+  11: /* COOKIE_ACK */       [sCL, '=', sES, '=', '=', '=', sCL],
+  14: /* SHUTDOWN_COMPLETE */ [sCL, '=', '=', '=', '=', sCL, sCL],
+  4: /* HEARTBEAT */         [sCL, '=', '=', '=', '=', '=', sHS],
+  5: /* HEARTBEAT_ACK */     [sCL, '=', '=', '=', '=', '=', sHS],
+};
+const SCTP_REPLY: Record<number, SctpRow> = {
+  1: /* INIT */              [sCL, '=', '=', '=', '=', '=', '='],
+  2: /* INIT_ACK */          [sCW, '=', '=', '=', '=', '=', '='],
+  6: /* ABORT */             [sCL, sCL, sCL, sCL, sCL, sCL, '='],
+  7: /* SHUTDOWN */          [sCL, '=', '=', sSH, '=', '=', '='],
+  8: /* SHUTDOWN_ACK */      [sCL, '=', '=', '=', sSA, '=', '='],
+  9: /* ERROR */             [sCL, '=', sCL, '=', '=', '=', '='],
+  10: /* COOKIE_ECHO */      [sCL, sCE, '=', '=', '=', '=', '='],
+  11: /* COOKIE_ACK */       [sCL, '=', sES, '=', '=', '=', '='],
+  14: /* SHUTDOWN_COMPLETE */ [sCL, '=', '=', '=', '=', sCL, '='],
+  4: /* HEARTBEAT */         [sCL, '=', '=', '=', '=', '=', sHS],
+  5: /* HEARTBEAT_ACK */     [sCL, '=', '=', '=', '=', '=', sES],
+};
+
+/** The SCTP state after a packet whose first chunk is `chunk` on a flow in `state` (`reply`:
+ * backend -> client). Mirrors assembly/conntrack.ts sctpState. */
+function sctpNext(state: number, chunk: number, reply: boolean): number {
+  const row = (reply ? SCTP_REPLY : SCTP_ORIG)[chunk];
+  const col = SCTP_COLS.indexOf(state);
+  if (!row || col < 0) return state;
+  const v = row[col];
+  return v === '=' ? state : v;
+}
+
+/** A new SCTP flow's state from its first packet's first chunk: the kernel's NONE column (a
+ * HEARTBEAT picks up a path, a SHUTDOWN-ACK is answered by SHUTDOWN-COMPLETE, anything else is
+ * CLOSED until an INIT-ACK). Mirrors assembly/conntrack.ts initialState. */
+function sctpInitial(chunk: number): number {
+  return chunk === 4 ? L.CTS_SCTP_HEARTBEAT_SENT : chunk === 8 ? L.CTS_SCTP_SHUTDOWN_ACK_SENT : L.CTS_SCTP_CLOSED;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -225,6 +282,8 @@ export function parseForCore(f: Uint8Array, len: number): ParseOutcome {
     hasPorts = true;
   } else if (proto === 132) {
     if (l4 + 12 > end) return stop(L.V_DROP, L.REASON_DROP_TRUNCATED_L4);
+    // core: parse.ts — the first chunk's type in tcpFlags (0 without a chunk: DATA's, no state change)
+    if (l4 + 12 < end) tcpFlags = f[l4 + 12];
     hasPorts = true;
   } else if ((proto === 1 && family === 4) || (proto === 58 && family === 6)) {
     if (l4 + 8 > end) return stop(L.V_DROP, L.REASON_DROP_TRUNCATED_L4);
@@ -627,6 +686,10 @@ export class ReferenceModel {
       case L.CTS_UDP: return t.udpMs;
       case L.CTS_UDP_REPLIED: return t.udpRepliedMs;
       case L.CTS_SCTP: return t.sctpMs;
+      case L.CTS_SCTP_CLOSED: return t.sctpClosedMs;
+      case L.CTS_SCTP_COOKIE_WAIT: case L.CTS_SCTP_COOKIE_ECHOED: return t.sctpHandshakeMs;
+      case L.CTS_SCTP_SHUTDOWN: case L.CTS_SCTP_SHUTDOWN_ACK_SENT: return t.sctpShutdownMs;
+      case L.CTS_SCTP_HEARTBEAT_SENT: return t.sctpHeartbeatMs;
       case L.CTS_TCP_SYN_RECV: case L.CTS_TCP_MIDSTREAM: return t.tcpUnconfirmedMs;
       case L.CTS_TCP_HALF_CLOSED_ORIG: case L.CTS_TCP_HALF_CLOSED_REPLY: return t.tcpHalfClosedMs;
       default: return 0;
@@ -661,10 +724,11 @@ export class ReferenceModel {
 
   /** Core: evictable = not confirmed in both directions (TCP SYN, SYN_RECV, MIDSTREAM; UDP
    *  not a stream; SCTP without CTF_CONFIRMED) or TCP half-closed or closing (the kernel's
-   *  tcp_can_early_drop). */
+   *  tcp_can_early_drop) or SCTP shutting down (sctp_can_early_drop). */
   private static evictable(fl: ModelFlow): boolean {
     const st = fl.state;
-    if (st === L.CTS_SCTP) return (fl.flags & L.CTF_CONFIRMED) === 0;
+    if (st === L.CTS_SCTP_SHUTDOWN || st === L.CTS_SCTP_SHUTDOWN_ACK_SENT) return true;
+    if (SCTP_COLS.includes(st)) return (fl.flags & L.CTF_CONFIRMED) === 0;
     return st === L.CTS_TCP_SYN || st === L.CTS_TCP_SYN_RECV || st === L.CTS_TCP_MIDSTREAM || st === L.CTS_UDP
       || st === L.CTS_TCP_CLOSING || st === L.CTS_TCP_HALF_CLOSED_ORIG || st === L.CTS_TCP_HALF_CLOSED_REPLY;
   }
@@ -955,9 +1019,23 @@ export class ReferenceModel {
         fl.state = L.CTS_TCP_EST;
         fl.flags |= L.CTF_CONFIRMED;
       }
-    } else if (p.proto === 132 && (fl.flags & L.CTF_REPLIED)) fl.flags |= L.CTF_CONFIRMED; // core: conntrack.ts stateOnOrig (SCTP)
+    } else if (p.proto === 132) {
+      // core: conntrack.ts sctpUpdate — an INIT on a flow that stays CLOSED does not renew its timeout
+      const was = fl.state;
+      this.sctpState(fl, p.tcpFlags, false);
+      if (was === L.CTS_SCTP_CLOSED && fl.state === L.CTS_SCTP_CLOSED && p.tcpFlags === 1) {
+        this.global[L.GC_CT_HIT]++;
+        return;
+      }
+    }
     fl.lastSeen = this.now;
     this.global[L.GC_CT_HIT]++;
+  }
+
+  /** core: conntrack.ts sctpUpdate — the kernel's SCTP table; reaching ESTABLISHED confirms (ASSURED). */
+  private sctpState(fl: ModelFlow, chunk: number, reply: boolean): void {
+    fl.state = sctpNext(fl.state, chunk, reply);
+    if (fl.state === L.CTS_SCTP) fl.flags |= L.CTF_CONFIRMED;
   }
 
   /** core: conntrack.ts udpStreams — a UDP flow becomes a stream (CTS_UDP_REPLIED) on a packet
@@ -992,7 +1070,8 @@ export class ReferenceModel {
           fl.state = L.CTS_TCP_EST;
           fl.flags |= L.CTF_CONFIRMED;
         }
-      } else if (this.udpStreams(fl)) fl.state = L.CTS_UDP_REPLIED; // (before CTF_REPLIED: the first reply never makes a stream)
+      } else if (p.proto === 132) this.sctpState(fl, p.tcpFlags, true);
+      else if (this.udpStreams(fl)) fl.state = L.CTS_UDP_REPLIED; // (before CTF_REPLIED: the first reply never makes a stream)
       fl.flags |= L.CTF_REPLIED;
       fl.lastSeen = this.now;
       this.global[L.GC_CT_HIT]++;
@@ -1163,7 +1242,7 @@ export class ReferenceModel {
           // a pure SYN opens a handshake; any other packet (bare ACK, data) is a mid-stream pick-up
           state = (p.tcpFlags & (TCP_SYN | TCP_ACK)) === TCP_SYN ? L.CTS_TCP_SYN : L.CTS_TCP_MIDSTREAM;
           if (p.tcpFlags & TCP_FIN) state = L.CTS_TCP_CLOSING;
-        } else if (p.proto === 132) state = L.CTS_SCTP;
+        } else if (p.proto === 132) state = sctpInitial(p.tcpFlags);
         let flags = snat ? (hairpin ? L.CTF_SNAT | L.CTF_HAIRPIN : L.CTF_SNAT) : 0;
         if (t.select === L.TRSEL_AFFINITY) flags |= L.CTF_AFFINITY;
         if (f.flags & L.FEF_FALLBACK) flags |= L.CTF_FALLBACK;

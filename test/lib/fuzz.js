@@ -133,6 +133,9 @@ export function fuzzCorpus() {
     cli({ src: v4, dst: '10.96.0.2', proto: 'UDP', sport: 1011, dport: 53, udpChecksum: false, payload: 'q' }),
     cli({ src: v6, dst: 'fd00:96::1', proto: 'TCP', sport: 1002, dport: 80, flags: 'PA', payload: 'hello' }),
     cli({ src: v6, dst: 'fd00:96::2', proto: 'SCTP', sport: 1003, dport: 7000, payload: 'data!' }),
+    // the chunks the SCTP states change on (assembly/conntrack.ts sctpState), on that flow and new ones
+    ...['INIT', 'COOKIE_ECHO', 'HEARTBEAT', 'SHUTDOWN', 'SHUTDOWN_ACK', 'SHUTDOWN_COMPLETE', 'ABORT'].map((chunk, i) =>
+      cli({ src: v6, dst: 'fd00:96::2', proto: 'SCTP', sport: i % 2 ? 1003 : 1020 + i, dport: 7000, chunk })),
     cli({ src: v4, dst: '10.96.0.3', proto: 'UDP', sport: 1004, dport: 53, payload: new Uint8Array(700), df: true }),
     cli({ src: v6, dst: 'fd00:96::3', proto: 'TCP', sport: 1005, dport: 80, flags: 'S' }),
     cli({ src: v4, dst: '10.96.0.1', proto: 'TCP', sport: 1006, dport: 80, flags: 'S', vlan: 9 }),
@@ -158,6 +161,8 @@ export function fuzzCorpus() {
     fromBe({ src: 'fd00:1::1', dst: v6, proto: 'TCP', sport: 8080, dport: 1002, flags: 'A' }),
     fromBe({ src: '10.1.0.3', dst: '10.255.0.1', proto: 'UDP', sport: 5353, dport: 40000, payload: 'answer' }),
     fromBe({ src: 'fd00:1::3', dst: v6, proto: 'SCTP', sport: 7001, dport: 1003, payload: 'ack' }, 2),
+    ...['INIT_ACK', 'COOKIE_ACK', 'HEARTBEAT_ACK', 'SHUTDOWN', 'SHUTDOWN_ACK', 'SHUTDOWN_COMPLETE', 'ABORT', 'ERROR'].map((chunk) =>
+      fromBe({ src: 'fd00:1::3', dst: v6, proto: 'SCTP', sport: 7001, dport: 1003, chunk }, 2)),
     fromBe({ src: '10.1.0.6', dst: v4, proto: 'TCP', sport: 9000, dport: 1009, flags: 'FA' }),
     fromBe({ src: v4, dst: '10.255.0.1', proto: 'TCP', sport: 8443, dport: 40001, flags: 'SA' }, 3),
     { frame: B.icmpError({ ...be, src: '10.1.0.1', dst: v4, inner: B.ipPacket({ src: v4, dst: '10.1.0.1', proto: 'TCP', sport: 1000, dport: 8080, ttl: 63 }), quoteLen: 28 }), inPort: 1 },
