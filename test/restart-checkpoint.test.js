@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import * as L from '../dist/assembly/layout.js';
 import {
-  encodeCheckpoint, decodeCheckpoint, writeCheckpoint, readCheckpoint, recordLayoutHash, CHECKPOINT_FILE, HEADER_SIZE,
+  encodeCheckpoint, decodeCheckpoint, writeCheckpoint, readCheckpoint, recordLayoutHash, readableLayoutHashes, CHECKPOINT_FILE, HEADER_SIZE,
 } from '../dist/src/daemon/checkpoint.js';
 
 function sample() {
@@ -83,6 +83,16 @@ test('another record layout is refused with both hashes named', (t) => refused(t
   // a consistent header otherwise: only the layout differs
   b.writeUInt32LE(crc32(b.subarray(0, 48)), 48);
 }), /layout hash 0x[0-9a-f]{8}; this build's is 0x[0-9a-f]{8}/));
+test('records of the layout before the SCTP states are read as this one\'s (an upgrade keeps its flows)', (t) => {
+  const [, prior] = readableLayoutHashes();
+  // the hash of 6f55d89's build (the last layout without CTS_SCTP_CLOSED…HEARTBEAT_SENT)
+  t.is(prior, 0x8101f00b);
+  const b = good();
+  b.writeUInt32LE(prior, 16);
+  b.writeUInt32LE(crc32(b.subarray(0, 48)), 48);
+  const c = decodeCheckpoint(b);
+  t.deepEqual(c, decodeCheckpoint(good()));
+});
 test('something else entirely is refused', (t) => refused(t, Buffer.from('{"format":"wdp-desired-state"}'), /not a wdp flow checkpoint/));
 test('an empty file is refused', (t) => refused(t, Buffer.alloc(0), /truncated/));
 

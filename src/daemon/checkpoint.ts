@@ -58,13 +58,34 @@ export class CheckpointError extends Error {
 /** The layout hash (src/core/hash.ts) of every constant that shapes a flow or affinity record,
  * names included: any change to the records' format changes it. */
 export function recordLayoutHash(): number {
+  return layoutHashOf(L as unknown as Record<string, number>);
+}
+
+function layoutHashOf(constants: Record<string, number>): number {
   let h = HASH_START;
-  const names = Object.keys(L).filter((n) => /^(LAYOUT_VERSION$|CT_|CTS_|CTF_|AFF_)/.test(n)).sort();
+  const names = Object.keys(constants).filter((n) => /^(LAYOUT_VERSION$|CT_|CTS_|CTF_|AFF_)/.test(n)).sort();
   for (const n of names) {
     for (let i = 0; i < n.length; i++) h = hashMix(h, n.charCodeAt(i));
-    h = hashMix(h, (L as unknown as Record<string, number>)[n]);
+    h = hashMix(h, constants[n]);
   }
   return hashFinish(h);
+}
+
+/** The SCTP states the kernel's conntrack tracks were added as states of their own (11–16), and
+ * the state count went 16 → 32. A record of the layout before them is a record of this one:
+ * same entry, same fields, and its one SCTP state (CTS_SCTP, 6) is this layout's established
+ * association, as its timeout says. So an upgrade across that change keeps its flows. */
+const SCTP_STATES_ADDED = ['CTS_SCTP_CLOSED', 'CTS_SCTP_COOKIE_WAIT', 'CTS_SCTP_COOKIE_ECHOED', 'CTS_SCTP_SHUTDOWN',
+  'CTS_SCTP_SHUTDOWN_ACK_SENT', 'CTS_SCTP_HEARTBEAT_SENT'];
+function beforeSctpStates(): number {
+  const c: Record<string, number> = { ...(L as unknown as Record<string, number>), CTS_COUNT: 16 };
+  for (const n of SCTP_STATES_ADDED) delete c[n];
+  return layoutHashOf(c);
+}
+
+/** Layout hashes whose records this build reads as its own (recordLayoutHash first). */
+export function readableLayoutHashes(): number[] {
+  return [recordLayoutHash(), beforeSctpStates()];
 }
 
 export function encodeCheckpoint(c: Checkpoint): Buffer {
@@ -136,7 +157,7 @@ export function decodeCheckpoint(buf: Buffer): Checkpoint {
   if (buf.readUInt32LE(12) !== HEADER_SIZE) throw new CheckpointError(`header size ${buf.readUInt32LE(12)}, expected ${HEADER_SIZE}`);
   if (crc32(buf.subarray(0, 48)) !== buf.readUInt32LE(48)) throw new CheckpointError('header checksum mismatch (corrupt)');
   const layout = buf.readUInt32LE(16);
-  if (layout !== recordLayoutHash()) {
+  if (!readableLayoutHashes().includes(layout)) {
     throw new CheckpointError(`records were written with layout hash ${hex(layout)}; this build's is ${hex(recordLayoutHash())} (the flow entry format changed)`);
   }
   const ctSize = buf.readUInt32LE(20), affSize = buf.readUInt32LE(24);
