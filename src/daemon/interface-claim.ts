@@ -48,7 +48,9 @@ export function netnsInode(netns: string | undefined): number {
 
 export const claimKey = (nsInode: number, ifindex: number): string => `net${nsInode}-if${ifindex}`;
 
-interface Held { db: Database.Database; path: string; stateDirs: Map<string, number> }
+/** A claim this process holds: the state directory of each daemon (PortManager) holding it, by a
+ * token per claim; the named namespace it was taken in (checked for having been deleted). */
+interface Held { db: Database.Database; path: string; netns?: string; nsInode: number; holders: Map<symbol, string> }
 /** This process's claims, by key (see above: shared by the PortManagers of one state directory). */
 const held = new Map<string, Held>();
 
@@ -79,13 +81,20 @@ export interface Claim {
 /** Claims interface `ifname` (ifindex `ifindex` in namespace `netns`) for port `port` of the daemon
  * of `stateDir`; throws InterfaceInUseError when another live wdp holds it. */
 export function claimInterface(ifname: string, netns: string | undefined, ifindex: number, stateDir: string, port: string): Claim {
-  let key: string;
-  try { key = claimKey(netnsInode(netns), ifindex); } catch (e) { return { unclaimed: `network namespace unreadable: ${(e as Error).message}`, release() {} }; }
+  let key: string, nsInode: number;
+  try { nsInode = netnsInode(netns); key = claimKey(nsInode, ifindex); } catch (e) { return { unclaimed: `network namespace unreadable: ${(e as Error).message}`, release() {} }; }
   const mine = held.get(key);
-  if (mine && mine.stateDirs.size) {
-    if (!mine.stateDirs.has(stateDir)) throw inUse(ifname, netns, readHolder(mine.path));
-    mine.stateDirs.set(stateDir, mine.stateDirs.get(stateDir)! + 1);
-    return releaser(key, stateDir);
+  if (mine && mine.holders.size) {
+    const token = Symbol(port);
+    if (namespaceGone(mine)) {
+      // taken in a named namespace deleted since (in-process use, portNetns: its PortManager was
+      // never closed), whose inode a new namespace has now: that claim is over, this one takes it
+      mine.holders.clear();
+      mine.netns = netns;
+      writeHolder(mine.path, stateDir, port, ifname, ifindex);
+    } else if (![...mine.holders.values()].includes(stateDir)) throw inUse(ifname, netns, readHolder(mine.path));
+    mine.holders.set(token, stateDir);
+    return releaser(key, token);
   }
   const dir = join(runDir(), SUBDIR);
   const path = join(dir, `${key}.lock`);
@@ -100,9 +109,10 @@ export function claimInterface(ifname: string, netns: string | undefined, ifinde
       // the file may have been removed by its last holder's release (see above) between the stat
       // and the lock: then the lock is on a dead inode, and another start may lock the new file
       if (statOrNull(path) !== ino) { db.close(); continue; }
-      writeFileSync(`${path}.holder`, JSON.stringify({ pid: process.pid, stateDir, port, ifname, ifindex }), { mode: 0o644 });
-      held.set(key, { db, path, stateDirs: new Map([[stateDir, 1]]) });
-      return releaser(key, stateDir);
+      writeHolder(path, stateDir, port, ifname, ifindex);
+      const token = Symbol(port);
+      held.set(key, { db, path, ...(netns ? { netns } : {}), nsInode, holders: new Map([[token, stateDir]]) });
+      return releaser(key, token);
     }
     return { unclaimed: `${path} keeps being replaced`, release() {} };
   } catch (e) {
@@ -111,22 +121,28 @@ export function claimInterface(ifname: string, netns: string | undefined, ifinde
   }
 }
 
+function writeHolder(path: string, stateDir: string, port: string, ifname: string, ifindex: number): void {
+  writeFileSync(`${path}.holder`, JSON.stringify({ pid: process.pid, stateDir, port, ifname, ifindex }), { mode: 0o644 });
+}
+
+/** Whether the named namespace claim `h` was taken in is gone (or another namespace now). */
+function namespaceGone(h: Held): boolean {
+  if (!h.netns) return false;   // (this process's own namespace: alive while it runs)
+  try { return netnsInode(h.netns) !== h.nsInode; } catch { return true; }
+}
+
 function statOrNull(path: string): number | null {
   try { return statSync(path).ino; } catch { return null; }
 }
 
-function releaser(key: string, stateDir: string): Claim {
+function releaser(key: string, token: symbol): Claim {
   let done = false;
   return {
     release() {
       if (done) return;
       done = true;
       const h = held.get(key);
-      if (!h) return;
-      const n = (h.stateDirs.get(stateDir) ?? 1) - 1;
-      if (n > 0) { h.stateDirs.set(stateDir, n); return; }
-      h.stateDirs.delete(stateDir);
-      if (h.stateDirs.size) return;
+      if (!h || !h.holders.delete(token) || h.holders.size) return;
       held.delete(key);
       // removed while still locked (see above), then unlocked
       try { unlinkSync(`${h.path}.holder`); } catch { /* gone */ }
@@ -141,7 +157,7 @@ function releaser(key: string, stateDir: string): Claim {
 export function claimedElsewhere(netns: string | undefined, ifindex: number): Holder | null {
   let key: string;
   try { key = claimKey(netnsInode(netns), ifindex); } catch { return null; }
-  if (held.get(key)?.stateDirs.size) return null;
+  if (held.get(key)?.holders.size) return null;
   const path = join(runDir(), SUBDIR, `${key}.lock`);
   if (statOrNull(path) === null) return null;
   let db: Database.Database;
