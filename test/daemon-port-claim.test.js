@@ -6,7 +6,7 @@
 // one put its drop chains, sockets and IPv6 changes over the first's ports (and on a unix socket
 // took the first's API over); now it exits 1 naming the interfaces and the running daemon's pid.
 // A claim whose holder was killed blocks nobody; a runtime port on another daemon's interface is
-// refused (409). The demo topology (client, remote, a pod on an AF_PACKET veth) in network
+// refused (409); a daemon starting in the same namespace leaves the other's drop chains alone. The demo topology (client, remote, a pod on an AF_PACKET veth) in network
 // namespaces this test makes; the daemons run in its dataplane namespace.
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
@@ -105,7 +105,7 @@ serial('a second daemon on the running one\'s API socket (other interfaces) is r
   await forwards(t, 'after the refused start');
 });
 
-serial('a runtime port on the running daemon\'s interface, added to another daemon, is refused (409) and leaves it alone', async (t) => {
+serial('a daemon on other interfaces of the namespace leaves the running one\'s drop chains; a runtime port on its interface is refused (409) and leaves it alone', async (t) => {
   topo.lab.veth(topo.ns.dp, 'x1', topo.ns.remote, 'x1p');
   const d = {
     ...topo.config, stateDir: join(topo.dir, 'state-d'), api: { listen: join(topo.dir, 'd.sock'), healthz: 'off' },
@@ -120,6 +120,9 @@ serial('a runtime port on the running daemon\'s interface, added to another daem
   t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
   for (let i = 0; i < 900 && !/control API listening/.test(out) && child.exitCode === null; i++) await sleep(100);
   t.regex(out, /control API listening/, out.slice(-3000));
+  // its start removes the drop chains no port of its own accounts for — not the running daemon's
+  for (const chain of ['in_c0', 'in_r0', 'in_v0']) t.regex(dropChains(), new RegExp(`chain ${chain} `), `${chain} stays`);
+  t.regex(out, /a drop chain of another running wdp's port: left alone/);
   writeFileSync(join(topo.dir, 'port.json'), JSON.stringify({ name: 'steal', type: 'afpacket', ifname: 'v0', role: 'pod', gateways: ['10.244.0.1'] }));
   const { r, nft } = await watched(async () => ({
     cli: spawnSync(process.execPath, [WDP, '--server', `unix:${d.api.listen}`, 'port', 'add', '-f', join(topo.dir, 'port.json')], { encoding: 'utf8', cwd: ROOT, timeout: 60_000 }),
