@@ -21,9 +21,12 @@
 // holder's files stay until the interface is claimed again (or the node boots: /run is a tmpfs).
 // Cost: a file, an open SQLite connection (a descriptor, a few KiB) per claimed interface.
 //
-// Within one process the claims of one state directory are shared (counted): PortManagers of the
-// same daemon built again in-process (tests) are one wdp. Where the directory cannot be used (no
-// /run/wdp and no permission to make it) the port goes on unclaimed, logged once.
+// Within one process the claims of one state directory are shared (each released by its own
+// holder): PortManagers of the same daemon built again in-process (tests) are one wdp. A claim
+// taken in a named namespace (portNetns, in-process use) that has been deleted since is over: a
+// new namespace may have its inode. (Across processes that case is not seen: a daemon's ports are
+// in its own namespace, alive while it runs.) Where the directory cannot be used (no /run/wdp and
+// no permission to make it) the port goes on unclaimed, logged once.
 import Database from 'better-sqlite3';
 import { closeSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
