@@ -102,7 +102,7 @@ export function claimInterface(ifname: string, netns: string | undefined, ifinde
   const dir = join(runDir(), SUBDIR);
   const path = join(dir, `${key}.lock`);
   try {
-    mkdirSync(dir, { recursive: true, mode: 0o755 });
+    makeDirs(dir);
     for (let attempt = 0; attempt < 5; attempt++) {
       closeSync(openSync(path, 'a', 0o600));
       const ino = statOrNull(path);
@@ -121,6 +121,17 @@ export function claimInterface(ifname: string, netns: string | undefined, ifinde
   } catch (e) {
     if (e instanceof InterfaceInUseError) throw e;
     return { unclaimed: `${path}: ${(e as Error).message}`, release() {} };
+  }
+}
+
+/** mkdir -p, one level at a time: Node's recursive mkdir loops for ever where the kernel answers
+ * ENOENT to a mkdir whose parent exists (under /proc, say). */
+function makeDirs(dir: string): void {
+  const parts = dir.split('/');
+  for (let i = 2; i <= parts.length; i++) {
+    const at = parts.slice(0, i).join('/');
+    if (!at) continue;
+    try { mkdirSync(at, { mode: 0o755 }); } catch (e) { if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e; }
   }
 }
 
