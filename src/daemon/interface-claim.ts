@@ -24,8 +24,9 @@
 // Within one process the claims of one state directory are shared (each released by its own
 // holder): PortManagers of the same daemon built again in-process (tests) are one wdp. A claim
 // taken in a named namespace (portNetns, in-process use) that has been deleted since is over: a
-// new namespace may have its inode. (Across processes that case is not seen: a daemon's ports are
-// in its own namespace, alive while it runs.) Where the directory cannot be used (no /run/wdp and
+// new namespace may have its inode: this process's is taken over; one another thread or process
+// holds (its holder file names the namespace) leaves the new claim unclaimed. (A daemon started by
+// `wdp start` has its ports in its own namespace, alive while it runs: not its case.) Where the directory cannot be used (no /run/wdp and
 // no permission to make it) the port goes on unclaimed, logged once.
 import Database from 'better-sqlite3';
 import { closeSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
@@ -42,7 +43,7 @@ export class InterfaceInUseError extends Error {
 }
 
 /** Who holds a claim, as its holder wrote it. */
-interface Holder { pid?: number; stateDir?: string; port?: string }
+interface Holder { pid?: number; stateDir?: string; port?: string; netns?: string; nsInode?: number }
 
 /** The inode of network namespace `netns` (a name under /run/netns), else of this process's. */
 export function netnsInode(netns: string | undefined): number {
@@ -94,7 +95,7 @@ export function claimInterface(ifname: string, netns: string | undefined, ifinde
       // never closed), whose inode a new namespace has now: that claim is over, this one takes it
       mine.holders.clear();
       mine.netns = netns;
-      writeHolder(mine.path, stateDir, port, ifname, ifindex);
+      writeHolder(mine.path, stateDir, port, ifname, ifindex, netns, nsInode);
     } else if (![...mine.holders.values()].includes(stateDir)) throw inUse(ifname, netns, readHolder(mine.path));
     mine.holders.set(token, stateDir);
     return releaser(key, token);
@@ -108,11 +109,19 @@ export function claimInterface(ifname: string, netns: string | undefined, ifinde
       const ino = statOrNull(path);
       if (ino === null) continue;
       const db = lockFile(path);
-      if (db === 'busy') throw inUse(ifname, netns, readHolder(path));
+      if (db === 'busy') {
+        const h = readHolder(path);
+        // held for a named namespace deleted since, whose inode this one has now (in-process use:
+        // a PortManager never closed, in another thread of this process or another process): not
+        // this interface's claim — but its lock stays until that holder closes, so this one goes on
+        // unclaimed
+        if (h.netns && h.nsInode !== undefined && !sameNamespace(h.netns, h.nsInode)) return { unclaimed: `${path} is held for network namespace ${h.netns}, which is gone`, release() {} };
+        throw inUse(ifname, netns, h);
+      }
       // the file may have been removed by its last holder's release (see above) between the stat
       // and the lock: then the lock is on a dead inode, and another start may lock the new file
       if (statOrNull(path) !== ino) { db.close(); continue; }
-      writeHolder(path, stateDir, port, ifname, ifindex);
+      writeHolder(path, stateDir, port, ifname, ifindex, netns, nsInode);
       const token = Symbol(port);
       held.set(key, { db, path, ...(netns ? { netns } : {}), nsInode, holders: new Map([[token, stateDir]]) });
       return releaser(key, token);
@@ -135,14 +144,19 @@ function makeDirs(dir: string): void {
   }
 }
 
-function writeHolder(path: string, stateDir: string, port: string, ifname: string, ifindex: number): void {
-  writeFileSync(`${path}.holder`, JSON.stringify({ pid: process.pid, stateDir, port, ifname, ifindex }), { mode: 0o644 });
+function writeHolder(path: string, stateDir: string, port: string, ifname: string, ifindex: number, netns: string | undefined, nsInode: number): void {
+  writeFileSync(`${path}.holder`, JSON.stringify({ pid: process.pid, stateDir, port, ifname, ifindex, ...(netns ? { netns, nsInode } : {}) }), { mode: 0o644 });
+}
+
+/** Whether named namespace `netns` is still the one of inode `nsInode`. */
+function sameNamespace(netns: string, nsInode: number): boolean {
+  try { return netnsInode(netns) === nsInode; } catch { return false; }
 }
 
 /** Whether the named namespace claim `h` was taken in is gone (or another namespace now). */
 function namespaceGone(h: Held): boolean {
   if (!h.netns) return false;   // (this process's own namespace: alive while it runs)
-  try { return netnsInode(h.netns) !== h.nsInode; } catch { return true; }
+  return !sameNamespace(h.netns, h.nsInode);
 }
 
 function statOrNull(path: string): number | null {
@@ -182,7 +196,9 @@ export function claimedElsewhere(netns: string | undefined, ifindex: number): Ho
     db.exec('ROLLBACK');
     return null;
   } catch (e) {
-    return (e as { code?: string }).code === 'SQLITE_BUSY' ? readHolder(path) : null;
+    if ((e as { code?: string }).code !== 'SQLITE_BUSY') return null;
+    const h = readHolder(path);
+    return h.netns && h.nsInode !== undefined && !sameNamespace(h.netns, h.nsInode) ? null : h;
   } finally { try { db.close(); } catch { /* closed */ } }
 }
 
