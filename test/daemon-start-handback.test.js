@@ -5,7 +5,8 @@
 // kernel while nothing forwarded, until the next start. A start refused because another daemon
 // holds the state directory's lock takes nothing from that daemon, not even for a moment (watched
 // with `nft monitor` and `ip monitor` for the whole refused start). Cases: a corrupt store, a worker
-// that cannot open its port, the API's address in use, the state lock held.
+// that cannot open its port, the state lock held; the API's address in use is refused before the
+// ports take anything (test/daemon-port-claim.test.js has the other daemon's side of it).
 // `wdp start` runs in a network namespace this test makes, on a veth whose other end is in a second.
 import test from 'ava';
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -111,7 +112,7 @@ serial(`a start that fails on a corrupt store hands the interfaces back${root ? 
   handedBack(t, lab, ns, r, before, /^wdp start: cannot start: .*state\.json is not valid JSON/m);
 });
 
-serial('a start that fails because the API address is in use hands the interfaces back', async (t) => {
+serial('a start whose API address is in use is refused before it takes the interfaces', async (t) => {
   const { lab, dir, ns, config } = setup(t, 'ha');
   const before = snapshot(ns, 'up0');
   // something else listens on the API's address in the daemon's namespace
@@ -121,8 +122,13 @@ serial('a start that fails because the API address is in use hands the interface
   for (let i = 0; i < 100 && !said.includes('up'); i++) await sleep(100);
   t.true(said.includes('up'), 'the address is taken');
   const r = await failingStart(lab, ns, dir, { ...config, api: { listen: '127.0.0.1:19440', healthz: 'off' } });
-  handedBack(t, lab, ns, r, before, /^wdp start: cannot start: .*(EADDRINUSE|address already in use)/m);
   holder.kill('SIGKILL');
+  // (checked first thing, src/daemon/listen-check.ts: nothing to hand back)
+  t.is(r.code, 1, r.stderr);
+  t.regex(r.stderr, /^wdp start: cannot start: .*api\.listen 127\.0\.0\.1:19440: address in use/m);
+  t.notRegex(r.stdout, /handed back/);
+  t.notRegex(dropChains(lab, ns), /in_up0/, 'no drop chain on up0');
+  t.deepEqual(snapshot(ns, 'up0'), before, 'up0 as before the start');
 });
 
 serial('a start that fails because a worker cannot open a port hands the interfaces back', async (t) => {

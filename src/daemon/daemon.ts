@@ -40,6 +40,7 @@ import type { KubeWatcher } from '../kube/watcher.js';
 import type { NodeInfo } from '../kube/node.js';
 import { FlowCheckpointer, type RestoreSummary, type SavedNeighbour } from './restart.js';
 import { lockStateDir } from './state-lock.js';
+import { checkListenAddresses } from './listen-check.js';
 import { NodeProgramming } from './node-programming.js';
 import { factsOfSavedNodeConfig, readNodeFacts, writeNodeFacts } from './node-facts-file.js';
 import { combineServiceCIDRs } from '../kube/service-cidrs.js';
@@ -118,6 +119,8 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
   // one daemon per state directory, taken before anything of the start (state-lock.ts)
   const lock = await lockStateDir(cfg.stateDir);
   try {
+    // the addresses it listens on free, before any port takes its interface (listen-check.ts)
+    await checkListenAddresses(cfg);
     const d = await startDaemonWith(cfg, opts, boot);
     if (lock.tookOver) d.logger.info('state directory lock taken over from a wdp that is gone');
     if (lock.unlocked) d.logger.warn({ error: lock.unlocked }, 'the state directory could not be locked: a second wdp on it would not be refused');

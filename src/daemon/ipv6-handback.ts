@@ -15,21 +15,11 @@
 // multicast) nor a router advertisement made. Put back in that order: the sysctls, the addresses
 // (with their flags), the routes (which need the addresses' prefixes).
 //
-// Saved in <stateDir>/ipv6-handback.json (written atomically) as well as in memory: a daemon that
-// was killed leaves its interfaces with IPv6 off, and the next start must not take "IPv6 off" for
-// what the interface had. An entry is kept while the interface it was saved from (same name and
-// ifindex) exists: a start that takes it again keeps the entry; an interface deleted and created
-// again under its name (another pod's veth) is another interface, saved afresh; a start whose
-// ports no longer include it (taken out of the config, a killed daemon's runtime port not restored)
-// puts it back (giveBackStale). Cost: a few `ip` / `sysctl` forks per port at its take and at its
-// hand-back, and a file write.
+// Saved with the interface's link state, and put back, by link-handback.ts (which says where and
+// for how long). Cost: a few `ip` / `sysctl` forks per port at its take and at its hand-back.
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import type { Logger } from 'pino';
-import { writeFileAtomic } from '../util/atomic-file.js';
+import { readFileSync, writeFileSync } from 'node:fs';
 
-const FILE = 'ipv6-handback.json';
 /** valid_life_time of an address without a lifetime (INFINITY_LIFE_TIME). */
 const FOREVER = 0xffffffff;
 /** The address flags `ip addr add` takes back (the others are states: tentative, dadfailed, ...). */
@@ -57,15 +47,6 @@ function sysctlWrite(netns: string | undefined, key: string, value: string): voi
   if (!netns) { writeFileSync(`/proc/sys/${key.replace(/\./g, '/')}`, value); return; }
   execFileSync('ip', ['netns', 'exec', netns, 'sysctl', '-qw', `${key}=${value}`], { stdio: 'pipe' });
 }
-/** The interface's ifindex now; undefined when there is none of that name. (In the daemon's own
- * namespace a sysfs read, no fork.) */
-function ifindexOf(ifname: string, netns: string | undefined): number | undefined {
-  try {
-    const i = parseInt(netns ? ip(netns, ['-o', 'link', 'show', 'dev', ifname]) : readFileSync(`/sys/class/net/${ifname}/ifindex`, 'utf8'), 10);
-    return Number.isInteger(i) ? i : undefined;
-  } catch { return undefined; }
-}
-const key = (ifname: string, netns: string | undefined) => `${netns ?? ''}/${ifname}`;
 const firstLine = (e: unknown) => (e as Error).message.split('\n')[0];
 
 /** The interface's IPv6 now (see above for what is read). */
@@ -117,14 +98,29 @@ export function restoreIpv6(s: SavedIpv6): string[] {
     try { sysctlWrite(ns, conf('disable_ipv6'), s.disableIpv6); turnedOn = s.disableIpv6 === '0'; } catch (e) { failed.push(`disable_ipv6: ${firstLine(e)}`); }
   }
   if (s.disableIpv6 === '1') return failed;   // it had IPv6 off: nothing more was there
-  // The kernel makes its link-local again as IPv6 comes back on (disable_ipv6 turned on, by its
-  // addr_gen_mode: a random or stable one is another address than the saved one); not when only
-  // addr_gen_mode is set back (the netlink way): then the saved one is added.
+  // The kernel makes its link-local again as IPv6 comes back on (disable_ipv6 turned on), from the
+  // MAC the interface has now (or randomly, by its addr_gen_mode) — not always the saved one: a
+  // link-local is made when the link comes up and stays when the MAC changes later, so an
+  // interface whose MAC was set while it was up (a veth's random one, then the operator's) had
+  // one the kernel does not make again. So the saved addresses are added, link-locals included
+  // (replace: one the kernel made, the same address, takes the saved flags), and a link-local the
+  // kernel made that was not there before is removed: the interface has the addresses it had.
   const kernelLinkLocal = turnedOn && !genModeBack;
-  const wanted = s.addresses.filter((a) => !(kernelLinkLocal && /^fe[89ab]/i.test(a.local)));
-  for (const a of wanted) {
-    // (replace: one the kernel made meanwhile, the same address, takes the saved flags)
+  const isLinkLocal = (a: string) => /^fe[89ab]/i.test(a);
+  for (const a of s.addresses) {
     try { ip(ns, ['-6', 'addr', 'replace', `${a.local}/${a.prefixlen}`, 'dev', s.ifname, ...a.flags]); } catch (e) { failed.push(`${a.local}/${a.prefixlen}: ${firstLine(e)}`); }
+  }
+  if (kernelLinkLocal) {
+    const saved = new Set(s.addresses.map((a) => `${a.local}/${a.prefixlen}`));
+    let made: Array<{ local: string; prefixlen: number }> = [];
+    try {
+      made = ((JSON.parse(ip(ns, ['-j', '-6', 'addr', 'show', 'dev', s.ifname, 'scope', 'link']) || '[]') as Array<{ addr_info?: Array<{ family: string; local: string; prefixlen: number }> }>)[0]?.addr_info ?? [])
+        .filter((a) => a.family === 'inet6' && isLinkLocal(a.local));
+    } catch (e) { failed.push(`link-local: ${firstLine(e)}`); }
+    for (const a of made) {
+      if (saved.has(`${a.local}/${a.prefixlen}`)) continue;
+      try { ip(ns, ['-6', 'addr', 'del', `${a.local}/${a.prefixlen}`, 'dev', s.ifname]); } catch (e) { failed.push(`${a.local}/${a.prefixlen}: ${firstLine(e)}`); }
+    }
   }
   for (const r of s.routes) {
     const args = ['-6', 'route', 'replace', r.dst, ...(r.gateway ? ['via', r.gateway] : []), 'dev', s.ifname, ...(r.onlink ? ['onlink'] : []),
@@ -133,98 +129,4 @@ export function restoreIpv6(s: SavedIpv6): string[] {
     try { ip(ns, args); } catch (e) { failed.push(`route ${r.dst}: ${firstLine(e)}`); }
   }
   return failed;
-}
-
-/** The saved IPv6 of the interfaces the daemon's ports have taken, in memory and in the state
- * directory. */
-export class Ipv6Handback {
-  private readonly saved = new Map<string, SavedIpv6>();
-  private warnedSave = false;
-  /** Inside batch(): the file is written once at its end. */
-  private batching = false;
-  private dirty = false;
-
-  constructor(private readonly stateDir: string, private readonly log: Logger) {
-    const file = join(stateDir, FILE);
-    if (!existsSync(file)) return;
-    try {
-      const j = JSON.parse(readFileSync(file, 'utf8')) as { interfaces?: SavedIpv6[] };
-      for (const s of j.interfaces ?? []) {
-        if (typeof s?.ifname === 'string' && Number.isInteger(s.ifindex) && Array.isArray(s.addresses) && Array.isArray(s.routes)) this.saved.set(key(s.ifname, s.netns), s);
-      }
-    } catch (e) {
-      log.warn({ file, error: firstLine(e) }, 'the saved IPv6 of the ports\' interfaces is unreadable: interfaces a killed daemon left are not given their IPv6 back');
-    }
-  }
-
-  /** Before interface `ifname` (in `netns`) becomes a port: its IPv6 as it is now is saved — unless
-   * an entry from this very interface is there already (a killed daemon's: the interface has IPv6
-   * off since, by wdp). */
-  take(ifname: string, netns: string | undefined, port: string): void {
-    if (!existsSync('/proc/sys/net/ipv6')) return;   // no IPv6 in this kernel: nothing is turned off
-    const ifindex = ifindexOf(ifname, netns);
-    if (ifindex === undefined) return;   // (the port's open says it is missing)
-    const k = key(ifname, netns), before = this.saved.get(k);
-    if (before?.ifindex === ifindex) return;
-    try { this.saved.set(k, readIpv6(ifname, netns, ifindex)); } catch (e) {
-      this.log.warn({ port, ifname, error: firstLine(e) }, 'cannot read this port\'s IPv6 configuration: it is not put back when the interface is handed back');
-      this.saved.delete(k);
-    }
-    this.persist();
-  }
-
-  /** Interface `ifname` is the kernel's again: its saved IPv6 is put back (if it is still the
-   * interface it was saved from) and forgotten. */
-  giveBack(ifname: string, netns: string | undefined, why: string, persist = true): void {
-    const k = key(ifname, netns), s = this.saved.get(k);
-    if (!s) return;
-    this.saved.delete(k);
-    if (ifindexOf(ifname, netns) === s.ifindex) {
-      const failed = restoreIpv6(s);
-      if (failed.length) this.log.warn({ ifname, failed, why }, 'an interface handed back has not all its IPv6 configuration back');
-      else this.log.info({ ifname, addresses: s.addresses.length, routes: s.routes.length, why }, 'interface handed back with its IPv6 configuration');
-    }
-    if (persist) this.persist();
-  }
-
-  /** giveBack for each of `ifnames`, the file written once (the daemon's stop: one write, not one
-   * per port). */
-  giveBackAll(ifnames: string[], netns: string | undefined, why: string): void {
-    const before = this.saved.size;
-    for (const i of ifnames) this.giveBack(i, netns, why, false);
-    if (this.saved.size !== before) this.persist();
-  }
-
-  /** At start: the entries no port being opened accounts for (`keep`: their interfaces in
-   * `netns`), left by a daemon that was killed, are put back. */
-  giveBackStale(keep: Set<string>, netns: string | undefined): void {
-    const before = this.saved.size;
-    for (const s of [...this.saved.values()]) {
-      if (s.netns === netns && keep.has(s.ifname)) continue;
-      this.giveBack(s.ifname, s.netns, 'a killed daemon\'s port no port being opened accounts for', false);
-    }
-    if (this.saved.size !== before) this.persist();
-  }
-
-  /** Runs `fn` with the file written once at its end, if anything changed (the start's ports:
-   * one write, not one per port). */
-  batch<T>(fn: () => T): T {
-    this.batching = true;
-    try { return fn(); } finally {
-      this.batching = false;
-      if (this.dirty) this.persist();
-    }
-  }
-
-  private persist(): void {
-    if (this.batching) { this.dirty = true; return; }
-    this.dirty = false;
-    try {
-      writeFileAtomic(this.stateDir, FILE, Buffer.from(JSON.stringify({ interfaces: [...this.saved.values()] }, null, 1)));
-      this.warnedSave = false;
-    } catch (e) {
-      if (!this.warnedSave) this.log.warn({ file: join(this.stateDir, FILE), error: firstLine(e) }, 'cannot save the ports\' interfaces\' IPv6: a killed daemon leaves them with IPv6 off');
-      this.warnedSave = true;
-    }
-  }
 }

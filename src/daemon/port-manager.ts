@@ -28,7 +28,8 @@ import { ConfigError, parsePortConfig, type DaemonConfig, type PortConfig } from
 import type { PortInfo, WorkerPortSpec } from './protocol.js';
 import { cniGc, type RemovedPorts } from './cni-gc.js';
 import { packetSocketIfindexes } from './packet-bindings.js';
-import { Ipv6Handback } from './ipv6-handback.js';
+import { LinkHandback } from './link-handback.js';
+import { claimedElsewhere, claimInterface, InterfaceInUseError, type Claim } from './interface-claim.js';
 
 export function ipCmd(netns: string | undefined, args: string[]): string {
   const full = netns ? ['-n', netns, ...args] : args;
@@ -123,7 +124,7 @@ function keepKernelOut(ifname: string, netns: string | undefined, log: Logger, p
  * (addrgenmode none), none left and no IPv6 route through it (disable_ipv6 takes those too; a
  * CNI plugin's host route to its pod, say, would send the node's traffic past wdp). Either way
  * the interface loses its IPv6 addresses and routes: PortManager saves them first and puts them
- * back when it hands the interface back (ipv6-handback.ts). */
+ * back when it hands the interface back (link-handback.ts, ipv6-handback.ts). */
 function ipv6Off(ifname: string, netns: string | undefined, log: Logger, port: string): void {
   if (!existsSync('/proc/sys/net/ipv6')) return; // no IPv6 in this kernel
   let why: string;
@@ -172,6 +173,9 @@ function kernelChains(netns: string | undefined): Array<{ chain: string; ifname?
 function removeStaleChains(keep: Set<string>, netns: string | undefined, log: Logger): void {
   for (const { chain, ifname } of kernelChains(netns)) {
     if (keep.has(chain)) continue;
+    // another live wdp's port (another state directory, same namespace: interface-claim.ts)
+    const other = ifname ? foreignClaim(ifname, netns) : null;
+    if (other) { log.info({ chain, ifname, pid: other.pid, stateDir: other.stateDir }, 'a drop chain of another running wdp\'s port: left alone'); continue; }
     try {
       inNs(netns, nft(), ['delete', 'chain', 'netdev', NFT_TABLE, chain]);
       log.warn({ chain, ifname }, 'a drop chain no port being opened accounts for (left by a daemon that did not stop cleanly): removed, the kernel has the interface again');
@@ -182,6 +186,13 @@ function removeStaleChains(keep: Set<string>, netns: string | undefined, log: Lo
 }
 
 const NFT_TABLE = 'wdp';
+
+/** Who claims interface `ifname` of `netns` when it is another live wdp than this process's
+ * daemons (interface-claim.ts), else null. */
+function foreignClaim(ifname: string, netns: string | undefined): { pid?: number; stateDir?: string } | null {
+  const at = ifindexesNow([ifname], netns)(ifname);
+  return typeof at === 'number' ? claimedElsewhere(netns, at) : null;
+}
 
 /** nftables' `nft` from the system directories (src/util/system-tool.ts says why not PATH). */
 const nft = (): string => systemTool('nft') ?? 'nft';
@@ -280,8 +291,14 @@ export class PortManager {
    * the close the index is not handed out again, nor its name or interface taken by another add;
    * a removal that failed (timed out) is asked again at the next link check. */
   private readonly closing = new Map<number, Closing>();
-  /** The IPv6 of the interfaces taken as ports, put back when they are handed back (ipv6-handback.ts). */
-  private readonly v6: Ipv6Handback;
+  /** The IPv6 and link state of the interfaces taken as ports, put back when they are handed back
+   * (link-handback.ts). */
+  private readonly v6: LinkHandback;
+  /** The AF_PACKET / AF_XDP interfaces this daemon's ports hold, by name (in portNetns), with the
+   * ifindex each claim is for (interface-claim.ts): taken before a port touches its interface,
+   * released once it is handed back. */
+  private readonly claims = new Map<string, { ifindex: number; claim: Claim }>();
+  private warnedUnclaimed = false;
 
   constructor(private readonly cfg: DaemonConfig, private readonly log: Logger, private readonly portNetns?: string,
     private readonly hooks: { changed?: (p: ManagedPort, how: PortChange) => Promise<void> | void } = {}) {
@@ -289,10 +306,13 @@ export class PortManager {
       const up = p.uplink ?? cfg.ports.find((q) => q.role === 'uplink')?.name;
       return cfg.ports.findIndex((q) => q.name === up);
     };
-    this.v6 = new Ipv6Handback(cfg.stateDir, log);
+    this.v6 = new LinkHandback(cfg.stateDir, log);
     // every port's interface looked at before any is touched: the node's links that are missing
     // are named together, and a start refused for one leaves no other interface taken
     const missing = this.missingAtStart(cfg.ports);
+    // ...and so are the interfaces another running wdp holds: claimed, all of them, before any is
+    // touched (a start refused for one changes nothing on any interface)
+    this.claimAtStart(cfg.ports, missing);
     const specs: WorkerPortSpec[] = [];
     try {
       // (the saved IPv6 of their interfaces written once for all of them)
@@ -300,6 +320,9 @@ export class PortManager {
     } catch (e) {
       // (a port that cannot be prepared: it and those prepared before it are the kernel's again)
       cfg.ports.slice(0, specs.length + 1).forEach((p, i) => { if (!missing[i] && p.type !== 'tap') this.handBack(p.ifname, 'the start failed'); });
+      // (and the interfaces claimed for the ports after it, untouched, are released)
+      for (const { claim } of this.claims.values()) claim.release();
+      this.claims.clear();
       throw e;
     }
     // a host port and its uplink are bridged (frames the dataplane does not claim cross over);
@@ -326,15 +349,58 @@ export class PortManager {
   dropStaleKernelChains(): void {
     const chained = this.all().filter((p) => (p.spec.type === 'afpacket' || p.spec.type === 'afxdp') && !this.absent.has(p.spec.index));
     removeStaleChains(new Set(chained.map((p) => kernelChain(p.spec.ifname))), this.portNetns, this.log);
-    // ...and the IPv6 of the interfaces such a daemon had taken goes back on them
-    this.v6.giveBackStale(new Set(chained.map((p) => p.spec.ifname)), this.portNetns);
+    // ...and the IPv6 and link state of the interfaces such a daemon had taken go back on them
+    // (not on one another running wdp holds now: its port's, to leave alone)
+    this.v6.giveBackStale(new Set(chained.map((p) => p.spec.ifname)), this.portNetns, (ifname, netns) => foreignClaim(ifname, netns) !== null);
   }
 
   /** Interface `ifname` is the kernel's again (its port removed or closed for good, the daemon
-   * stopping): its drop chain goes and its IPv6 comes back as it was before the port took it. */
-  private handBack(ifname: string, why: string): void {
+   * stopping): its drop chain goes, its IPv6 and link state come back as they were before the
+   * port took it, and its claim is released (`release` false: kept, the port may take it again).
+   * An interface this daemon holds no claim on (another wdp's, or never taken) is not touched. */
+  private handBack(ifname: string, why: string, release = true): void {
+    const held = this.claims.get(ifname);
+    if (!held) return;
     letKernelIn(ifname, this.portNetns);
     this.v6.giveBack(ifname, this.portNetns, why);
+    if (!release) return;
+    held.claim.release();
+    this.claims.delete(ifname);
+  }
+
+  /** Claims interface `ifname` (`ifindex` now) for port `port` (interface-claim.ts); throws
+   * InterfaceInUseError when another running wdp holds it. A claim this daemon holds for it is
+   * kept; one for an earlier interface of that name (re-created) is released. */
+  private claim(ifname: string, ifindex: number, port: string): void {
+    const had = this.claims.get(ifname);
+    if (had?.ifindex === ifindex) return;
+    const claim = claimInterface(ifname, this.portNetns, ifindex, this.cfg.stateDir, port);
+    had?.claim.release();
+    this.claims.set(ifname, { ifindex, claim });
+    if (claim.unclaimed && !this.warnedUnclaimed) {
+      this.warnedUnclaimed = true;
+      this.log.warn({ port, ifname, error: claim.unclaimed }, 'a port\'s interface could not be claimed: another wdp taking it too would not be refused');
+    }
+  }
+
+  /** Claims the interfaces of the config-file AF_PACKET / AF_XDP ports there are (`missing`: not)
+   * before any is touched; refuses the start naming every one another running wdp holds (and
+   * releases what it claimed). An interface that cannot be read is left to prepare, which says why. */
+  private claimAtStart(ports: PortConfig[], missing: boolean[]): void {
+    const refused: string[] = [];
+    ports.forEach((p, i) => {
+      if (missing[i] || p.type === 'tap') return;
+      let ifindex: number;
+      try { ifindex = linkOf(p.ifname, this.portNetns).ifindex; } catch { return; }
+      try { this.claim(p.ifname, ifindex, p.name); } catch (e) {
+        if (!(e instanceof InterfaceInUseError)) throw e;
+        refused.push(`port "${p.name}": ${e.message}`);
+      }
+    });
+    if (!refused.length) return;
+    for (const { claim } of this.claims.values()) claim.release();
+    this.claims.clear();
+    throw new InterfaceInUseError(refused.join('\n'));
   }
 
   /** Whether each config-file port `p`'s interface is missing now, so it starts absent rather than
@@ -411,16 +477,11 @@ export class PortManager {
     let mac = p.mac;
     if (p.type === 'afpacket' || p.type === 'afxdp') {
       const have = linkOf(p.ifname, netns);
-      if (mac && mac !== have.mac) ipCmd(netns, ['link', 'set', 'dev', p.ifname, 'address', mac]);
+      // nothing is touched on an interface another running wdp holds (interface-claim.ts)
+      this.claim(p.ifname, have.ifindex, p.name);
       mac ??= have.mac;
       this.ifindexOf.set(index, have.ifindex);
-      // The interface only carries frames to/from the dataplane: the kernel must not answer or
-      // originate anything on it (IPv6 autoconf/ND). Offloads stay on: the native port finishes
-      // partial checksums and segments super-frames (native/src/offload.rs).
-      this.v6.take(p.ifname, netns, p.name);   // (what IPv6 off takes, to put back at the hand-back)
-      ipv6Off(p.ifname, netns, this.log, p.name);
-      keepKernelOut(p.ifname, netns, this.log, p.name);
-      ipCmd(netns, ['link', 'set', 'dev', p.ifname, 'up']);
+      this.takeInterface(p.ifname, p.name, p.mac);
     }
     mac ??= this.madeUpMac(p);
     // the port asks for a link-local next hop from, and answers for, its MAC's EUI-64 link-local
@@ -429,6 +490,21 @@ export class PortManager {
     const self = this.cfg.routes.findIndex((r) => r.port === p.name && r.via !== undefined && canonicalAddr(r.via) === own);
     if (self >= 0) throw new ConfigError(`config routes[${self}].via: must be another host's address, not port "${p.name}"'s own link-local address ${own} (the modified EUI-64 of its MAC ${mac})`);
     return this.specOf(p, index, mac);
+  }
+
+  /** Takes AF_PACKET / AF_XDP interface `ifname` for port `port` (claimed already): what it has is
+   * saved (link-handback.ts: to put back at the hand-back), then its MAC set to `mac` (the port's
+   * `mac:`, if any), IPv6 off, the kernel kept off it, the link up. The interface only carries
+   * frames to/from the dataplane: the kernel must not answer or originate anything on it (IPv6
+   * autoconf/ND). Offloads stay on: the native port finishes partial checksums and segments
+   * super-frames (native/src/offload.rs). */
+  private takeInterface(ifname: string, port: string, mac?: string): void {
+    const netns = this.portNetns;
+    this.v6.take(ifname, netns, port, mac);
+    if (mac && mac.toLowerCase() !== macNow(ifname, netns)) ipCmd(netns, ['link', 'set', 'dev', ifname, 'address', mac]);
+    ipv6Off(ifname, netns, this.log, port);
+    keepKernelOut(ifname, netns, this.log, port);
+    ipCmd(netns, ['link', 'set', 'dev', ifname, 'up']);
   }
 
   /** The MAC of a TAP's dataplane side without `mac:` (and of a port absent at start until it opens). */
@@ -547,7 +623,7 @@ export class PortManager {
       // a failure from here on leaves nothing either: the interface the kernel's again, unsaved
       const undo = () => { if (p.type !== 'tap') this.handBack(p.ifname, 'port add failed'); if (o.save !== false) this.save(); };
       let spec: WorkerPortSpec;
-      try { spec = this.prepare(p, index); } catch (e) { undo(); throw new PortError((e as Error).message, e instanceof ConfigError ? 422 : 500); }
+      try { spec = this.prepare(p, index); } catch (e) { undo(); throw new PortError((e as Error).message, e instanceof InterfaceInUseError ? 409 : e instanceof ConfigError ? 422 : 500); }
       const mp: ManagedPort = { config: p, spec, worker, origin: 'api' };
       // registered before the workers open it: a neighbour the first one learns there while the
       // others still open it must find the port (it is not reported again until it ages)
@@ -702,14 +778,10 @@ export class PortManager {
     // without either — never a drop chain that no port accounts for. A save that fails (a full
     // disk) puts the chain back and refuses the remove: answered removed, the port would come back
     // at the next start.
+    // (its claim is kept until it is closed: the port may take it again)
     const chained = p.spec.type === 'afpacket' || p.spec.type === 'afxdp';
-    const kernelOutAgain = () => {
-      if (!chained) return;
-      this.v6.take(p.spec.ifname, this.portNetns, p.spec.name);
-      ipv6Off(p.spec.ifname, this.portNetns, this.log, p.spec.name);
-      keepKernelOut(p.spec.ifname, this.portNetns, this.log, p.spec.name);
-    };
-    if (p.spec.type !== 'tap') this.handBack(p.spec.ifname, 'port removed');
+    const kernelOutAgain = () => { if (chained && this.claims.has(p.spec.ifname)) this.takeInterface(p.spec.ifname, p.spec.name, p.config.mac); };
+    if (p.spec.type !== 'tap') this.handBack(p.spec.ifname, 'port removed', false);
     try { this.save({ remove: p.spec.index }); } catch (e) { kernelOutAgain(); throw e; }
     const failed = await this.closeIn(p);
     if (failed) {
@@ -717,6 +789,7 @@ export class PortManager {
       this.save(); // (with it again: it stays)
       throw failed;
     }
+    if (p.spec.type !== 'tap') this.releaseClaim(p.spec.ifname);
     const view = this.view(p, this.info.get(p.spec.index));
     this.byIndex.delete(p.spec.index);
     this.info.delete(p.spec.index);
@@ -967,10 +1040,19 @@ export class PortManager {
   /** After the workers closed their ports (the daemon stopped, or its start failed after the ports
    * were taken): AF_PACKET / AF_XDP interfaces are handed back to the kernel; returns their names. */
   release(why = 'daemon stopped'): string[] {
-    const chained = this.all().filter((p) => p.spec.type !== 'tap').map((p) => p.spec.ifname);
+    const chained = this.all().filter((p) => p.spec.type !== 'tap' && this.claims.has(p.spec.ifname)).map((p) => p.spec.ifname);
     for (const i of chained) letKernelIn(i, this.portNetns);
     this.v6.giveBackAll(chained, this.portNetns, why);
+    // (released once handed back: a start waiting for one finds it as it was)
+    for (const { claim } of this.claims.values()) claim.release();
+    this.claims.clear();
     return chained;
+  }
+
+  /** Releases this daemon's claim on interface `ifname` (handed back already). */
+  private releaseClaim(ifname: string): void {
+    this.claims.get(ifname)?.claim.release();
+    this.claims.delete(ifname);
   }
 
   private serial<T>(fn: () => Promise<T>): Promise<T> {
