@@ -13,11 +13,10 @@
 import test from 'ava';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { rootGate } from './lib/root-gate.js';
-import { loopWorks, sleep } from './lib/chaos.js';
+import { loopWorks, sleep, unixRequest } from './lib/chaos.js';
 
 const gate = rootGate(test, { tools: ['unshare', 'mount', 'losetup', 'mkfs.ext4', 'fsfreeze', 'chattr', 'nsenter'] });
 const serial = gate.ok && !loopWorks() ? (title, ...rest) => test.skip(`${title} (skipped: no loop devices here)`, ...rest) : gate.serial;
@@ -27,22 +26,7 @@ const DATAPLANE = new URL('../dist/src/core/dataplane.js', import.meta.url).path
 const svc = (i) => ({ apiVersion: 'v1', kind: 'Service', metadata: { name: `s${i}`, namespace: 'hung' }, spec: { clusterIP: `10.96.2.${i}`, ports: [{ port: 80, protocol: 'TCP' }] } });
 
 /** One request over the unix socket: { status, json, text } or { status: 0, error } (a timeout). */
-function req(sock, method, path, body, timeoutMs = 10_000) {
-  return new Promise((resolve) => {
-    const data = body === undefined ? undefined : JSON.stringify(body);
-    const r = request({ socketPath: sock, method, path, timeout: timeoutMs, headers: data ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) } : {} }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (c) => { text += c; });
-      res.on('end', () => { let json; try { json = JSON.parse(text); } catch { /* not JSON */ } resolve({ status: res.statusCode, json, text }); });
-      res.on('error', (e) => resolve({ status: 0, error: e.code ?? e.message }));
-    });
-    r.on('timeout', () => r.destroy(new Error('timeout')));
-    r.on('error', (e) => resolve({ status: 0, error: e.code ?? e.message }));
-    if (data) r.write(data);
-    r.end();
-  });
-}
+const req = (sock, method, path, body, timeoutMs = 10_000) => unixRequest(sock, method, path, body, timeoutMs);
 
 /** Polls `fn` (every 200 ms, at most `ms`) until it returns true; the last value otherwise. */
 async function until(fn, ms) {

@@ -14,6 +14,26 @@ import { join } from 'node:path';
 import { NetnsLab } from '../../dist/src/netns.js';
 import { mulberry32 } from '../../dist/src/util/rng.js';
 
+
+/** One API request over a unix socket: { status, json, text } or { status: 0, error } — never a
+ * rejection, so a test can ask a daemon that is stuck, gone or answering garbage. */
+export function unixRequest(sock, method, path, body, timeoutMs = 120000) {
+  return new Promise((resolve) => {
+    const data = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
+    const r = request({ socketPath: sock, method, path, timeout: timeoutMs, headers: data ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) } : {} }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c) => { text += c; });
+      res.on('end', () => { let json; try { json = JSON.parse(text); } catch { /* not JSON */ } resolve({ status: res.statusCode, json, text }); });
+      res.on('error', (e) => resolve({ status: 0, error: e.code ?? e.message }));
+    });
+    r.on('timeout', () => r.destroy(new Error('timeout')));
+    r.on('error', (e) => resolve({ status: 0, error: e.code ?? e.message }));
+    if (data) r.write(data);
+    r.end();
+  });
+}
+
 export const WDP = new URL('../../bin/wdp.js', import.meta.url).pathname;
 const DOUBLE = new URL('./apiserver-double.js', import.meta.url).pathname;
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -167,21 +187,9 @@ export class ChaosRig {
 
   /** One API request over the unix socket: { status, json, text } or { status: 0, error }. */
   req(method, path, body, timeoutMs = 120000) {
-    return new Promise((resolve) => {
-      const data = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
-      const r = request({ socketPath: this.sock, method, path, timeout: timeoutMs, headers: data ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) } : {} }, (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (c) => { text += c; });
-        res.on('end', () => { let json; try { json = JSON.parse(text); } catch { /* not JSON */ } resolve({ status: res.statusCode, json, text }); });
-        res.on('error', (e) => resolve({ status: 0, error: e.code ?? e.message }));
-      });
-      r.on('timeout', () => r.destroy(new Error('timeout')));
-      r.on('error', (e) => resolve({ status: 0, error: e.code ?? e.message }));
-      if (data) r.write(data);
-      r.end();
-    });
+    return unixRequest(this.sock, method, path, body, timeoutMs);
   }
+
 
   /** Every item of a paged list. */
   async list(path) {
