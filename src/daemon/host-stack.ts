@@ -42,6 +42,7 @@ import { hostHairpinOf } from './config.js';
 import type { ExternalPorts } from './host-service-ports.js';
 import { canonicalAddr } from './l2.js';
 import { cidrContains, parseAddr, parseCidr } from '../util/addr.js';
+import { otherWdpIn } from './interface-claim.js';
 
 export const HOST_NODEPORT_TABLE = 4242;
 const RULE_PREF = 50;
@@ -269,10 +270,16 @@ export function configureHostStack(p: ManagedPort, start: HostAddresses, uplinkG
  * below it) are removed and the local rule put back at preference 0 — as a clean stop leaves the
  * host. Only where a rule of ours says a daemon had them; logged per family. */
 export function dropStaleHostRules(netns: string | undefined, log: Logger): void {
+  // the rules are the namespace's, not an interface's: another running wdp there may own them
+  const other = otherWdpIn(netns);
   for (const fam of ['-4', '-6'] as Fam[]) {
     let rules: string;
     try { rules = ipCmd(netns, [fam, 'rule', 'show']); } catch { continue; }   // (no IPv6)
     if (!new RegExp(`^${RULE_PREF}:.*\\blookup ${HOST_NODEPORT_TABLE}\\b`, 'm').test(rules)) continue;
+    if (other) {
+      log.info({ family: fam, pid: other.pid, stateDir: other.stateDir }, 'a host port\'s NodePort rules while another wdp runs in this network namespace: left alone (they may be its)');
+      continue;
+    }
     removeRules(netns, fam);
     let localBack = false;
     try {

@@ -29,7 +29,7 @@
 // `wdp start` has its ports in its own namespace, alive while it runs: not its case.) Where the directory cannot be used (no /run/wdp and
 // no permission to make it) the port goes on unclaimed, logged once.
 import Database from 'better-sqlite3';
-import { closeSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const DEFAULT_RUN_DIR = '/run/wdp';
@@ -185,6 +185,27 @@ function releaser(key: string, token: symbol): Claim {
 export function claimedElsewhere(netns: string | undefined, ifindex: number): Holder | null {
   let key: string;
   try { key = claimKey(netnsInode(netns), ifindex); } catch { return null; }
+  return heldByOther(key);
+}
+
+/** Another live wdp with a port in network namespace `netns` (its first claim found there), or
+ * null. What is namespace-wide rather than per interface — the host port's policy-routing rules —
+ * may be that wdp's: a start without a host port must not take them for a dead daemon's. One
+ * directory read and, per claim file of the namespace, one lock attempt. */
+export function otherWdpIn(netns: string | undefined): Holder | null {
+  let prefix: string;
+  try { prefix = `net${netnsInode(netns)}-if`; } catch { return null; }
+  let names: string[];
+  try { names = readdirSync(join(runDir(), SUBDIR)); } catch { return null; }
+  for (const n of names) {
+    if (!n.startsWith(prefix) || !n.endsWith('.lock')) continue;
+    const h = heldByOther(n.slice(0, -'.lock'.length));
+    if (h) return h;
+  }
+  return null;
+}
+
+function heldByOther(key: string): Holder | null {
   if (held.get(key)?.holders.size) return null;
   const path = join(runDir(), SUBDIR, `${key}.lock`);
   if (statOrNull(path) === null) return null;
