@@ -9,7 +9,7 @@
 //
 //   node bench/profile-core.mjs [--services 100] [--endpoints 10] [--flows 100000]
 //        [--ct 1048576] [--phase est|new|both|kept|reject|routed] [--reject-clients N] [--batches N] [--seconds 2] [--masq] [--wasm path]
-//        [--ab other.wasm] [--cycles] [--neighbours 110] [--node-routes 100] [--replies] [--local]
+//        [--ab other.wasm] [--cycles] [--neighbours 110] [--node-routes 100] [--replies] [--local] [--affinity]
 //
 // --batches N: process exactly N batches per phase (deterministic work).
 // --ab other.wasm: also measure another build, alternating batches (same load for both).
@@ -19,6 +19,9 @@
 // --ct N: conntrack capacity (default max(flows, 1M), as `wdp bench core`); the new-flow phase
 //   sends N unique tuples at most.
 // --masq: services with FEF_MASQUERADE (every new flow allocates a SNAT port).
+// --affinity: services with sessionAffinity ClientIP (3 h): every new flow looks up its client's
+//   entry (the new-flow phase's clients are all new: a miss and an insert) and every established
+//   one is a flow hit, as without it.
 // --replies: the established (or kept) phase sends the flows' replies (backend -> client) instead
 //   of their client packets.
 // --phase reject: the established phase's frames once every Service has lost its endpoints and
@@ -55,6 +58,7 @@ const phase = opt('phase', 'both');
 const fixedBatches = opt('batches', undefined) === undefined ? 0 : Number(opt('batches'));
 const seconds = Number(opt('seconds', 2));
 const masq = flag('masq');
+const affinity = flag('affinity');
 const replies = flag('replies');
 const neighbours = Number(opt('neighbours', 110));
 const nodeRoutes = Math.max(Number(opt('node-routes', 100)), Math.ceil(services * endpoints / 256));
@@ -144,7 +148,7 @@ function buildIr(m) {
     const maglev = new Uint32Array(m);
     for (let k = 0; k < m; k++) maglev[k] = ids[pattern[k] - 1];
     frontends.set(s + 1, { id: s + 1, service: `p/s${s}`, portName: '', kind: 'ClusterIP', addr: intToIp(vipOf(s)), family: 4,
-      port: 53, proto: 'UDP', flags: masq ? L.FEF_MASQUERADE : 0, affinityTimeoutMs: 0, sourceRanges: [], backends: ids, maglev });
+      port: 53, proto: 'UDP', flags: (masq ? L.FEF_MASQUERADE : 0) | (affinity ? L.FEF_AFFINITY : 0), affinityTimeoutMs: affinity ? 10_800_000 : 0, sourceRanges: [], backends: ids, maglev });
   }
   return { frontends, backends, routes: [...LOCAL], snatV4: masq ? '192.168.255.1' : undefined };
 }
@@ -324,5 +328,5 @@ if (phase === 'new' || phase === 'both') {
   report.new = res[0];
   if (abPath) report.new_b = res[1];
 }
-report.args = { services, endpoints, flows, ct, masq, replies, wasm: cores[0].path, ab: abPath, ...(phase === 'kept' ? { neighbours, nodeRoutes } : {}), ...(phase === 'reject' ? { rejectClients } : {}) };
+report.args = { services, endpoints, flows, ct, masq, affinity, replies, wasm: cores[0].path, ab: abPath, ...(phase === 'kept' ? { neighbours, nodeRoutes } : {}), ...(phase === 'reject' ? { rejectClients } : {}) };
 console.log(JSON.stringify(report));
