@@ -7,7 +7,7 @@
 // The watch (ip monitor address) in a namespace of its own; the daemon end to end:
 // test/kube-e2e-host-nodeport.test.js.
 import test from 'ava';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { HostAddressWatch, hostAddressesOf, ownedInterfaces, readHostAddresses } from '../dist/src/daemon/host-addresses.js';
 import { NetnsLab } from '../dist/src/netns.js';
 import { rootGate } from './lib/root-gate.js';
@@ -145,4 +145,26 @@ rootTest('HostAddressWatch: an address added or removed in its namespace is repo
   w.stop();
   for (let i = 0; i < 50 && nsPids().length; i++) await sleep(100);
   t.deepEqual(nsPids(), [], 'stopped: no monitor left');
+});
+
+rootTest('HostAddressWatch: the monitor ends with a daemon killed outright (setpriv --pdeathsig), not at its next event', async (t) => {
+  const lab = new NetnsLab('hk');
+  t.teardown(() => lab.destroy());
+  const ns = lab.namespace('h');
+  lab.veth(ns, 'eth1', ns, 'port0');
+  const MODULE = new URL('../dist/src/daemon/host-addresses.js', import.meta.url).href;
+  const child = spawn(process.execPath, ['--input-type=module', '-e',
+    `const m = await import(${JSON.stringify(MODULE)}); const log = { info() {}, warn() {} };
+     new m.HostAddressWatch(${JSON.stringify(ns)}, () => ({ ifnames: [], hostAddresses: [] }), () => {}, log, []).start();
+     console.log('watching'); setInterval(() => {}, 1000);`], { stdio: ['ignore', 'pipe', 'pipe'] });
+  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
+  let out = '';
+  child.stdout.on('data', (d) => { out += d; });
+  child.stderr.on('data', (d) => { out += d; });
+  const nsPids = () => execFileSync('ip', ['netns', 'pids', ns], { encoding: 'utf8' }).trim().split(/\s+/).filter(Boolean);
+  for (let i = 0; i < 100 && (!out.includes('watching') || nsPids().length === 0); i++) await sleep(100);
+  t.is(nsPids().length, 1, `the monitor runs in the namespace: ${out}`);
+  child.kill('SIGKILL');
+  for (let i = 0; i < 50 && nsPids().length; i++) await sleep(100);
+  t.deepEqual(nsPids(), [], 'no monitor left once the daemon is killed, with no address event since');
 });

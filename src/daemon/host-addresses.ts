@@ -25,11 +25,14 @@
 // when it changed. kube-proxy sees a change at its next sync (within its syncPeriod); here within
 // REREAD_MS. A monitor that exits is started again after a backoff (1 s doubling to 30 s), with a
 // re-read, so a change it missed meanwhile is still seen. The monitor is killed at stop and when
-// the daemon's process exits; a daemon killed outright (SIGKILL) leaves it until its next event,
-// whose write to the closed pipe ends it (SIGPIPE).
+// the daemon's process exits, and runs under `setpriv --pdeathsig KILL` (util-linux; Debian's
+// node images have it) so that the kernel ends it when the daemon dies outright (SIGKILL, OOM);
+// without setpriv such a monitor lives until its next event, whose write to the closed pipe ends
+// it (SIGPIPE).
 import { execFileSync, execFile, spawn, type ChildProcess } from 'node:child_process';
 import type { Logger } from 'pino';
 import { canonicalAddr } from './l2.js';
+import { systemTool } from '../util/system-tool.js';
 
 const REREAD_MS = 100;
 const BACKOFF_MS = [1000, 30_000] as const;
@@ -79,6 +82,14 @@ export function hostAddressesOf(json: string, owned: OwnedInterfaces): string[] 
 
 const ipArgs = (netns: string | undefined, args: string[]) => (netns ? ['-n', netns, ...args] : args);
 
+/** `ip -o monitor address`, ended by the kernel when the thread that started it (the daemon's
+ * main thread) dies, where setpriv is there to ask for that (PR_SET_PDEATHSIG; see the header). */
+function monitorCommand(netns: string | undefined): [string, string[]] {
+  const args = ipArgs(netns, ['-o', 'monitor', 'address']);
+  const setpriv = systemTool('setpriv');
+  return setpriv ? [setpriv, ['--pdeathsig', 'KILL', 'ip', ...args]] : ['ip', args];
+}
+
 /** The host's addresses now (synchronous: the start reads them before the workers answer). */
 export function readHostAddresses(netns: string | undefined, owned: OwnedInterfaces): string[] {
   return hostAddressesOf(execFileSync('ip', ipArgs(netns, ['-j', 'addr', 'show']), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 << 20 }), owned);
@@ -108,7 +119,8 @@ export class HostAddressWatch {
   start(): void {
     if (this.stopped) return;
     if (!this.hooked) { this.hooked = true; process.once('exit', this.onExit); }
-    const child = spawn('ip', ipArgs(this.netns, ['-o', 'monitor', 'address']), { stdio: ['ignore', 'pipe', 'ignore'] });
+    const [cmd, args] = monitorCommand(this.netns);
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'ignore'] });
     this.monitor = child;
     child.stdout!.on('data', () => { this.backoff = BACKOFF_MS[0]; this.schedule(); });
     child.on('error', (e) => this.lost(child, e.message));
