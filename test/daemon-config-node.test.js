@@ -37,7 +37,7 @@ suite.serial('node.masqueradeAll: the NodeConfig says so and a pod reaches a Clu
 test('conntrack timeouts over what the core\'s 32-bit ms clock holds are a config error naming the field, not a worker that fails to start', (t) => {
   const base = { node: { name: 'n1' }, ports: [{ name: 'p', type: 'tap', ifname: 'wdpx0', role: 'pod' }] };
   t.is(parseConfig({ ...base, conntrack: { tcpEstablishedSeconds: 4_294_967 } }).conntrack.tcpEstablishedSeconds, 4_294_967);
-  for (const k of ['tcpEstablishedSeconds', 'udpSeconds', 'tcpSynSeconds', 'tcpUnconfirmedSeconds', 'tcpHalfClosedSeconds']) {
+  for (const k of ['tcpEstablishedSeconds', 'udpSeconds', 'tcpSynSeconds', 'tcpUnconfirmedSeconds', 'tcpHalfClosedSeconds', 'sctpEstablishedSeconds']) {
     t.throws(() => parseConfig({ ...base, conntrack: { [k]: 50 * 86400 } }), { message: new RegExp(`conntrack\\.${k}`) });
   }
 });

@@ -80,7 +80,7 @@ test('running.md "Configuration": the values the annotated file sets are the def
   t.is(doc.conntrack.tcpEstablishedSeconds * 1000, DEFAULT_TIMEOUTS.tcpEstablishedMs, 'conntrack.tcpEstablishedSeconds');
   t.is(doc.conntrack.udpSeconds * 1000, DEFAULT_TIMEOUTS.udpMs, 'conntrack.udpSeconds');
   // the defaults the comments name: "tcpSynSeconds (60)", ...
-  for (const [k, ms] of [['tcpSynSeconds', 'tcpSynMs'], ['tcpUnconfirmedSeconds', 'tcpUnconfirmedMs'], ['tcpHalfClosedSeconds', 'tcpHalfClosedMs']]) {
+  for (const [k, ms] of [['tcpSynSeconds', 'tcpSynMs'], ['tcpUnconfirmedSeconds', 'tcpUnconfirmedMs'], ['tcpHalfClosedSeconds', 'tcpHalfClosedMs'], ['sctpEstablishedSeconds', 'sctpMs']]) {
     const m = new RegExp(`${k} \\((\\d+)\\)`).exec(text);
     t.truthy(m, `the comment names ${k}'s default`);
     t.is(Number(m?.[1]) * 1000, DEFAULT_TIMEOUTS[ms], k);

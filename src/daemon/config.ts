@@ -11,7 +11,7 @@
 //   api:      { listen: "127.0.0.1:9440" | "unix:/run/wdp.sock", healthz: "127.0.0.1:10256" | "off", token? }
 //   stateDir, workers, logLevel, masquerade: { ipv4?, ipv6? }, hugePages, busyPollUs, workerNice,
 //   workerRealtimePriority?, workerCpus?, controlNice, helperNice,
-//   conntrack: { flows?, tcpEstablishedSeconds?, udpSeconds?, tcpHalfClosedSeconds?, checkpointSeconds? },
+//   conntrack: { flows?, tcpEstablishedSeconds?, udpSeconds?, tcpHalfClosedSeconds?, sctpEstablishedSeconds?, checkpointSeconds? },
 //   announce: { loadBalancerIPs, externalIPs }, neighbourReachableMs
 //   kubernetes: { kubeconfig?, hostnameOverride?, minSyncPeriod, syncPeriod, clusterCIDRs,
 //                 detectLocalMode, nodePortAddresses, healthzBindAddress, metricsBindAddress, ... }
@@ -304,6 +304,9 @@ const configObject = z.object({
     tcpUnconfirmedSeconds: ctTimeoutSeconds,
     // established TCP after a FIN from one side only (kube-proxy's --conntrack-tcp-timeout-close-wait)
     tcpHalfClosedSeconds: ctTimeoutSeconds,
+    // an established SCTP association (the kernel's nf_conntrack_sctp_timeout_established, 210 s;
+    // its handshake and shutdown states keep the kernel's defaults: docs/core.md "SCTP states")
+    sctpEstablishedSeconds: ctTimeoutSeconds,
     // fragment table (docs/core.md "Fragments"): entries (0 = later fragments always drop), and
     // how long a first fragment's ports are remembered
     fragments: z.number().int().min(0).max(1 << 22).optional(),

@@ -494,6 +494,7 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
   if (cfg.conntrack.tcpSynSeconds) timeouts.tcpSynMs = cfg.conntrack.tcpSynSeconds * 1000;
   if (cfg.conntrack.tcpUnconfirmedSeconds) timeouts.tcpUnconfirmedMs = cfg.conntrack.tcpUnconfirmedSeconds * 1000;
   if (cfg.conntrack.tcpHalfClosedSeconds) timeouts.tcpHalfClosedMs = cfg.conntrack.tcpHalfClosedSeconds * 1000;
+  if (cfg.conntrack.sctpEstablishedSeconds) timeouts.sctpMs = cfg.conntrack.sctpEstablishedSeconds * 1000;
   if (cfg.conntrack.fragmentMs) timeouts.fragmentMs = cfg.conntrack.fragmentMs;
   const inits: WorkerInit[] = [];
   // fanout ports are in every worker; frames are steered to their flow's worker over these rings
