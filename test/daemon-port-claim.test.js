@@ -68,6 +68,22 @@ function failingStart(config, name) {
   return topo.lab.execAsync(topo.ns.dp, process.execPath, [WDP, 'start', '--config', file], { timeoutMs: 90_000 });
 }
 
+/** `wdp start` with `config` in the dataplane namespace, which must come up: the child, its output
+ * so far (out(): stdout and stderr together) and its exit code to come; killed at the test's end. */
+async function runningStart(t, config, name) {
+  const file = join(topo.dir, name);
+  writeFileSync(file, JSON.stringify(config));
+  const child = topo.lab.spawn(topo.ns.dp, process.execPath, [WDP, 'start', '--config', file], { cwd: ROOT });
+  let text = '';
+  child.stdout.on('data', (x) => { text += x; });
+  child.stderr.on('data', (x) => { text += x; });
+  const exited = new Promise((res) => child.once('exit', (code) => res(code)));
+  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
+  for (let i = 0; i < 900 && !/control API listening/.test(text) && child.exitCode === null; i++) await sleep(100);
+  t.regex(text, /control API listening/, text.slice(-3000));
+  return { child, out: () => text, exited };
+}
+
 const dropChains = () => topo.lab.exec(topo.ns.dp, NFT, ['list', 'table', 'netdev', 'wdp']).stdout;
 
 serial('a second daemon (another state directory) on the running one\'s interfaces is refused before it touches them', async (t) => {
@@ -111,18 +127,10 @@ serial('a daemon on other interfaces of the namespace leaves the running one\'s 
     ...topo.config, stateDir: join(topo.dir, 'state-d'), api: { listen: join(topo.dir, 'd.sock'), healthz: 'off' },
     ports: [{ name: 'up', type: 'afpacket', ifname: 'x1', role: 'uplink', gateways: ['10.99.1.1'] }],
   };
-  writeFileSync(join(topo.dir, 'd.json'), JSON.stringify(d));
-  const child = topo.lab.spawn(topo.ns.dp, process.execPath, [WDP, 'start', '--config', join(topo.dir, 'd.json')], { cwd: ROOT });
-  let out = '';
-  child.stdout.on('data', (x) => { out += x; });
-  child.stderr.on('data', (x) => { out += x; });
-  const exited = new Promise((res) => child.once('exit', (code) => res(code)));
-  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
-  for (let i = 0; i < 900 && !/control API listening/.test(out) && child.exitCode === null; i++) await sleep(100);
-  t.regex(out, /control API listening/, out.slice(-3000));
+  const { child, out, exited } = await runningStart(t, d, 'd.json');
   // its start removes the drop chains no port of its own accounts for — not the running daemon's
   for (const chain of ['in_c0', 'in_r0', 'in_v0']) t.regex(dropChains(), new RegExp(`chain ${chain} `), `${chain} stays`);
-  t.regex(out, /a drop chain of another running wdp's port: left alone/);
+  t.regex(out(), /a drop chain of another running wdp's port: left alone/);
   writeFileSync(join(topo.dir, 'port.json'), JSON.stringify({ name: 'steal', type: 'afpacket', ifname: 'v0', role: 'pod', gateways: ['10.244.0.1'] }));
   const { r, nft } = await watched(async () => ({
     cli: spawnSync(process.execPath, [WDP, '--server', `unix:${d.api.listen}`, 'port', 'add', '-f', join(topo.dir, 'port.json')], { encoding: 'utf8', cwd: ROOT, timeout: 60_000 }),
@@ -134,22 +142,14 @@ serial('a daemon on other interfaces of the namespace leaves the running one\'s 
   t.is(nft.trim(), '', 'no change to the ruleset');
   await forwards(t, 'after the refused add');
   child.kill('SIGTERM');
-  t.is(await Promise.race([exited, sleep(60_000).then(() => 'timeout')]), 0, out.slice(-3000));
+  t.is(await Promise.race([exited, sleep(60_000).then(() => 'timeout')]), 0, out().slice(-3000));
 });
 
 serial('a claim whose holder was killed blocks nobody: another daemon takes the interfaces', async (t) => {
   topo.daemon.kill('SIGKILL');
   await new Promise((r) => { if (topo.daemon.exitCode !== null || topo.daemon.signalCode !== null) r(); else topo.daemon.once('exit', r); });
   const e = { ...topo.config, stateDir: join(topo.dir, 'state-e'), api: { listen: join(topo.dir, 'e.sock'), healthz: 'off' } };
-  writeFileSync(join(topo.dir, 'e.json'), JSON.stringify(e));
-  const child = topo.lab.spawn(topo.ns.dp, process.execPath, [WDP, 'start', '--config', join(topo.dir, 'e.json')], { cwd: ROOT });
-  let out = '';
-  child.stdout.on('data', (x) => { out += x; });
-  child.stderr.on('data', (x) => { out += x; });
-  const exited = new Promise((res) => child.once('exit', (code) => res(code)));
-  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
-  for (let i = 0; i < 900 && !/control API listening/.test(out) && child.exitCode === null; i++) await sleep(100);
-  t.regex(out, /control API listening/, out.slice(-3000));
+  const { child, out, exited } = await runningStart(t, e, 'e.json');
   child.kill('SIGTERM');
-  t.is(await Promise.race([exited, sleep(60_000).then(() => 'timeout')]), 0, out.slice(-3000));
+  t.is(await Promise.race([exited, sleep(60_000).then(() => 'timeout')]), 0, out().slice(-3000));
 });
