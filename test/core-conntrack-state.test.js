@@ -4,11 +4,10 @@
 // scenario runs through the core and the reference model side by side (byte-for-byte verdicts and
 // the same flow table), and checks the outcome against the rule.
 import test from 'ava';
-import { Core } from '../dist/src/core/host.js';
-import { ReferenceModel } from '../dist/src/reference/model.js';
 import { frame } from '../dist/src/packet/build.js';
 import { CT_STATE_NAMES } from '../dist/src/core/names.js';
 import { backend, frontend, mkIr, runBoth, firstMismatch, MAC, L } from './lib/packets.js';
+import { corePair } from './lib/core-pair.js';
 
 const T0 = 1000;
 const VIP = '10.96.0.10';
@@ -18,10 +17,7 @@ const CLIENT = '10.0.0.5';
 function setup(opts = {}) {
   const b = backend({ id: 1, addr: BE, port: 8080, outPort: 1 });
   const ir = mkIr({ frontends: [frontend({ id: 1, addr: VIP, port: 80, proto: 'TCP' }, [b])], backends: [b] });
-  const o = { batchMax: 64, affinitySlots: 64, ...opts };
-  const core = Core.create(o);
-  core.applyIr(ir);
-  return { core, model: new ReferenceModel(ir, o) };
+  return corePair(ir, { batchMax: 64, affinitySlots: 64, ...opts });
 }
 
 const orig = (src, sport, flags) => ({ frame: frame({ srcMac: MAC.client, dstMac: MAC.node, src, dst: VIP, proto: 'TCP', sport, dport: 80, flags }), inPort: 3 });

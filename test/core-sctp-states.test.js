@@ -5,10 +5,10 @@
 // the reference model side by side (same verdicts, same flow table in the same states).
 import test from 'ava';
 import { Core } from '../dist/src/core/host.js';
-import { ReferenceModel } from '../dist/src/reference/model.js';
 import { frame } from '../dist/src/packet/build.js';
 import { CT_STATE_NAMES } from '../dist/src/core/names.js';
 import { backend, frontend, mkIr, runBoth, firstMismatch, MAC, L } from './lib/packets.js';
+import { corePair } from './lib/core-pair.js';
 
 const T0 = 1000;
 const VIP = '10.96.0.12';
@@ -18,10 +18,7 @@ const CLIENT = '10.0.0.5';
 function setup(opts = {}) {
   const b = backend({ id: 1, addr: BE, port: 9000, outPort: 1 });
   const ir = mkIr({ frontends: [frontend({ id: 1, addr: VIP, port: 7000, proto: 'SCTP' }, [b])], backends: [b] });
-  const o = { batchMax: 64, affinitySlots: 64, ...opts };
-  const core = Core.create(o);
-  core.applyIr(ir);
-  return { core, model: new ReferenceModel(ir, o) };
+  return corePair(ir, { batchMax: 64, affinitySlots: 64, ...opts });
 }
 
 const orig = (sport, chunk) => ({ frame: frame({ srcMac: MAC.client, dstMac: MAC.node, src: CLIENT, dst: VIP, proto: 'SCTP', sport, dport: 7000, chunk, ...(chunk === 'DATA' ? { payload: 'data' } : {}) }), inPort: 3 });
