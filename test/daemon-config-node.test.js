@@ -3,7 +3,7 @@
 // from the node's address, not the pod's. pod-b is the endpoint, pod-a the client.
 import test from 'ava';
 import { curlOk, e2eSuite, api, serviceYaml, sliceYaml } from './lib/topology.js';
-import { parseConfig } from '../dist/src/daemon/config.js';
+import { coreTimeouts, parseConfig } from '../dist/src/daemon/config.js';
 
 const suite = e2eSuite(test, {
   kind: 'mqa',
@@ -40,4 +40,11 @@ test('conntrack timeouts over what the core\'s 32-bit ms clock holds are a confi
   for (const k of ['tcpEstablishedSeconds', 'udpSeconds', 'tcpSynSeconds', 'tcpUnconfirmedSeconds', 'tcpHalfClosedSeconds', 'sctpEstablishedSeconds']) {
     t.throws(() => parseConfig({ ...base, conntrack: { [k]: 50 * 86400 } }), { message: new RegExp(`conntrack\\.${k}`) });
   }
+});
+
+test('the conntrack section\'s timeouts reach the core as its ms options; unset ones keep the core\'s defaults', (t) => {
+  const base = { node: { name: 'n1' }, ports: [{ name: 'p', type: 'tap', ifname: 'wdpx0', role: 'pod' }] };
+  t.deepEqual(coreTimeouts(parseConfig(base).conntrack), {});
+  const c = parseConfig({ ...base, conntrack: { tcpEstablishedSeconds: 7200, udpSeconds: 40, tcpSynSeconds: 20, tcpUnconfirmedSeconds: 25, tcpHalfClosedSeconds: 600, sctpEstablishedSeconds: 300, fragmentMs: 500 } });
+  t.deepEqual(coreTimeouts(c.conntrack), { tcpEstablishedMs: 7_200_000, udpMs: 40_000, tcpSynMs: 20_000, tcpUnconfirmedMs: 25_000, tcpHalfClosedMs: 600_000, sctpMs: 300_000, fragmentMs: 500 });
 });

@@ -684,3 +684,16 @@ export function loadConfigFile(path: string, adjust?: (raw: Record<string, unkno
   adjust?.(raw as Record<string, unknown>);
   return parseConfig(raw, path);
 }
+
+/** The core's conntrack timeouts (Core.create's `timeouts`, ms) the config's `conntrack` section
+ * sets; a timeout it leaves unset keeps the core's default (src/core/timeouts.ts). */
+export function coreTimeouts(c: DaemonConfig['conntrack']): Record<string, number> {
+  const t: Record<string, number> = {};
+  const seconds: Array<[number | undefined, string]> = [
+    [c.tcpEstablishedSeconds, 'tcpEstablishedMs'], [c.udpSeconds, 'udpMs'], [c.tcpSynSeconds, 'tcpSynMs'],
+    [c.tcpUnconfirmedSeconds, 'tcpUnconfirmedMs'], [c.tcpHalfClosedSeconds, 'tcpHalfClosedMs'], [c.sctpEstablishedSeconds, 'sctpMs'],
+  ];
+  for (const [s, ms] of seconds) if (s) t[ms] = s * 1000;
+  if (c.fragmentMs) t.fragmentMs = c.fragmentMs;
+  return t;
+}

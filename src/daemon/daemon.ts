@@ -30,7 +30,7 @@ import { retiredSweepBuffer } from '../core/retired-sweep.js';
 import { rejectLimitBuffer } from '../core/shared-reject-limit.js';
 import * as L from '../../assembly/layout.js';
 import type { DaemonConfig } from './config.js';
-import { ConfigError, hostHairpinOf } from './config.js';
+import { ConfigError, coreTimeouts, hostHairpinOf } from './config.js';
 import { PortManager, type ManagedPort } from './port-manager.js';
 import { MTU_REFRESH_MS } from './port-mtu.js';
 import { configureHostStack, dropStaleHostRules, type HostAddresses, type HostStack } from './host-stack.js';
@@ -488,14 +488,7 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
   }
   const imageAt = { revision, inputsHash: imageInputs(ports) };
 
-  const timeouts: Record<string, number> = {};
-  if (cfg.conntrack.tcpEstablishedSeconds) timeouts.tcpEstablishedMs = cfg.conntrack.tcpEstablishedSeconds * 1000;
-  if (cfg.conntrack.udpSeconds) timeouts.udpMs = cfg.conntrack.udpSeconds * 1000;
-  if (cfg.conntrack.tcpSynSeconds) timeouts.tcpSynMs = cfg.conntrack.tcpSynSeconds * 1000;
-  if (cfg.conntrack.tcpUnconfirmedSeconds) timeouts.tcpUnconfirmedMs = cfg.conntrack.tcpUnconfirmedSeconds * 1000;
-  if (cfg.conntrack.tcpHalfClosedSeconds) timeouts.tcpHalfClosedMs = cfg.conntrack.tcpHalfClosedSeconds * 1000;
-  if (cfg.conntrack.sctpEstablishedSeconds) timeouts.sctpMs = cfg.conntrack.sctpEstablishedSeconds * 1000;
-  if (cfg.conntrack.fragmentMs) timeouts.fragmentMs = cfg.conntrack.fragmentMs;
+  const timeouts = coreTimeouts(cfg.conntrack);
   const inits: WorkerInit[] = [];
   // fanout ports are in every worker; frames are steered to their flow's worker over these rings
   const steerRings = cfg.workers > 1 && cfg.ports.some((p) => p.fanout) ? steerRingsFor(cfg.workers) : undefined;
