@@ -14,9 +14,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { canUseNetns, NetnsLab, must } from '../dist/src/netns.js';
 import { systemTool } from '../dist/src/util/system-tool.js';
+import { startWdp } from './lib/wdp-process.js';
 
 const WDP = new URL('../bin/wdp.js', import.meta.url).pathname;
-const ROOT = new URL('../', import.meta.url).pathname;
 // (the system's nft: under npx, PATH starts with node_modules/.bin, whose `nft` is another tool's)
 const NFT = systemTool('nft');
 const root = canUseNetns() && NFT !== null;
@@ -65,19 +65,6 @@ async function failingStart(lab, ns, dir, config) {
   return lab.execAsync(ns, process.execPath, [WDP, 'start', '--config', file], { timeoutMs: 90_000 });
 }
 
-/** `wdp start` in `ns`; resolves once its API listens. */
-async function startWdp(lab, ns, dir, config) {
-  const file = join(dir, 'wdp.json');
-  writeFileSync(file, JSON.stringify(config));
-  const child = lab.spawn(ns, process.execPath, [WDP, 'start', '--config', file], { cwd: ROOT });
-  let out = '';
-  child.stdout.on('data', (d) => { out += d; });
-  child.stderr.on('data', (d) => { out += d; });
-  const exited = new Promise((r) => child.once('exit', (code, signal) => r({ code, signal })));
-  for (let i = 0; i < 900 && !/control API listening/.test(out) && child.exitCode === null; i++) await sleep(100);
-  if (!/control API listening/.test(out)) throw new Error(`the daemon did not come up:\n${out.slice(-3000)}`);
-  return { child, exited, log: () => out };
-}
 
 /** Whether the node's gateway address is answered for (ARP) on the link: from the peer, with the
  * kernel kept off up0, only wdp answers. */

@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { canUseNetns, NetnsLab, must } from '../dist/src/netns.js';
 import { systemTool } from '../dist/src/util/system-tool.js';
+import { startWdp as startDaemonProcess, stopWdp } from './lib/wdp-process.js';
 
 const WDP = new URL('../bin/wdp.js', import.meta.url).pathname;
 const ROOT = new URL('../', import.meta.url).pathname;
@@ -49,27 +50,11 @@ function snapshot(ns, ifname) {
 
 /** `wdp start` in `ns` with `config`; resolves once its API listens. `readOnlySys`: with /proc/sys
  * read-only, as an unprivileged container (the DaemonSet's) has it. */
-async function startWdp(lab, ns, dir, config, name = 'wdp.yaml', { readOnlySys = false } = {}) {
-  const file = join(dir, name);
-  writeFileSync(file, JSON.stringify(config));
-  const child = readOnlySys
-    // (unshare and sh exec: the daemon is the spawned process, signals reach it)
-    ? lab.spawn(ns, 'unshare', ['-m', 'sh', '-c', `mount --bind /proc/sys /proc/sys && mount -o remount,bind,ro /proc/sys && exec "$0" "$@"`, process.execPath, WDP, 'start', '--config', file], { cwd: ROOT })
-    : lab.spawn(ns, process.execPath, [WDP, 'start', '--config', file], { cwd: ROOT });
-  let out = '';
-  child.stdout.on('data', (d) => { out += d; });
-  child.stderr.on('data', (d) => { out += d; });
-  const exited = new Promise((r) => child.once('exit', (code, signal) => r({ code, signal })));
-  for (let i = 0; i < 600 && !/control API listening/.test(out) && child.exitCode === null; i++) await sleep(100);
-  if (!/control API listening/.test(out)) throw new Error(`the daemon did not come up:\n${out.slice(-3000)}`);
-  return { child, exited, log: () => out };
-}
+/** wdp started as lib/wdp-process.js starts it; `readOnlySys`: with /proc/sys read-only in a mount
+ * namespace of its own (unshare, then sh execs the daemon: signals reach it). */
+const startWdp = (lab, ns, dir, config, name = 'wdp.yaml', { readOnlySys = false } = {}) => startDaemonProcess(lab, ns, dir, config, name,
+  readOnlySys ? { prefix: ['unshare', '-m', 'sh', '-c', 'mount --bind /proc/sys /proc/sys && mount -o remount,bind,ro /proc/sys && exec "$0" "$@"'] } : {});
 
-async function stopWdp(d, signal = 'SIGTERM') {
-  d.child.kill(signal);
-  const timeout = sleep(60_000).then(() => ({ code: 'timeout' }));
-  return Promise.race([d.exited, timeout]);
-}
 
 function setup(t, kind) {
   const lab = new NetnsLab(kind);

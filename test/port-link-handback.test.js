@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { canUseNetns, NetnsLab, must } from '../dist/src/netns.js';
 import { systemTool } from '../dist/src/util/system-tool.js';
+import { startWdp, stopWdp } from './lib/wdp-process.js';
 
 const WDP = new URL('../bin/wdp.js', import.meta.url).pathname;
 const ROOT = new URL('../', import.meta.url).pathname;
@@ -66,23 +67,7 @@ function setup(t, kind) {
   return { lab, dir, ns, peer, config, before };
 }
 
-async function startWdp(lab, ns, dir, config, name = 'wdp.json') {
-  const file = join(dir, name);
-  writeFileSync(file, JSON.stringify(config));
-  const child = lab.spawn(ns, process.execPath, [WDP, 'start', '--config', file], { cwd: ROOT });
-  let out = '';
-  child.stdout.on('data', (d) => { out += d; });
-  child.stderr.on('data', (d) => { out += d; });
-  const exited = new Promise((r) => child.once('exit', (code, signal) => r({ code, signal })));
-  for (let i = 0; i < 900 && !/control API listening/.test(out) && child.exitCode === null; i++) await sleep(100);
-  if (!/control API listening/.test(out)) throw new Error(`the daemon did not come up:\n${out.slice(-3000)}`);
-  return { child, exited, log: () => out };
-}
 
-async function stopWdp(d, signal = 'SIGTERM') {
-  d.child.kill(signal);
-  return Promise.race([d.exited, sleep(60_000).then(() => ({ code: 'timeout' }))]);
-}
 
 /** While the ports hold them: the ports' MACs, both links up. */
 function taken(t, ns) {

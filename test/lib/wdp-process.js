@@ -1,0 +1,30 @@
+// `wdp start` as a process of its own in a test's network namespace: its config written to a file
+// in `dir`, up once its control API listens (90 s at most, else an error with its output), and
+// stopped with a signal, bounded. `prefix`: a command the daemon is started through (it must exec
+// the daemon, so that signals reach it).
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+const WDP = new URL('../../bin/wdp.js', import.meta.url).pathname;
+const ROOT = new URL('../../', import.meta.url).pathname;
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+export async function startWdp(lab, ns, dir, config, name = 'wdp.json', { prefix = [] } = {}) {
+  const file = join(dir, name);
+  writeFileSync(file, JSON.stringify(config));
+  const argv = [...prefix, process.execPath, WDP, 'start', '--config', file];
+  const child = lab.spawn(ns, argv[0], argv.slice(1), { cwd: ROOT });
+  let out = '';
+  child.stdout.on('data', (d) => { out += d; });
+  child.stderr.on('data', (d) => { out += d; });
+  const exited = new Promise((r) => child.once('exit', (code, signal) => r({ code, signal })));
+  for (let i = 0; i < 900 && !/control API listening/.test(out) && child.exitCode === null; i++) await sleep(100);
+  if (!/control API listening/.test(out)) throw new Error(`the daemon did not come up:\n${out.slice(-3000)}`);
+  return { child, exited, log: () => out };
+}
+
+/** Signals the daemon and waits for its exit ({ code, signal }), or { code: 'timeout' } after 60 s. */
+export async function stopWdp(d, signal = 'SIGTERM') {
+  d.child.kill(signal);
+  return Promise.race([d.exited, sleep(60_000).then(() => ({ code: 'timeout' }))]);
+}
