@@ -29,9 +29,10 @@
 // port taken out of the config, a runtime port not restored, or a killed daemon of another state
 // directory that is not coming back) puts it back and removes the record (giveBackStale) — its
 // drop chain is removed by that start too (port-manager.ts removeStaleChains). A record counts
-// only while its interface still shows a port's marks (leftByPort: IPv6 off, or the MAC the port
-// set): one whose interface was put back by hand, or is another interface under a reused key
-// (interface-record.ts), is dropped, the interface saved afresh.
+// only while its interface still shows a port's marks (leftByPort: the MAC the port left and IPv6
+// off): one whose interface was put back or had its MAC changed by hand since, or is another
+// interface under a reused key (interface-record.ts), is dropped, the interface saved afresh —
+// what it has then is what it gets back.
 //
 // Upgrades: an older wdp kept these entries in <stateDir>/link-handback.json (before that
 // ipv6-handback.json, the IPv6 alone). Read at start: an entry whose interface (same name, ifindex
@@ -78,13 +79,14 @@ export function linkNow(ifname: string, netns: string | undefined): { ifindex: n
   } catch { return undefined; }
 }
 
-/** Whether interface `s.ifname` (in `netns`, MAC `mac` now) shows what a port leaves on it: the MAC
- * the port set, or IPv6 off — where the interface had IPv6 off before (or the kernel has none)
- * that cannot tell, and its name and ifindex are all there is. One that shows neither was put back
- * (by hand, or by a hand-back killed before it removed the record) or is another interface: its
- * saved state is not what it had. */
+/** Whether interface `s.ifname` (in `netns`, MAC `mac` now) shows what a port left on it: the MAC
+ * (the one the port set, else its own) and IPv6 off — where the interface had IPv6 off before (or
+ * the kernel has none) that cannot tell, and the MAC, name and ifindex are all there is. One that
+ * does not was put back (by hand, or by a hand-back killed before it removed the record), has had
+ * its MAC changed by hand since, or is another interface: its saved state is not taken for what it
+ * had. */
 function leftByPort(s: SavedInterface, netns: string | undefined, mac: string): boolean {
-  if (s.link?.macSet && mac === s.link.macSet) return true;
+  if (s.link && mac !== (s.link.macSet ?? s.link.mac)) return false;
   if (s.disableIpv6 === '1' || !existsSync('/proc/sys/net/ipv6')) return true;
   return ipv6TurnedOff(s.ifname, netns) !== false;
 }
@@ -134,6 +136,9 @@ export class LinkHandback {
     let nsInode: number | undefined;
     try { nsInode = netnsInode(netns); } catch { /* (no record: see persist) */ }
     const k = key(ifname, netns), mine = this.saved.get(k);
+    // (saved from an interface of this name that is gone since — re-created, the next pod's veth:
+    // its record goes, its claim went with it)
+    if (mine && mine.ifindex !== now.ifindex && mine.nsInode !== undefined) removeRecord(mine.nsInode, mine.ifindex);
     let before: SavedInterface | undefined = mine?.ifindex === now.ifindex ? mine : undefined;
     if (!before && nsInode !== undefined) {
       const r = readRecord(nsInode, now.ifindex);
