@@ -161,7 +161,7 @@ export function api(topo: Topology, method: string, path: string, body?: unknown
 /** The environment a `wdp start` of the lab runs with: its run directory the lab's (a daemon the
  * lab kills leaves its claims and records there, removed with the lab's directory). */
 export function daemonEnv(topo: Topology): NodeJS.ProcessEnv {
-  return { ...process.env, WDP_RUN_DIR: topo.runDir };
+  return { ...process.env, ...(topo.runDir ? { WDP_RUN_DIR: topo.runDir } : {}) };
 }
 
 /** Start `wdp start` inside the dataplane namespace; resolves when its API answers. */
