@@ -14,8 +14,10 @@ import { PortManager } from '../dist/src/daemon/port-manager.js';
 import { NetnsLab } from '../dist/src/netns.js';
 import { systemTool } from '../dist/src/util/system-tool.js';
 import { rootGate } from './lib/root-gate.js';
+import { privateRunDir } from './lib/private-run-dir.js';
 
 const gate = rootGate(test, { tools: ['nft'] });
+privateRunDir(test);
 
 gate.test('a port whose worker refuses it is undone: no drop chain on its interface, not saved; the saved file named it while it was being added', async (t) => {
   const lab = new NetnsLab('cu');

@@ -6,14 +6,17 @@
 // one put its drop chains, sockets and IPv6 changes over the first's ports (and on a unix socket
 // took the first's API over); now it exits 1 naming the interfaces and the running daemon's pid.
 // A claim whose holder was killed blocks nobody; a runtime port on another daemon's interface is
-// refused (409); a daemon starting in the same namespace leaves the other's drop chains alone. The demo topology (client, remote, a pod on an AF_PACKET veth) in network
+// refused (409); a daemon starting in the same namespace leaves the other's drop chains alone. The daemons
+// share one run directory (WDP_RUN_DIR, as the daemons of a node share /run/wdp): the lab's, under its
+// directory, removed with it (src/demo/topology.ts daemonEnv). The demo topology (client, remote, a pod on an AF_PACKET veth) in network
 // namespaces this test makes; the daemons run in its dataplane namespace.
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildTopology, startDaemon, startPods, destroyTopology, api, curlOk, serviceYaml, sliceYaml, readyEndpoints, rootGate, ROOT, WDP, sleep } from './lib/topology.js';
 import { systemTool } from '../dist/src/util/system-tool.js';
+import { daemonEnv } from '../dist/src/demo/topology.js';
 
 const NFT = systemTool('nft');
 const gate = rootGate(test);
@@ -65,7 +68,7 @@ async function watched(fn) {
 function failingStart(config, name) {
   const file = join(topo.dir, name);
   writeFileSync(file, JSON.stringify(config));
-  return topo.lab.execAsync(topo.ns.dp, process.execPath, [WDP, 'start', '--config', file], { timeoutMs: 90_000 });
+  return topo.lab.execAsync(topo.ns.dp, 'env', [`WDP_RUN_DIR=${topo.runDir}`, process.execPath, WDP, 'start', '--config', file], { timeoutMs: 90_000 });
 }
 
 /** `wdp start` with `config` in the dataplane namespace, which must come up: the child, its output
@@ -73,7 +76,7 @@ function failingStart(config, name) {
 async function runningStart(t, config, name) {
   const file = join(topo.dir, name);
   writeFileSync(file, JSON.stringify(config));
-  const child = topo.lab.spawn(topo.ns.dp, process.execPath, [WDP, 'start', '--config', file], { cwd: ROOT });
+  const child = topo.lab.spawn(topo.ns.dp, process.execPath, [WDP, 'start', '--config', file], { cwd: ROOT, env: daemonEnv(topo) });
   let text = '';
   child.stdout.on('data', (x) => { text += x; });
   child.stderr.on('data', (x) => { text += x; });
@@ -150,6 +153,9 @@ serial('a claim whose holder was killed blocks nobody: another daemon takes the 
   await new Promise((r) => { if (topo.daemon.exitCode !== null || topo.daemon.signalCode !== null) r(); else topo.daemon.once('exit', r); });
   const e = { ...topo.config, stateDir: join(topo.dir, 'state-e'), api: { listen: join(topo.dir, 'e.sock'), healthz: 'off' } };
   const { child, out, exited } = await runningStart(t, e, 'e.json');
+  // what the killed one had saved of them is the interfaces' (beside their claims), found by this one
+  t.regex(out(), /an interface a wdp did not hand back \(killed\): what it had before that wdp took it is what it gets back/);
   child.kill('SIGTERM');
   t.is(await Promise.race([exited, sleep(60_000).then(() => 'timeout')]), 0, out().slice(-3000));
+  t.deepEqual(readdirSync(join(topo.runDir, 'interfaces')), [], 'no claim or hand-back record left in the shared run directory');
 });

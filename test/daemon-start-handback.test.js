@@ -14,9 +14,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { canUseNetns, NetnsLab, must } from '../dist/src/netns.js';
 import { systemTool } from '../dist/src/util/system-tool.js';
-import { startWdp } from './lib/wdp-process.js';
+import { startWdp, runDirOf, wdpStartArgv } from './lib/wdp-process.js';
 
-const WDP = new URL('../bin/wdp.js', import.meta.url).pathname;
 // (the system's nft: under npx, PATH starts with node_modules/.bin, whose `nft` is another tool's)
 const NFT = systemTool('nft');
 const root = canUseNetns() && NFT !== null;
@@ -62,7 +61,8 @@ function setup(t, kind) {
 async function failingStart(lab, ns, dir, config) {
   const file = join(dir, 'failing.json');
   writeFileSync(file, JSON.stringify(config));
-  return lab.execAsync(ns, process.execPath, [WDP, 'start', '--config', file], { timeoutMs: 90_000 });
+  const [cmd, ...args] = wdpStartArgv(file, runDirOf(dir));
+  return lab.execAsync(ns, cmd, args, { timeoutMs: 90_000 });
 }
 
 

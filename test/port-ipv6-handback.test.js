@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { canUseNetns, NetnsLab, must } from '../dist/src/netns.js';
 import { systemTool } from '../dist/src/util/system-tool.js';
-import { startWdp as startDaemonProcess, stopWdp } from './lib/wdp-process.js';
+import { startWdp as startDaemonProcess, stopWdp, runDirOf, wdpStartArgv } from './lib/wdp-process.js';
 
 const WDP = new URL('../bin/wdp.js', import.meta.url).pathname;
 const ROOT = new URL('../', import.meta.url).pathname;
@@ -152,7 +152,8 @@ serial('with /proc/sys read-only (the DaemonSet\'s container): IPv6 is turned of
 async function failingStart(lab, ns, dir, config) {
   const file = join(dir, 'failing.yaml');
   writeFileSync(file, JSON.stringify(config));
-  return lab.execAsync(ns, process.execPath, [WDP, 'start', '--config', file], { timeoutMs: 60_000 });
+  const [cmd, ...args] = wdpStartArgv(file, runDirOf(dir));
+  return lab.execAsync(ns, cmd, args, { timeoutMs: 60_000 });
 }
 // (the system's nft: under npx, PATH starts with node_modules/.bin, whose `nft` is another tool's
 // and prints nothing — the checks below would pass whatever the table holds)

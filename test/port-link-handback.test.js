@@ -8,12 +8,12 @@
 // whose other ends are in a second one; its API on a unix socket.
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { canUseNetns, NetnsLab, must } from '../dist/src/netns.js';
 import { systemTool } from '../dist/src/util/system-tool.js';
-import { startWdp, stopWdp } from './lib/wdp-process.js';
+import { startWdp, stopWdp, runDirOf, wdpStartArgv } from './lib/wdp-process.js';
 
 const WDP = new URL('../bin/wdp.js', import.meta.url).pathname;
 const ROOT = new URL('../', import.meta.url).pathname;
@@ -78,6 +78,9 @@ function taken(t, ns) {
   }
 }
 
+/** The hand-back records in the test's run directory (src/daemon/interface-record.ts). */
+const records = (dir) => { try { return readdirSync(join(runDirOf(dir), 'interfaces')).filter((n) => n.endsWith('.handback.json')); } catch { return []; } };
+
 /** Each interface as before the start. */
 function asBefore(t, ns, before, when) {
   t.deepEqual(snapshot(ns, 'up0'), before.up0, `up0 ${when}: as before`);
@@ -100,7 +103,8 @@ serial('a start that fails after taking the interfaces puts their MAC and link s
   // an older wdp's state file, unreadable and without a backup: the store refuses (after the ports)
   writeFileSync(join(config.stateDir, 'state.json'), '{"format":"wdp-desired-state","vers');
   writeFileSync(join(dir, 'failing.json'), JSON.stringify(config));
-  const r = await lab.execAsync(ns, process.execPath, [WDP, 'start', '--config', join(dir, 'failing.json')], { timeoutMs: 90_000 });
+  const [cmd, ...args] = wdpStartArgv(join(dir, 'failing.json'), runDirOf(dir));
+  const r = await lab.execAsync(ns, cmd, args, { timeoutMs: 90_000 });
   t.is(r.code, 1, r.stderr);
   t.regex(r.stdout, /the start failed: its ports' interfaces are handed back/);
   asBefore(t, ns, before, 'after the failed start');
@@ -115,6 +119,7 @@ serial('killed, then started and stopped again: the interfaces get what they had
   taken(t, ns);
   t.is((await stopWdp(d2)).code, 0, d2.log().slice(-3000));
   asBefore(t, ns, before, 'after the second start\'s stop');
+  t.deepEqual(records(dir), [], 'no hand-back record left');
 });
 
 serial('killed, then started without those ports: the start puts the interfaces back', async (t) => {
@@ -144,4 +149,63 @@ serial('a runtime port with a MAC, removed: its interface has its MAC and link s
   t.deepEqual(snapshot(ns, 'up0'), before.up0, 'after the remove: as before the add');
   t.is((await stopWdp(d)).code, 0, d.log().slice(-3000));
   t.deepEqual(snapshot(ns, 'up0'), before.up0, 'the stop does not touch it again');
+});
+
+serial('killed, then its interfaces taken by a daemon of another state directory: that one hands back what they had before the first took them, and the first, started again, leaves them alone', async (t) => {
+  const { lab, dir, ns, peer, config, before } = setup(t, 'lx');
+  const a = await startWdp(lab, ns, dir, config);
+  t.is((await stopWdp(a, 'SIGKILL')).signal, 'SIGKILL');
+  taken(t, ns);   // (what the killed daemon left)
+  // another state directory, the same run directory (one per node): up keeps the MAC it finds,
+  // pod sets another
+  const b = {
+    ...config, stateDir: join(dir, 'state-b'), api: { listen: `unix:${join(dir, 'b.sock')}`, healthz: 'off' },
+    ports: [{ ...config.ports[0], mac: undefined }, { ...config.ports[1], mac: '02:00:00:cc:00:02' }],
+  };
+  const d = await startWdp(lab, ns, dir, b, 'b.json');
+  t.is(snapshot(ns, 'pod0').mac, '02:00:00:cc:00:02');
+  t.is((await stopWdp(d)).code, 0, d.log().slice(-3000));
+  asBefore(t, ns, before, 'after the other daemon\'s stop');
+  t.regex(d.log(), /an interface a wdp did not hand back \(killed\): what it had before that wdp took it is what it gets back/);
+  t.deepEqual(records(dir), [], 'no hand-back record left');
+  t.false(existsSync(join(config.stateDir, 'link-handback.json')), 'nothing in the first daemon\'s state directory');
+  // the operator uses up0 now; the first daemon comes back on another interface
+  must('ip', ['-n', ns, 'link', 'set', 'dev', 'up0', 'up']);
+  lab.veth(ns, 'up1', peer, 'up1p');
+  const a2 = await startWdp(lab, ns, dir, { ...config, ports: [{ name: 'up', type: 'afpacket', ifname: 'up1', role: 'uplink', gateways: ['10.77.0.1'] }] }, 'a2.json');
+  const s = snapshot(ns, 'up0');
+  t.true(s.up, 'up0 left up, as the operator set it');
+  t.is(s.mac, UP0_MAC);
+  t.deepEqual(snapshot(ns, 'pod0'), before.pod0, 'pod0 left as it was');
+  t.is((await stopWdp(a2)).code, 0, a2.log().slice(-3000));
+});
+
+serial('an older wdp\'s state-directory file: its entries count for interfaces its ports left, and it is removed', async (t) => {
+  const { lab, dir, ns, peer, config, before } = setup(t, 'lu');
+  lab.veth(ns, 'up1', peer, 'up1p');
+  const up1 = { name: 'up', type: 'afpacket', ifname: 'up1', role: 'uplink', gateways: ['10.77.0.1'] };
+  const a = await startWdp(lab, ns, dir, config);
+  await stopWdp(a, 'SIGKILL');
+  // what an older wdp, killed, left: its entries in <stateDir>/link-handback.json, no record beside the claims
+  const dirOfRecords = join(runDirOf(dir), 'interfaces');
+  const interfaces = records(dir).map((n) => JSON.parse(readFileSync(join(dirOfRecords, n), 'utf8')).saved);
+  for (const n of records(dir)) rmSync(join(dirOfRecords, n));
+  t.is(interfaces.length, 2);
+  writeFileSync(join(config.stateDir, 'link-handback.json'), JSON.stringify({ interfaces }));
+  // started again with pod0 and another uplink: up0 is put back at the start, pod0 at the stop
+  const d = await startWdp(lab, ns, dir, { ...config, ports: [up1, config.ports[1]] }, 'pod.json');
+  t.deepEqual(snapshot(ns, 'up0'), before.up0, 'up0 put back at the start');
+  t.false(existsSync(join(config.stateDir, 'link-handback.json')), 'the older file removed');
+  t.is(records(dir).length, 2, 'pod0\'s entry is its record now (and up1 has one)');
+  t.is((await stopWdp(d)).code, 0, d.log().slice(-3000));
+  t.deepEqual(snapshot(ns, 'pod0'), before.pod0, 'pod0 after the stop: as before the first start');
+  // an older file whose interfaces were handed back since (up0 then set up by hand): not put back over them
+  writeFileSync(join(config.stateDir, 'link-handback.json'), JSON.stringify({ interfaces }));
+  must('ip', ['-n', ns, 'link', 'set', 'dev', 'up0', 'up']);
+  const d2 = await startWdp(lab, ns, dir, { ...config, ports: [up1] }, 'up1.json');
+  t.true(snapshot(ns, 'up0').up, 'up0 left up');
+  t.deepEqual(snapshot(ns, 'pod0'), before.pod0, 'pod0 left as it was');
+  t.false(existsSync(join(config.stateDir, 'link-handback.json')), 'the older file removed');
+  t.is((await stopWdp(d2)).code, 0, d2.log().slice(-3000));
+  t.deepEqual(records(dir), [], 'no hand-back record left');
 });

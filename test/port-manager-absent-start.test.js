@@ -15,8 +15,10 @@ import { parseConfig, ConfigError } from '../dist/src/daemon/config.js';
 import { PortManager } from '../dist/src/daemon/port-manager.js';
 import { NetnsLab } from '../dist/src/netns.js';
 import { rootGate } from './lib/root-gate.js';
+import { privateRunDir } from './lib/private-run-dir.js';
 
 const gate = rootGate(test);
+privateRunDir(test);
 
 /** fn gets a namespace `ns` (the ports') with its veth peer namespace `peer`, a way to build a
  * PortManager over config `ports` there (with a stand-in dataplane that opens whatever it is

@@ -14,8 +14,10 @@ import { parseConfig } from '../dist/src/daemon/config.js';
 import { PortManager } from '../dist/src/daemon/port-manager.js';
 import { NetnsLab } from '../dist/src/netns.js';
 import { rootGate } from './lib/root-gate.js';
+import { privateRunDir } from './lib/private-run-dir.js';
 
 const gate = rootGate(test);
+privateRunDir(test);
 
 /** A PortManager over veths in namespaces this test creates — `up0` (the config file's uplink)
  * and `r1` in namespace a, their peers in b — with a stand-in dataplane that records the ports it

@@ -10,8 +10,10 @@ import { parseConfig } from '../dist/src/daemon/config.js';
 import { PortManager } from '../dist/src/daemon/port-manager.js';
 import { NetnsLab } from '../dist/src/netns.js';
 import { rootGate } from './lib/root-gate.js';
+import { privateRunDir } from './lib/private-run-dir.js';
 
 const gate = rootGate(test);
+privateRunDir(test);
 
 gate.serial('a host port\'s TAP gets the uplink\'s MTU (9000 here); an explicit mtu wins', async (t) => {
   const lab = new NetnsLab('pmm');

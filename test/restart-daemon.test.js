@@ -22,6 +22,7 @@ import { writeCheckpoint } from '../dist/src/daemon/checkpoint.js';
 import { frame } from '../dist/src/packet/build.js';
 import { backend, frontend, mkIr, MAC, L } from './lib/packets.js';
 import { ECHO_PORT, ECHO_CLIENT, report, startEchoServers } from './lib/echo-traffic.js';
+import { daemonEnv } from '../dist/src/demo/topology.js';
 
 const { ok: root, serial } = rootGate(test);
 
@@ -203,7 +204,7 @@ serial('readiness: healthz answers 503 while saved flows are imported, 200 only 
   writeFileSync(topo.configFile, JSON.stringify(topo.config));
 
   // start by hand and poll healthz from the moment the API socket answers
-  const child = topo.lab.spawn(topo.ns.dp, process.execPath, [WDP, 'start', '--config', topo.configFile]);
+  const child = topo.lab.spawn(topo.ns.dp, process.execPath, [WDP, 'start', '--config', topo.configFile], { env: daemonEnv(topo) });
   topo.daemon = child;
   topo.daemonLog = '';
   child.stdout.on('data', (x) => { topo.daemonLog += x; });

@@ -18,7 +18,9 @@
 // A claim released (the port removed, the daemon stopped) removes both files while still locked,
 // and a claim taken checks afterwards that the path is still the file it locked: a start that
 // opened the file just before it was removed locks a dead inode and tries again. A killed
-// holder's files stay until the interface is claimed again (or the node boots: /run is a tmpfs).
+// holder's files stay until the interface is claimed again (or the node boots: /run is a tmpfs),
+// as does the record of what the interface had before it was taken (interface-record.ts), which
+// the next holder reads.
 // Cost: a file, an open SQLite connection (a descriptor, a few KiB) per claimed interface.
 //
 // Within one process the claims of one state directory are shared (each released by its own
@@ -33,7 +35,10 @@ import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, un
 import { join } from 'node:path';
 
 export const DEFAULT_RUN_DIR = '/run/wdp';
-const SUBDIR = 'interfaces';
+/** The claims' directory under runDir (the interfaces' hand-back records live there too:
+ * interface-record.ts). */
+export const CLAIM_SUBDIR = 'interfaces';
+const SUBDIR = CLAIM_SUBDIR;
 
 export const runDir = (): string => process.env.WDP_RUN_DIR || DEFAULT_RUN_DIR;
 
@@ -178,6 +183,12 @@ function releaser(key: string, token: symbol): Claim {
       try { h.db.close(); } catch { /* closed */ }
     },
   };
+}
+
+/** Whether this process (one of its daemons) holds the claim on interface `ifindex` of the
+ * namespace of inode `nsInode`. */
+export function claimedHere(nsInode: number, ifindex: number): boolean {
+  return !!held.get(claimKey(nsInode, ifindex))?.holders.size;
 }
 
 /** Whether interface `ifindex` of `netns` is claimed by a live wdp other than this process's

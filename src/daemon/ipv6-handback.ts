@@ -15,8 +15,8 @@
 // multicast) nor a router advertisement made. Put back in that order: the sysctls, the addresses
 // (with their flags), the routes (which need the addresses' prefixes).
 //
-// Saved with the interface's link state, and put back, by link-handback.ts (which says where and
-// for how long). Cost: a few `ip` / `sysctl` forks per port at its take and at its hand-back.
+// Saved with the interface's link state, and put back, by link-handback.ts (which says when; where:
+// interface-record.ts). Cost: a few `ip` / `sysctl` forks per port at its take and at its hand-back.
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 
@@ -77,6 +77,14 @@ export function readIpv6(ifname: string, netns: string | undefined, ifindex: num
     ...(conf('disable_ipv6') !== undefined ? { disableIpv6: conf('disable_ipv6') } : {}),
     ...(conf('addr_gen_mode') !== undefined ? { addrGenMode: conf('addr_gen_mode') } : {}),
   };
+}
+
+/** Whether IPv6 is off on interface `ifname` as a port turns it off (port-manager.ts ipv6Off:
+ * `disable_ipv6` 1, or `addr_gen_mode` none); undefined where neither can be read. */
+export function ipv6TurnedOff(ifname: string, netns: string | undefined): boolean | undefined {
+  const d = sysctlRead(netns, `net.ipv6.conf.${ifname}.disable_ipv6`), g = sysctlRead(netns, `net.ipv6.conf.${ifname}.addr_gen_mode`);
+  if (d === undefined && g === undefined) return undefined;
+  return d === '1' || g === '1';
 }
 
 /** `ip link set addrgenmode` names for the addr_gen_mode sysctl's values. */

@@ -315,8 +315,7 @@ export class PortManager {
     this.claimAtStart(cfg.ports, missing);
     const specs: WorkerPortSpec[] = [];
     try {
-      // (the saved IPv6 of their interfaces written once for all of them)
-      this.v6.batch(() => cfg.ports.forEach((p, index) => specs.push(missing[index] ? this.startAbsent(p, index) : this.prepare(p, index))));
+      cfg.ports.forEach((p, index) => specs.push(missing[index] ? this.startAbsent(p, index) : this.prepare(p, index)));
     } catch (e) {
       // (a port that cannot be prepared: it and those prepared before it are the kernel's again)
       cfg.ports.slice(0, specs.length + 1).forEach((p, i) => { if (!missing[i] && p.type !== 'tap') this.handBack(p.ifname, 'the start failed'); });
@@ -341,7 +340,7 @@ export class PortManager {
     });
     specs.forEach((spec, i) => this.byIndex.set(i, { config: cfg.ports[i], spec, worker: cfg.ports[i].worker ?? 0, origin: 'config' }));
     this.nextIndex = cfg.ports.length;
-    this.v6.batch(() => this.restoreSaved());
+    this.restoreSaved();
   }
 
   /** At the daemon's start, before the workers open the ports: the drop chains of the ports'

@@ -28,6 +28,9 @@ export interface Pod extends PodSpec { ns: string; ip: string; ip6: string; ifna
 export interface Topology {
   lab: NetnsLab;
   dir: string;
+  /** the daemon's run directory (WDP_RUN_DIR: its interfaces' claims and hand-back records), under
+   * `dir`: the lab's own, not the node's /run/wdp (daemonEnv) */
+  runDir: string;
   ns: { dp: string; client: string; remote: string };
   pods: Pod[];
   config: Record<string, any>;
@@ -87,7 +90,7 @@ export function buildTopology(opts: { pods: PodSpec[]; kind?: string; logLevel?:
     };
     const configFile = join(dir, 'wdp.yaml');
     writeFileSync(configFile, JSON.stringify(config, null, 2)); // JSON is YAML
-    return { lab, dir, ns: { dp, client, remote }, pods, config, configFile, podProcs: [], daemonLog: '' };
+    return { lab, dir, runDir: join(dir, 'run'), ns: { dp, client, remote }, pods, config, configFile, podProcs: [], daemonLog: '' };
   } catch (e) {
     lab.destroySync();
     rmSync(dir, { recursive: true, force: true });
@@ -155,9 +158,15 @@ export function api(topo: Topology, method: string, path: string, body?: unknown
   });
 }
 
+/** The environment a `wdp start` of the lab runs with: its run directory the lab's (a daemon the
+ * lab kills leaves its claims and records there, removed with the lab's directory). */
+export function daemonEnv(topo: Topology): NodeJS.ProcessEnv {
+  return { ...process.env, ...(topo.runDir ? { WDP_RUN_DIR: topo.runDir } : {}) };
+}
+
 /** Start `wdp start` inside the dataplane namespace; resolves when its API answers. */
 export async function startDaemon(topo: Topology, extraArgs: string[] = []): Promise<ChildProcess> {
-  const child = topo.lab.spawn(topo.ns.dp, process.execPath, [WDP_BIN, 'start', '--config', topo.configFile, ...extraArgs]);
+  const child = topo.lab.spawn(topo.ns.dp, process.execPath, [WDP_BIN, 'start', '--config', topo.configFile, ...extraArgs], { env: daemonEnv(topo) });
   topo.daemon = child;
   topo.daemonLog = '';
   child.stdout!.on('data', (d) => { topo.daemonLog += d; });

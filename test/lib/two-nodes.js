@@ -152,7 +152,7 @@ export async function buildTwoNodes({ kind = 'tn', uplink = 'afpacket' } = {}) {
           ip: `${node.podNet}.${11 + i}`, ip6: `${node.podNet6}${11 + i}`, ifname: attach === 'tap' ? port : 'eth0',
         };
       });
-      two.nodes[key] = { key, ...node, lab, dir, ns: { dp }, pods, config: undefined, configFile: join(dir, `${key}-wdp.yaml`), podProcs: [], daemon: undefined, daemonLog: '' };
+      two.nodes[key] = { key, ...node, lab, dir, runDir: join(dir, `${key}-run`), ns: { dp }, pods, config: undefined, configFile: join(dir, `${key}-wdp.yaml`), podProcs: [], daemon: undefined, daemonLog: '' };
     }
 
     // the API-server double, on the management network
