@@ -17,7 +17,7 @@ import {
 } from "./net";
 import { gPortMtu } from "./regions";
 import { Frame, drop } from "./frame";
-import { answer } from "./reject";
+import { answer } from "./icmp-answer";
 
 /** Whether the frame's IP packet may leave by port `out` (its MTU is unknown, or the packet fits);
  * false: it does not fit and has been answered or dropped (verdict and reason set). Call before

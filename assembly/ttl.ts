@@ -20,7 +20,7 @@ import {
 } from "./net";
 import { gPortAddr } from "./regions";
 import { Frame, drop } from "./frame";
-import { answer } from "./reject";
+import { answer } from "./icmp-answer";
 import { rejectAllowed } from "./ratelimit";
 import { icmpNeverAnswered } from "./mtu";
 import { nodeEnds } from "./node-addr";

@@ -97,15 +97,17 @@ for (const { fam, client, vip } of FAMILIES) {
     const h = errorHeader(fam);
     const err = (inner) => answerError({ srcMac: MAC.node, dstMac: MAC.client, src: vip, dst: client, kind: 'port_unreachable', inner, ...h() });
     const seg = (s) => ({ proto: 'TCP', src: client, dst: vip, dport: 80, ...s });
+    // the quote: the packet as the kernel's filter-forward hook saw it, after ip_forward's TTL decrement
+    const quoted = (s) => B.ipPacket({ ...s, ttl: 63 });
     const syn = seg({ sport: 40000, flags: 'S', seq: 1000 });
     const data = seg({ sport: 40001, flags: 'PA', seq: 5, ack: 777, payload: 'xyz' });
     const fin = seg({ sport: 40002, flags: 'F', seq: 10, payload: 'ab' });
     const { core } = runScenario(t, {
       tables: noEndpoints(),
       steps: [
-        { label: 'SYN', in: cli(syn), expect: rej(err(B.ipPacket(syn))) },
-        { label: 'data with ACK', in: cli(data), expect: rej(err(B.ipPacket(data))) },
-        { label: 'FIN without ACK, with payload', in: cli(fin), expect: rej(err(B.ipPacket(fin))) },
+        { label: 'SYN', in: cli(syn), expect: rej(err(quoted(syn))) },
+        { label: 'data with ACK', in: cli(data), expect: rej(err(quoted(data))) },
+        { label: 'FIN without ACK, with payload', in: cli(fin), expect: rej(err(quoted(fin))) },
         { label: 'RST is never answered', in: cli(seg({ sport: 40003, flags: 'R' })), expect: dropped('drop_rst_no_endpoints') },
       ],
     });
@@ -113,12 +115,13 @@ for (const { fam, client, vip } of FAMILIES) {
   });
 
   test(`IPv${fam} reject: UDP -> ICMP port unreachable quoting the datagram (cut at ${fam === 4 ? 576 : 1280} bytes)`, (t) => {
-    const small = B.ipPacket({ proto: 'UDP', src: client, dst: vip, sport: 5555, dport: 53, payload: 'tiny' });
+    // (quoted with the TTL one lower: ip_forward decrements it before the filter-forward reject)
+    const small = B.ipPacket({ proto: 'UDP', src: client, dst: vip, sport: 5555, dport: 53, payload: 'tiny', ttl: 63 });
     // the error's header: icmp_send's (errorHeader: numbered in order)
     const h = errorHeader(fam);
     const err = (inner, quoteLen) => answerError({ srcMac: MAC.node, dstMac: MAC.client, src: vip, dst: client, kind: 'port_unreachable', inner, quoteLen, ...h() });
     const payload = new Uint8Array(1400).map((_, i) => i & 0xff);
-    const big = B.ipPacket({ proto: 'UDP', src: client, dst: vip, sport: 5555, dport: 53, payload });
+    const big = B.ipPacket({ proto: 'UDP', src: client, dst: vip, sport: 5555, dport: 53, payload, ttl: 63 });
     const { out } = runScenario(t, {
       tables: noEndpoints(),
       steps: [
@@ -133,7 +136,7 @@ for (const { fam, client, vip } of FAMILIES) {
     const interval = fam === 4 ? 1000 : 100;
     const h = errorHeader(fam);
     const err = (sport) => answerError({ srcMac: MAC.node, dstMac: MAC.client, src: vip, dst: client, kind: 'port_unreachable', ...h(),
-      inner: B.ipPacket({ proto: 'UDP', src: client, dst: vip, sport, dport: 53, payload: 'q' }) });
+      inner: B.ipPacket({ proto: 'UDP', src: client, dst: vip, sport, dport: 53, payload: 'q', ttl: 63 }) });
     const dgram = (sport, now) => ({ label: `datagram ${sport} at ${now}`, now, in: cli({ proto: 'UDP', src: client, dst: vip, sport, dport: 53, payload: 'q' }) });
     const { core } = runScenario(t, {
       tables: noEndpoints(),
@@ -156,7 +159,7 @@ for (const { fam, client, vip } of FAMILIES) {
 test('reject in a small slot: the ICMPv6 quote is cut so the reply fits CFG_SLOT_SIZE', (t) => {
   const vip = 'fd00:96::a', client = 'fd00::1';
   const payload = new Uint8Array(120 - 14 - 48).fill(9);
-  const inner = B.ipPacket({ proto: 'UDP', src: client, dst: vip, sport: 7, dport: 53, payload });
+  const inner = B.ipPacket({ proto: 'UDP', src: client, dst: vip, sport: 7, dport: 53, payload, ttl: 63 });
   const label = 'UDP to a VIP without endpoints';
   const { out } = runScenario(t, {
     tables: mkIr({ frontends: [frontend({ id: 1, addr: vip, port: 53, proto: 'UDP' }, [])] }),
@@ -948,7 +951,7 @@ test('a ping to a ClusterIP: ICMP port unreachable from the ClusterIP quoting th
     const h = errorHeader(fam);
     fronts.push(frontend({ id: fam, addr: vip, port: 80 }, []));
     const echo = { proto: 'ICMP', src: client, dst: vip, icmpId: 7, icmpSeq: 1, payload: 'ping-payload' };
-    const inner = B.ipPacket(echo);
+    const inner = B.ipPacket({ ...echo, ttl: 63 });   // (after ip_forward's decrement)
     steps.push({ label: `IPv${fam} echo`, in: cli(echo),
       expect: rejIcmp(answerError({ srcMac: MAC.node, dstMac: MAC.client, src: vip, dst: client, kind: 'port_unreachable', inner, ...h() })) });
   }

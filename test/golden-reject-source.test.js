@@ -7,7 +7,10 @@
 // sender (a ClusterIP, an external IP the node does not hold, refused in filter-forward) — the in
 // port's address, the one a routed packet's time exceeded comes from; a port without an address of
 // the family answers from the destination. A TCP SYN gets the same ICMP error as a UDP datagram
-// (nft's bare `reject`), under the same rate limit.
+// (nft's bare `reject`), under the same rate limit. What the node forwards meets ip_forward /
+// ip6_forward before the filter-forward hook: its quote shows the TTL one lower, and a spent TTL
+// gets a time exceeded from the in port's address instead (a RST too); a node address's packets
+// are delivered locally (filter-input), quoted as received, TTL 1 included.
 import test from 'ava';
 import * as B from '../dist/src/packet/build.js';
 import { backend, frontend, mkIr, MAC, L } from './lib/packets.js';
@@ -62,22 +65,41 @@ for (const { fam, client, vip, node, second, external, gw, other, be } of FAMILI
       ['NodePort at the SNAT (node) address', syn(4, node, 30080), 'reject_no_endpoints', node],
       ['NodePort at a second node address', syn(5, second, 30080), 'reject_no_endpoints', second],
       ['external IP the node does not hold', syn(6, external, 80), 'reject_no_endpoints', gw],
-    ].map(([label, s, reason, src], i) => ({ label, now: at(i), in: cli(s), expect: rej(reason, err(src, B.ipPacket(s))) }));
+    ].map(([label, s, reason, src], i) => ({ label, now: at(i), in: cli(s),
+      // forwarded (a ClusterIP, an external IP): quoted with the TTL ip_forward left; a node address's: as received
+      expect: rej(reason, err(src, B.ipPacket(src === gw ? { ...s, ttl: 63 } : s))) }));
     const noAddr = syn(7, vip, 80);
     steps.push({ label: 'ClusterIP from a port without an address of the family: from the ClusterIP', now: at(7), inPort: NO_ADDR_PORT, in: cli(noAddr),
-      expect: rejFrom('reject_no_endpoints', err(vip, B.ipPacket(noAddr)), NO_ADDR_PORT) });
+      expect: rejFrom('reject_no_endpoints', err(vip, B.ipPacket({ ...noAddr, ttl: 63 })), NO_ADDR_PORT) });
+    // TTL 1: ip_forward's check comes first for what the node forwards (a time exceeded from the in
+    // port's address, quoting the packet as received; a RST too); a node address takes it (filter-input)
+    const exceeded = (s) => ({ verdict: 'reject', reason: 'reject_ttl_exceeded', outPort: CLIENT_PORT,
+      frame: answerError({ srcMac: MAC.node, dstMac: MAC.client, src: gw, dst: client, kind: 'time_exceeded', inner: B.ipPacket(s), ...h() }) });
+    const spent = { ...syn(8, vip, 80), ttl: 1 }, spentUdp = { ...udp(9, vip, 53), ttl: 1 }, spentRst = { ...syn(10, vip, 80), flags: 'R', ttl: 1 };
+    const spentInvalid = { ...syn(11, vip, 81), ttl: 1 }, spentNode = { ...syn(12, node, 30080), ttl: 1 };
+    steps.push(
+      { label: 'ClusterIP TCP SYN with TTL 1: time exceeded', now: at(8), in: cli(spent), expect: exceeded(spent) },
+      { label: 'ClusterIP UDP with TTL 1: time exceeded', now: at(9), in: cli(spentUdp), expect: exceeded(spentUdp) },
+      { label: 'ClusterIP RST with TTL 1: time exceeded', now: at(10), in: cli(spentRst), expect: exceeded(spentRst) },
+      { label: 'undefined ClusterIP port with TTL 1: time exceeded', now: at(11), in: cli(spentInvalid), expect: exceeded(spentInvalid) },
+      { label: 'NodePort at the node address with TTL 1: port unreachable from it, quoted as received', now: at(12), in: cli(spentNode),
+        expect: rej('reject_no_endpoints', err(node, B.ipPacket(spentNode))) },
+      { label: 'ClusterIP RST: dropped', now: at(13), in: cli({ ...syn(13, vip, 80), flags: 'R' }), expect: dropped('drop_rst_no_endpoints') },
+    );
     const { core } = runScenario(t, { tables: tables({ fam, vip, node, second, external, be }), opts, steps });
     const r = core.counters().reasons;
-    t.is(r.reject_no_endpoints, 6);
+    t.is(r.reject_no_endpoints, 7);
     t.is(r.reject_invalid_port, 1);
     t.is(r.reject_cluster_ip_proto, 1);
+    t.is(r.reject_ttl_exceeded, 4);
+    t.is(r.drop_rst_no_endpoints, 1);
   });
 
   test(`IPv${fam}: TCP SYNs share the reject rate limit with datagrams: 6 answers at one instant, then drop_reject_rate_limited`, (t) => {
     const h = errorHeader(fam);
     const seg = (sport) => ({ proto: 'TCP', src: client, dst: vip, sport, dport: 80, flags: 'S', seq: 1 });
     const dgram = (sport) => ({ proto: 'UDP', src: client, dst: vip, sport, dport: 53, payload: 'q' });
-    const err = (s) => answerError({ srcMac: MAC.node, dstMac: MAC.client, src: gw, dst: client, kind: 'port_unreachable', inner: B.ipPacket(s), ...h() });
+    const err = (s) => answerError({ srcMac: MAC.node, dstMac: MAC.client, src: gw, dst: client, kind: 'port_unreachable', inner: B.ipPacket({ ...s, ttl: 63 }), ...h() });
     const frames = [seg(1), dgram(2), seg(3), dgram(4), seg(5), seg(6), seg(7), dgram(8)];
     const { core } = runScenario(t, {
       tables: tables({ fam, vip, node, second, external, be }), opts,

@@ -1346,16 +1346,23 @@ export class ReferenceModel {
   // ---- reject (no endpoints) --------------------------------------------------------------------
 
   /** Core: reject.ts reject — an ICMP / ICMPv6 port unreachable for every protocol (the nftables
-   *  proxier's bare `reject`), a RST dropped, under the rate limit; from rejectSource. */
+   *  proxier's bare `reject`) from rejectSource, a RST dropped, under the rate limit; a packet the
+   *  node would forward (neither end the node) meets ip_forward first: a spent TTL gets a time
+   *  exceeded from the in port's address, the others are quoted with their TTL one lower. */
   private reject(x: Frame, reason: number): void {
     const p = x.p;
+    const forwarded = !this.tables.nodeItself(p.src, p.family) && !this.tables.nodeItself(p.dst, p.family);
+    if (this.ttlSpent(p, !forwarded)) return this.ttlExceeded(x);
     x.t.stages |= L.TS_REJECT;
     if (p.proto === 6 && (p.tcpFlags & TCP_RST)) {
       // a RST is never answered: dropped, counted under its own reason
       return this.drop(x, L.REASON_DROP_RST_NO_ENDPOINTS);
     }
     if (!this.rejectAllowed(p.src, p.family)) return this.drop(x, L.REASON_DROP_REJECT_RATE_LIMITED);
-    this.answer(x, reason, p.family === 4 ? 3 : 1, p.family === 4 ? 3 : 4, 0, this.rejectSource(p, x.inPort));
+    let quoted = x.f;
+    if (forwarded) { quoted = x.f.slice(); decTtl(quoted, p, new CsumDelta()); }
+    x.t.stages |= L.TS_REJECT;
+    this.answerWith(x, reason, buildIcmpError(quoted, p, this.opts.slotSize, p.family === 4 ? 3 : 1, p.family === 4 ? 3 : 4, 0, this.nextIcmpId(p.family), this.rejectSource(p, x.inPort)));
   }
 
   /** Core: reject.ts rejectSource — the error's source as __icmp_send / icmp6_send choose it: the
@@ -1400,9 +1407,9 @@ export class ReferenceModel {
 
   /** An ICMP error type/code with `rest` in its type-specific word, quoting the packet, back out of
    *  the in port (core: reject.ts answer). */
-  private answer(x: Frame, reason: number, type: number, code: number, rest: number, from?: Uint8Array): void {
+  private answer(x: Frame, reason: number, type: number, code: number, rest: number): void {
     x.t.stages |= L.TS_REJECT;
-    this.answerWith(x, reason, buildIcmpError(x.f, x.p, this.opts.slotSize, type, code, rest, this.nextIcmpId(x.p.family), from));
+    this.answerWith(x, reason, buildIcmpError(x.f, x.p, this.opts.slotSize, type, code, rest, this.nextIcmpId(x.p.family)));
   }
 
   /** Core: reject.ts nextIcmpId — the IPv4 ID of the ICMP error being built (IPv6: none, 0);
