@@ -348,8 +348,11 @@ if (!TRACEROUTE || !NFT || !TCPDUMP) {
 // (ICMPv6 type 1 code 4), never a RST, and the kernel's __icmp_send / icmp6_send send it from the
 // router's address on the route back to the client (the ClusterIP is not local: refused in
 // filter-forward), not from the ClusterIP. wdp's answer comes from the client port's gateway address
-// (10.0.0.1 / fd00::1), the kernel's from its address facing the client (10.9.0.1 / fd09::1). The
-// client's socket is refused at once either way (ECONNREFUSED).
+// (10.0.0.1 / fd00::1), the kernel's from its address facing the client (10.9.0.1 / fd09::1); both
+// quote the packet with the TTL ip_forward left. The client's socket is refused at once either way
+// (ECONNREFUSED). (kube-proxy writes these rules in an ip and an ip6 table, where nft makes the
+// bare `reject` an icmp / icmpv6 port-unreachable; the reference's inet table makes it icmpx
+// port-unreachable, the same two errors.)
 
 /** The bytes (from the IP header on) of the first ICMP / ICMPv6 destination unreachable namespace
  * `ns` receives while it connects over `proto` to `vip`:`port` (a TCP connect, or two datagrams on
@@ -376,15 +379,16 @@ async function rejectAnswer(ns, fam, proto, vip, port) {
 }
 
 /** The fields of an ICMP / ICMPv6 error compared: its source, type, code and the quoted packet's
- * protocol and destination. */
+ * protocol, destination and TTL / hop limit (the kernel's filter-forward hook runs after
+ * ip_forward's decrement: 63 for the clients' 64). */
 function errorFields(fam, ip) {
   const fmt6 = (b) => [...Array(8).keys()].map((i) => b.readUInt16BE(i * 2).toString(16)).join(':').replace(/(^|:)0(:0)+(:|$)/, '::');
   if (fam === 4) {
     const hl = (ip[0] & 15) * 4, q = ip.subarray(hl + 8);
-    return { src: [...ip.subarray(12, 16)].join('.'), type: ip[hl], code: ip[hl + 1], quotedProto: q[9], quotedDst: [...q.subarray(16, 20)].join('.') };
+    return { src: [...ip.subarray(12, 16)].join('.'), type: ip[hl], code: ip[hl + 1], quotedProto: q[9], quotedDst: [...q.subarray(16, 20)].join('.'), quotedTtl: q[8] };
   }
   const q = ip.subarray(48);
-  return { src: fmt6(ip.subarray(8, 24)), type: ip[40], code: ip[41], quotedProto: q[6], quotedDst: fmt6(q.subarray(24, 40)) };
+  return { src: fmt6(ip.subarray(8, 24)), type: ip[40], code: ip[41], quotedProto: q[6], quotedDst: fmt6(q.subarray(24, 40)), quotedTtl: q[7] };
 }
 
 for (const { fam, empty, gw, kgw } of [{ fam: 4, empty: '10.96.0.30', gw: '10.0.0.1', kgw: '10.9.0.1' }, { fam: 6, empty: 'fd00:96::30', gw: 'fd00::1', kgw: 'fd09::1' }]) {
@@ -392,7 +396,7 @@ for (const { fam, empty, gw, kgw } of [{ fam: 4, empty: '10.96.0.30', gw: '10.0.
     test.skip(`IPv${fam}: a rejected TCP SYN and UDP datagram, wdp and the kernel reference (nft or tcpdump is not installed)`, () => {});
     continue;
   }
-  serial(`IPv${fam}: a TCP SYN and a UDP datagram to a ClusterIP without endpoints get the kernel's ICMP${fam === 4 ? '' : 'v6'} port unreachable from the router's address facing the client — wdp and the kernel reference`, async (t) => {
+  serial(`IPv${fam}: a TCP SYN and a UDP datagram to a ClusterIP without endpoints get the kernel's ICMP${fam === 4 ? '' : 'v6'} port unreachable from the router's address facing the client (a TTL-1 SYN its time exceeded) — wdp and the kernel reference`, async (t) => {
     await apply(services());
     const { kc } = await kernelRouter();
     const want = { type: fam === 4 ? 3 : 1, code: fam === 4 ? 3 : 4 };
@@ -403,9 +407,17 @@ for (const { fam, empty, gw, kgw } of [{ fam: 4, empty: '10.96.0.30', gw: '10.0.
       for (const [who, got, src] of [['the kernel', kernelOnes, kgw], ['wdp', ours, gw]]) {
         t.truthy(got.ip, `${who}: an ICMP error for the ${proto} packet: ${got.out}`);
         if (!got.ip) continue;
-        t.deepEqual(errorFields(fam, got.ip), { ...want, src, quotedProto: l4, quotedDst: empty }, `${who}'s answer to ${proto}`);
+        t.deepEqual(errorFields(fam, got.ip), { ...want, src, quotedProto: l4, quotedDst: empty, quotedTtl: 63 }, `${who}'s answer to ${proto}`);
         t.is(got.refused, 'ECONNREFUSED', `${who}: the ${proto} socket is refused`);
       }
+    }
+    // a TTL-1 SYN: ip_forward's time exceeded comes before the reject, from the same address
+    if (TRACEROUTE) {
+      await sleep(1100);
+      const kernelHop = await trace([`-${fam}`, '-T', '-p', '80', '-f', '1', '-m', '1', empty], (g) => g.get(1) === kgw, kc);
+      t.is(kernelHop.got.get(1), kgw, `kernel: hop 1 of a TTL-1 probe to the ClusterIP without endpoints\n${kernelHop.out}`);
+      const ourHop = await trace([`-${fam}`, '-T', '-p', '80', '-f', '1', '-m', '1', empty], (g) => g.get(1) === gw);
+      t.is(ourHop.got.get(1), gw, `wdp: hop 1 of a TTL-1 probe to the ClusterIP without endpoints\n${ourHop.out}`);
     }
   });
 }
