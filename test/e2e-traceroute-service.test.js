@@ -16,7 +16,9 @@
 // the node's SYN-ACK answers the first probe, and the trace ends at hop 1. The last tests run
 // the same probes through that kernel reference — a router namespace with nftables DNAT rules
 // shaped like kube-proxy's — and expect the same hops. Without traceroute (or nft, for the kernel
-// reference) the tests are skipped.
+// reference) the tests are skipped. The last ones compare a rejected TCP SYN and UDP datagram to a
+// ClusterIP without endpoints (docs/core.md "Reject") with the same router's kube-proxy-shaped
+// reject rules.
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
 import { systemTool } from '../dist/src/util/system-tool.js';
