@@ -10,7 +10,7 @@ import { IPPROTO_TCP, TCP_RST, ICMP_DEST_UNREACH, ICMP_PORT_UNREACH, ICMP6_DST_U
 import { gPortAddr } from "./regions";
 import { Frame, drop } from "./frame";
 import { rejectAllowed } from "./ratelimit";
-import { nodeEnds, NODE_BACKEND } from "./node-addr";
+import { nodeEnds, NODE_CLIENT, NODE_BACKEND } from "./node-addr";
 import { ttlSpent } from "./rewrite";
 import { ttlExceeded } from "./ttl";
 import { answer } from "./icmp-answer";
@@ -19,15 +19,19 @@ import { answer } from "./icmp-answer";
  * icmp6_send (net/ipv6/icmp.c) choose it for the nftables proxier's `reject`: the rejected
  * packet's destination when that address is the node's own (its route RTCF_LOCAL / ipv6_chk_addr:
  * a NodePort's node address, an external IP the node holds — refused in filter-input), else the
- * node's address on the route back to the sender (a ClusterIP, an external or LB IP the node does
- * not hold — refused in filter-forward): for the core the in port's PORT_ADDR entry, the address a
- * routed packet's time exceeded comes from (ttl.ts). Returns that entry's address, or 0 for the
- * destination — also when the in port has no address of the family (a port the host gave none:
- * the client is still refused; the kernel would have some address). Needs nodeAddrLoad of this
- * batch (pipeline.ts); `ends`: nodeEnds of the frame's source and destination. */
+ * address of the route back to the sender (icmp_errors_use_inbound_ifaddr is 0 by default): for
+ * the node's own packet (refused in filter-output) the route to its own source address, which is
+ * that address; for what the node would forward (a ClusterIP, an external or LB IP the node does
+ * not hold — refused in filter-forward) the node's address toward the sender, for the core the in
+ * port's PORT_ADDR entry, the address a routed packet's time exceeded comes from (ttl.ts). Returns
+ * the address (4 / 16 bytes of the family), or 0 for the destination — also when the in port has
+ * no address of the family (a port the host gave none: the client is still refused; the kernel
+ * would have some address). `ends`: nodeEnds of the frame's source and destination (nodeAddrLoad
+ * of this batch, pipeline.ts). */
 function rejectSource(fr: Frame, ends: u32): usize {
   const family = <u32>fr.family;
   if ((ends & NODE_BACKEND) != 0) return 0;
+  if ((ends & NODE_CLIENT) != 0) return fr.srcAddr;   // (IPv4: its first 4 bytes)
   const pa = gPortAddr + <usize>(<u32>fr.inPort) * L.PA_SIZE;
   if (family == 4) return load<u32>(pa, L.PA_V4) != 0 ? pa + L.PA_V4 : 0;
   return (load<u64>(pa, L.PA_V6) | load<u64>(pa, L.PA_V6 + 8)) != 0 ? pa + L.PA_V6 : 0;

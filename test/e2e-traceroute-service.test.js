@@ -352,7 +352,8 @@ if (!TRACEROUTE || !NFT || !TCPDUMP) {
 // filter-forward), not from the ClusterIP. wdp's answer comes from the client port's gateway address
 // (10.0.0.1 / fd00::1), the kernel's from its address facing the client (10.9.0.1 / fd09::1); both
 // quote the packet with the TTL ip_forward left. The client's socket is refused at once either way
-// (ECONNREFUSED). (kube-proxy writes these rules in an ip and an ip6 table, where nft makes the
+// (ECONNREFUSED). The node's own SYN (the router's; wdp's node stack behind the host port) is
+// refused in filter-output, from its own source address (the route back to a local address). (kube-proxy writes these rules in an ip and an ip6 table, where nft makes the
 // bare `reject` an icmp / icmpv6 port-unreachable; the reference's inet table makes it icmpx
 // port-unreachable, the same two errors.)
 
@@ -360,9 +361,9 @@ if (!TRACEROUTE || !NFT || !TCPDUMP) {
  * `ns` receives while it connects over `proto` to `vip`:`port` (a TCP connect, or two datagrams on
  * a connected UDP socket), and what the socket reported: { ip: Buffer, refused: 'ECONNREFUSED' | ... }
  * or { out } when none was captured. */
-async function rejectAnswer(ns, fam, proto, vip, port) {
+async function rejectAnswer(ns, fam, proto, vip, port, dev = 'eth0') {
   const filter = fam === 4 ? 'icmp and icmp[0] == 3' : 'icmp6 and ip6[40] == 1';
-  const cap = topo.lab.execAsync(ns, 'timeout', ['8', 'tcpdump', '-c', '1', '-nl', '-x', '-i', 'eth0', filter], { timeoutMs: 15000 });
+  const cap = topo.lab.execAsync(ns, 'timeout', ['8', 'tcpdump', '-c', '1', '-nl', '-x', '-i', dev, filter], { timeoutMs: 15000 });
   await sleep(1500);
   const script = proto === 'TCP'
     ? `const s = require('net').connect({ host: ${JSON.stringify(vip)}, port: ${port} });
@@ -387,10 +388,10 @@ function errorFields(fam, ip) {
   const fmt6 = (b) => [...Array(8).keys()].map((i) => b.readUInt16BE(i * 2).toString(16)).join(':').replace(/(^|:)0(:0)+(:|$)/, '::');
   if (fam === 4) {
     const hl = (ip[0] & 15) * 4, q = ip.subarray(hl + 8);
-    return { src: [...ip.subarray(12, 16)].join('.'), type: ip[hl], code: ip[hl + 1], quotedProto: q[9], quotedDst: [...q.subarray(16, 20)].join('.'), quotedTtl: q[8] };
+    return { src: [...ip.subarray(12, 16)].join('.'), type: ip[hl], code: ip[hl + 1], quotedProto: q[9], quotedSrc: [...q.subarray(12, 16)].join('.'), quotedDst: [...q.subarray(16, 20)].join('.'), quotedTtl: q[8] };
   }
   const q = ip.subarray(48);
-  return { src: fmt6(ip.subarray(8, 24)), type: ip[40], code: ip[41], quotedProto: q[6], quotedDst: fmt6(q.subarray(24, 40)), quotedTtl: q[7] };
+  return { src: fmt6(ip.subarray(8, 24)), type: ip[40], code: ip[41], quotedProto: q[6], quotedSrc: fmt6(q.subarray(8, 24)), quotedDst: fmt6(q.subarray(24, 40)), quotedTtl: q[7] };
 }
 
 for (const { fam, empty, gw, kgw } of [{ fam: 4, empty: '10.96.0.30', gw: '10.0.0.1', kgw: '10.9.0.1' }, { fam: 6, empty: 'fd00:96::30', gw: 'fd00::1', kgw: 'fd09::1' }]) {
@@ -400,7 +401,7 @@ for (const { fam, empty, gw, kgw } of [{ fam: 4, empty: '10.96.0.30', gw: '10.0.
   }
   serial(`IPv${fam}: a TCP SYN and a UDP datagram to a ClusterIP without endpoints get the kernel's ICMP${fam === 4 ? '' : 'v6'} port unreachable from the router's address facing the client (a TTL-1 SYN its time exceeded) — wdp and the kernel reference`, async (t) => {
     await apply(services());
-    const { kc } = await kernelRouter();
+    const { kc, kr } = await kernelRouter();
     const want = { type: fam === 4 ? 3 : 1, code: fam === 4 ? 3 : 4 };
     for (const [proto, port, l4] of [['TCP', 80, 6], ['UDP', 53, 17]]) {
       await sleep(1100); // the reject rate limit refills
@@ -409,9 +410,23 @@ for (const { fam, empty, gw, kgw } of [{ fam: 4, empty: '10.96.0.30', gw: '10.0.
       for (const [who, got, src] of [['the kernel', kernelOnes, kgw], ['wdp', ours, gw]]) {
         t.truthy(got.ip, `${who}: an ICMP error for the ${proto} packet: ${got.out}`);
         if (!got.ip) continue;
-        t.deepEqual(errorFields(fam, got.ip), { ...want, src, quotedProto: l4, quotedDst: empty, quotedTtl: 63 }, `${who}'s answer to ${proto}`);
+        const { quotedSrc: _, ...fields } = errorFields(fam, got.ip);
+        t.deepEqual(fields, { ...want, src, quotedProto: l4, quotedDst: empty, quotedTtl: 63 }, `${who}'s answer to ${proto}`);
         t.is(got.refused, 'ECONNREFUSED', `${who}: the ${proto} socket is refused`);
       }
+    }
+    // the node's own connection (the router's; wdp's node stack behind the host port): refused in
+    // filter-output, from the route back to its own address — the SYN's own source — quoted as sent
+    await sleep(1100);
+    const kernelOwn = await rejectAnswer(kr, fam, 'TCP', empty, 80, 'lo');
+    const ourOwn = await rejectAnswer(topo.ns.dp, fam, 'TCP', empty, 80, 'wdp-host');
+    for (const [who, got] of [['the kernel', kernelOwn], ['wdp', ourOwn]]) {
+      t.truthy(got.ip, `${who}: an ICMP error for the node's own SYN: ${got.out}`);
+      if (!got.ip) continue;
+      const f = errorFields(fam, got.ip);
+      t.like(f, { ...want, quotedProto: 6, quotedDst: empty, quotedTtl: 64 }, `${who}'s answer to its own SYN: ${JSON.stringify(f)}`);
+      t.is(f.src, f.quotedSrc, `${who}: from the SYN's own source: ${JSON.stringify(f)}`);
+      t.is(got.refused, 'ECONNREFUSED', `${who}: its own socket is refused`);
     }
     // a TTL-1 SYN: ip_forward's time exceeded comes before the reject, from the same address
     if (TRACEROUTE) {

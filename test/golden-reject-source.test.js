@@ -3,10 +3,11 @@
 // as the kernel's __icmp_send (net/ipv4/icmp.c) and icmp6_send (net/ipv6/icmp.c) choose it for
 // the nftables proxier's `reject` (docs/core.md "Reject", Kubernetes difference (14)): the
 // rejected packet's destination when it is the node's own address (a NodePort, refused in
-// filter-input: RTCF_LOCAL / ipv6_chk_addr), else the node's address on the route back to the
-// sender (a ClusterIP, an external IP the node does not hold, refused in filter-forward) — the in
-// port's address, the one a routed packet's time exceeded comes from; a port without an address of
-// the family answers from the destination. A TCP SYN gets the same ICMP error as a UDP datagram
+// filter-input: RTCF_LOCAL / ipv6_chk_addr), else the address of the route back to the sender: the
+// node's own packet's source (refused in filter-output: the route to a local address), or the
+// node's address toward the sender (a ClusterIP, an external IP the node does not hold, refused in
+// filter-forward) — the in port's address, the one a routed packet's time exceeded comes from; a
+// port without an address of the family answers from the destination. A TCP SYN gets the same ICMP error as a UDP datagram
 // (nft's bare `reject`), under the same rate limit. What the node forwards meets ip_forward /
 // ip6_forward before the filter-forward hook: its quote shows the TTL one lower, and a spent TTL
 // gets a time exceeded from the in port's address instead (a RST too); a node address's packets
@@ -17,6 +18,7 @@ import { backend, frontend, mkIr, MAC, L } from './lib/packets.js';
 import { runScenario, errorHeader, answerError, CLIENT_PORT, BE_PORT, dropped, cli } from './lib/golden-scenario.js';
 
 const NO_ADDR_PORT = 7;   // a port the host gave no address of the family
+const HOST_PORT = 12;     // the node's own stack (its packets come from a node address)
 
 const FAMILIES = [
   { fam: 4, client: '10.0.0.1', vip: '10.96.0.10', node: '192.168.0.1', second: '198.51.100.7', external: '203.0.113.9', gw: '10.0.0.254', other: 'fd00::fe', be: '10.1.0.5' },
@@ -47,7 +49,8 @@ const rej = (reason, frame) => ({ verdict: 'reject', reason, outPort: CLIENT_POR
 const rejFrom = (reason, frame, inPort) => ({ verdict: 'reject', reason, outPort: inPort, frame });
 
 for (const { fam, client, vip, node, second, external, gw, other, be } of FAMILIES) {
-  const opts = { portAddresses: { [CLIENT_PORT]: [other, gw], [NO_ADDR_PORT]: [other] } };
+  const hostGw = fam === 4 ? '10.244.0.1' : 'fd00:244::1';
+  const opts = { portAddresses: { [CLIENT_PORT]: [other, gw], [NO_ADDR_PORT]: [other], [HOST_PORT]: [hostGw] } };
 
   test(`IPv${fam}: a reject's port unreachable comes from the in port's address for a ClusterIP or an external IP the node does not hold, from the destination for a node address`, (t) => {
     const h = errorHeader(fam);
@@ -86,9 +89,16 @@ for (const { fam, client, vip, node, second, external, gw, other, be } of FAMILI
         expect: rej('reject_no_endpoints', err(node, B.ipPacket(spentNode))) },
       { label: 'ClusterIP RST: dropped', now: at(13), in: cli({ ...syn(13, vip, 80), flags: 'R' }), expect: dropped('drop_rst_no_endpoints') },
     );
+    // the node's own packets (filter-output): from their own source, the route back to a local
+    // address; quoted as sent (no ip_forward), TTL 1 included
+    for (const [i, ttl] of [[14, 64], [15, 1]]) {
+      const own = { ...syn(i, vip, 80), src: node, ttl };
+      steps.push({ label: `the node's own SYN to the ClusterIP, TTL ${ttl}: from its own address`, now: at(i), inPort: HOST_PORT, in: cli(own),
+        expect: rejFrom('reject_no_endpoints', answerError({ srcMac: MAC.node, dstMac: MAC.client, src: node, dst: node, kind: 'port_unreachable', inner: B.ipPacket(own), ...h() }), HOST_PORT) });
+    }
     const { core } = runScenario(t, { tables: tables({ fam, vip, node, second, external, be }), opts, steps });
     const r = core.counters().reasons;
-    t.is(r.reject_no_endpoints, 7);
+    t.is(r.reject_no_endpoints, 9);
     t.is(r.reject_invalid_port, 1);
     t.is(r.reject_cluster_ip_proto, 1);
     t.is(r.reject_ttl_exceeded, 4);

@@ -1366,10 +1366,12 @@ export class ReferenceModel {
   }
 
   /** Core: reject.ts rejectSource — the error's source as __icmp_send / icmp6_send choose it: the
-   *  destination when it is the node itself, else the in port's address of the family (the time
+   *  destination when it is the node itself, else the source when that is (the node's own packet:
+   *  the route back to its own address), else the in port's address of the family (the time
    *  exceeded's), else (no such address) the destination. */
   private rejectSource(p: Parsed, inPort: number): Uint8Array | undefined {
     if (this.tables.nodeItself(p.dst, p.family)) return undefined;
+    if (this.tables.nodeItself(p.src, p.family)) return p.src;
     return this.portAddrs.get(inPort)?.get(p.family);
   }
 
