@@ -11,7 +11,9 @@
 //   select.ts     service map, source ranges, Maglev, affinity, routes
 //   route-cache.ts the routes kept flows take, remembered while the tables are unchanged
 //   snat.ts       SNAT decision and port allocation
-//   rewrite.ts    NAT rewrite, TTL, checksums  icmp.ts  ICMP error translation  reject.ts  RST/ICMP
+//   rewrite.ts    NAT rewrite, TTL, checksums  icmp.ts  ICMP error translation
+//   icmp-answer.ts the ICMP errors the core answers with  ttl.ts, mtu.ts  time exceeded, packet too big
+//   reject.ts     a rejected packet's port unreachable and its source
 //   ratelimit.ts  the rate limit of reject answers (per client, global)
 //   prefetch.ts   the staged loads between the passes
 //   trace.ts      trace records, the live trace filter and its match records

@@ -34,7 +34,8 @@
 //   FRAGMENTS .... buckets x FRAG_WAYS x 48 first fragments' ports, by (src, dst, proto, IP ID)
 //   PORT_MTU ..... PORT_MTU_ENTRIES x u16   egress MTU per port index (0xffff = unknown, unchecked)
 //   PORT_ADDR .... PORT_MTU_ENTRIES x PA_SIZE  per port index the node's IPv4 / IPv6 address the core's
-//                                          own ICMP errors (time exceeded) come from (0 = none)
+//                                          own ICMP errors (time exceeded, a reject not to a node
+//                                          address) come from (0 = none)
 //   (the reject rate limit's block is static data of the core, at reject_limit_ptr(): see below)
 //   TABLESET[0] .. service tables, generation 0  } written by the host (src/core/table-writer.ts);
 //   TABLESET[1] .. service tables, generation 1  } the core reads the one CFG_GEN names.
@@ -108,7 +109,7 @@ export const CFG_PORT_MTU_OFF = 232;  // PORT_MTU region: PORT_MTU_ENTRIES x u16
                                      // IP packet is bigger (docs/core.md "Egress MTU")
 export const PORT_MTU_ENTRIES = 65536; // one per port index (0..0xfffe) and PORT_NONE (always 0xffff)
 export const CFG_PORT_ADDR_OFF = 236; // PORT_ADDR region: PORT_MTU_ENTRIES x PA_SIZE, entry i = port i's source addresses
-                                     // for a time exceeded sent out of it (docs/core.md "Time exceeded")
+                                     // for a time exceeded or a reject sent out of it (docs/core.md "Time exceeded", "Reject")
 export const PA_SIZE = 20;
 export const PA_V4 = 0;              // 4 bytes, network order; 0.0.0.0 = the port has no IPv4 address
 export const PA_V6 = 4;              // 16 bytes; :: = the port has no IPv6 address
@@ -154,7 +155,7 @@ export const PORT_NONE = 0xffff;
 // Verdicts
 export const V_DROP = 0;      // freed, counted under `reason`
 export const V_FORWARD = 1;   // transmit on out_port (rewritten)
-export const V_REJECT = 2;    // frame rewritten into a TCP RST / ICMP unreachable; transmit on out_port (= in_port)
+export const V_REJECT = 2;    // frame rewritten into an ICMP error (port unreachable, ...); transmit on out_port (= in_port)
 export const V_TO_HOST = 3;   // not for the fast path (ARP, ND, no service, no route): host decides
 
 // ---- Reasons: one enum for every verdict. Names are derived from the constant names
@@ -165,7 +166,7 @@ export const REASON_FWD_NAT = 1;              // forward: new or existing NATed 
 export const REASON_FWD_REPLY = 2;            // forward: reply of a NATed flow, reverse-translated
 export const REASON_FWD_ROUTED = 3;           // forward: plain routed (no service), TTL decremented (kept from / to a node address)
 export const REASON_FWD_ICMP_ERROR = 4;       // forward: ICMP error quoting a NATed flow, inner rewritten
-export const REASON_REJECT_NO_ENDPOINTS = 5;  // reject: service has no usable endpoint (RST / ICMP answer)
+export const REASON_REJECT_NO_ENDPOINTS = 5;  // reject: service has no usable endpoint (ICMP port unreachable)
 export const REASON_HOST_ARP = 6;
 export const REASON_HOST_ND = 7;              // ICMPv6 neighbour solicitation/advertisement/RS/RA
 export const REASON_HOST_NO_MATCH = 8;        // no service, no flow, no route

@@ -17,7 +17,7 @@ import {
 } from "./net";
 import { gPortMtu } from "./regions";
 import { Frame, drop } from "./frame";
-import { answer } from "./reject";
+import { answer } from "./icmp-answer";
 
 /** Whether the frame's IP packet may leave by port `out` (its MTU is unknown, or the packet fits);
  * false: it does not fit and has been answered or dropped (verdict and reason set). Call before
@@ -51,10 +51,10 @@ function fitsClamped(f: usize, fr: Frame, mtu: u32): bool {
   if (family == 4) {
     const frag = <u32>bswap<u16>(load<u16>(l3, IP4_FRAG));
     if ((frag & IP4_DF) == 0 || (frag & IP4_OFFSET) != 0 || icmpErr) { drop(fr, L.REASON_DROP_PACKET_TOO_BIG); return false; }
-    answer(f, fr, L.REASON_REJECT_PACKET_TOO_BIG, false, ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, mtu);
+    answer(f, fr, L.REASON_REJECT_PACKET_TOO_BIG, ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, mtu);
   } else {
     if (icmpErr) { drop(fr, L.REASON_DROP_PACKET_TOO_BIG); return false; }
-    answer(f, fr, L.REASON_REJECT_PACKET_TOO_BIG, false, ICMP6_PACKET_TOO_BIG, 0, mtu);
+    answer(f, fr, L.REASON_REJECT_PACKET_TOO_BIG, ICMP6_PACKET_TOO_BIG, 0, mtu);
   }
   return false;
 }

@@ -1,4 +1,4 @@
-// The rate limit of reject answers (TCP RST, ICMP port unreachable): what the kernel applies to
+// The rate limit of reject answers (ICMP / ICMPv6 port unreachable, time exceeded): what the kernel applies to
 // the ICMP errors kube-proxy's `reject` makes (net/ipv4/icmp.c, net/ipv6/icmp.c), so a flood of
 // packets to a refused service — spoofed or not — is not reflected at its own rate. Two token
 // buckets, with the kernel's default values (layout.ts "Reject rate limit" has the block): one per

@@ -20,7 +20,7 @@ import {
 } from "./net";
 import { gPortAddr } from "./regions";
 import { Frame, drop } from "./frame";
-import { answer } from "./reject";
+import { answer } from "./icmp-answer";
 import { rejectAllowed } from "./ratelimit";
 import { icmpNeverAnswered } from "./mtu";
 import { nodeEnds } from "./node-addr";
@@ -80,5 +80,5 @@ export function ttlExceeded(f: usize, fr: Frame, from: usize): void {
     fr.stages |= L.TS_REJECT;
     return;
   }
-  answer(f, fr, L.REASON_REJECT_TTL_EXCEEDED, false, family == 4 ? ICMP_TIME_EXCEEDED : ICMP6_TIME_EXCEEDED, 0, 0, from);
+  answer(f, fr, L.REASON_REJECT_TTL_EXCEEDED, family == 4 ? ICMP_TIME_EXCEEDED : ICMP6_TIME_EXCEEDED, 0, 0, from);
 }

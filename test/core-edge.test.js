@@ -12,25 +12,28 @@ import { CLIENT_MAC, LOCAL_MAC, BE_MAC, BE_SRC_MAC, irFrom, mkCore, gc, reasonCo
 const T0 = 1000;
 const hex = (b) => Buffer.from(b).toString('hex');
 
-test('reject v4 TCP SYN: RST|ACK from the VIP, ack = seq + 1, fresh IPv4 header, checksums', (t) => {
+test('reject v4 TCP: an ICMP port unreachable from the VIP quoting the segment as the kernel\'s filter-forward hook saw it, TTL one lower (SYN, data, FIN alike: the nftables proxier\'s bare reject), fresh IPv4 header, checksums', (t) => {
   const core = mkCore(irFrom({ frontends: [{ id: 1, addr: '10.96.0.10', port: 80, proto: 'TCP', backends: [] }], backends: [] }));
   const syn = frame({ src: '10.0.0.5', dst: '10.96.0.10', proto: 'TCP', sport: 40000, dport: 80, flags: 'S', seq: 1000, ttl: 5, id: 77, ipOptions: [1, 1, 1, 0], srcMac: CLIENT_MAC, dstMac: LOCAL_MAC });
   const [r] = core.run([syn], T0, 9);
   t.is(r.verdict, 'reject');
   t.is(r.reason, 'reject_no_endpoints');
   t.is(r.outPort, 9);
-  t.is(r.frame.length, 14 + 20 + 20);
+  t.is(r.frame.length, 14 + 20 + 8 + (syn.length - 14));
   const p = parseFrame(r.frame);
-  t.like(p, { src: '10.96.0.10', dst: '10.0.0.5', sport: 80, dport: 40000, flags: 'AR', seq: 0, ack: 1001, window: 0, ttl: 64, ipId: 0, df: true, ihl: 20, dstMac: CLIENT_MAC, srcMac: LOCAL_MAC });
+  t.like(p, { src: '10.96.0.10', dst: '10.0.0.5', proto: 1, icmpType: 3, icmpCode: 3, ttl: 64, df: false, ihl: 20, dstMac: CLIENT_MAC, srcMac: LOCAL_MAC });
+  t.like(p.inner, { src: '10.0.0.5', dst: '10.96.0.10', proto: 6, sport: 40000, dport: 80, ttl: 4 });
+  const forwarded = frame({ src: '10.0.0.5', dst: '10.96.0.10', proto: 'TCP', sport: 40000, dport: 80, flags: 'S', seq: 1000, ttl: 4, id: 77, ipOptions: [1, 1, 1, 0] });
+  t.is(hex(r.frame.subarray(14 + 28)), hex(forwarded.subarray(14)), 'the quote: the IP packet as received (options and all), its TTL decremented and header checksum updated');
   t.deepEqual(verifyChecksums(r.frame), []);
-  // with ACK set: seq = their ack, flags RST only; payload counts toward nothing
+  // a segment with ACK and data, a FIN: the same answer, each quoting its own segment
   const ackd = frame({ src: '10.0.0.5', dst: '10.96.0.10', proto: 'TCP', sport: 40000, dport: 80, flags: 'PA', seq: 7, ack: 123456, payload: 'hello' });
   const [r2] = core.run([ackd], T0, 9);
-  t.like(parseFrame(r2.frame), { flags: 'R', seq: 123456, ack: 0 });
+  t.like(parseFrame(r2.frame), { proto: 1, icmpType: 3, icmpCode: 3 });
+  t.is(hex(r2.frame.subarray(14 + 28)), hex(frame({ src: '10.0.0.5', dst: '10.96.0.10', proto: 'TCP', sport: 40000, dport: 80, flags: 'PA', seq: 7, ack: 123456, payload: 'hello', ttl: 63 }).subarray(14)));
   t.deepEqual(verifyChecksums(r2.frame), []);
-  // no ACK, payload and FIN: ack = seq + len + 1
   const finp = frame({ src: '10.0.0.5', dst: '10.96.0.10', proto: 'TCP', sport: 40000, dport: 80, flags: 'F', seq: 10, payload: 'abc' });
-  t.like(parseFrame(core.run([finp], T0, 9)[0].frame), { flags: 'AR', ack: 14 });
+  t.like(parseFrame(core.run([finp], T0, 9)[0].frame), { proto: 1, icmpType: 3, icmpCode: 3, inner: { flags: 'F' } });
   // a RST is never answered
   const rst = frame({ src: '10.0.0.5', dst: '10.96.0.10', proto: 'TCP', sport: 40000, dport: 80, flags: 'R' });
   const [r4] = core.run([rst], T0, 9);
@@ -47,8 +50,8 @@ test('reject v6 TCP and UDP; v4 UDP gets ICMP port unreachable quoting the packe
   const syn6 = frame({ src: 'fd00::5', dst: 'fd00:96::1', proto: 'TCP', sport: 1234, dport: 80, flags: 'S', seq: 0xffffffff, v6Ext: [{ type: 60 }] });
   const [r] = core.run([syn6], T0, 2);
   t.is(r.reason, 'reject_no_endpoints');
-  t.like(parseFrame(r.frame), { src: 'fd00:96::1', dst: 'fd00::5', flags: 'AR', ack: 0, ttl: 64, proto: 6 });
-  t.is(r.frame.length, 14 + 40 + 20);
+  t.like(parseFrame(r.frame), { src: 'fd00:96::1', dst: 'fd00::5', proto: 58, icmpType: 1, icmpCode: 4, ttl: 64, inner: { proto: 6, sport: 1234, dport: 80 } });
+  t.is(r.frame.length, 14 + 40 + 8 + (syn6.length - 14), 'the SYN quoted whole, its extension header too');
   t.deepEqual(verifyChecksums(r.frame), []);
 
   const u6 = frame({ src: 'fd00::5', dst: 'fd00:96::1', proto: 'UDP', sport: 999, dport: 53, payload: new Uint8Array(1400) });
@@ -58,14 +61,15 @@ test('reject v6 TCP and UDP; v4 UDP gets ICMP port unreachable quoting the packe
   t.like(p2, { src: 'fd00:96::1', dst: 'fd00::5', proto: 58, icmpType: 1, icmpCode: 4, ttl: 64 });
   t.is(r2.frame.length, 14 + 1280);              // quote cut so the reply is 1280 bytes
   t.deepEqual(verifyChecksums(r2.frame), []);
-  const ip6 = ipPacket({ src: 'fd00::5', dst: 'fd00:96::1', proto: 'UDP', sport: 999, dport: 53, payload: new Uint8Array(1400) });
+  // (quoted with the hop limit ip6_forward left: one lower)
+  const ip6 = ipPacket({ src: 'fd00::5', dst: 'fd00:96::1', proto: 'UDP', sport: 999, dport: 53, payload: new Uint8Array(1400), ttl: 63 });
   t.is(hex(r2.frame.subarray(14 + 48)), hex(ip6.subarray(0, 1280 - 48)));
 
   const u4 = frame({ src: '10.0.0.5', dst: '10.96.0.10', proto: 'UDP', sport: 999, dport: 53, payload: 'q', padTo: 60 });
   const [r3] = core.run([u4], T0, 4);
   const p3 = parseFrame(r3.frame);
   t.like(p3, { src: '10.96.0.10', dst: '10.0.0.5', proto: 1, icmpType: 3, icmpCode: 3, ttl: 64 });
-  const ip4 = ipPacket({ src: '10.0.0.5', dst: '10.96.0.10', proto: 'UDP', sport: 999, dport: 53, payload: 'q' });
+  const ip4 = ipPacket({ src: '10.0.0.5', dst: '10.96.0.10', proto: 'UDP', sport: 999, dport: 53, payload: 'q', ttl: 63 });
   t.is(r3.frame.length, 14 + 20 + 8 + ip4.length);   // Ethernet padding is not quoted
   t.is(hex(r3.frame.subarray(14 + 28)), hex(ip4));
   t.deepEqual(verifyChecksums(r3.frame), []);

@@ -116,7 +116,7 @@ serial('examples/clusterip-dns.yaml: UDP and TCP port 53 and TCP 9153 on the Clu
     t.regex(r.reply ?? '', /^10\.244\.(1\.10|2\.11):q\d$/, JSON.stringify(r));
     t.is(r.from, '10.96.0.10', 'the reply comes back from the ClusterIP');
   }
-  // a port the Service does not define: kube-proxy rejects (TCP RST -> connection refused)
+  // a port the Service does not define: kube-proxy rejects (ICMP port unreachable -> connection refused)
   const refused = await curl(topo, topo.ns.client, 'http://10.96.0.10:80/', { timeout: 3 });
   t.is(refused.code, 7, `curl to an undefined ClusterIP port must be refused quickly: ${refused.stderr}`);
 });
@@ -213,7 +213,7 @@ serial('examples/headless-and-externalname.yaml: stored, nothing programmed', as
   t.false(fe.stdout.includes('5432'), `a headless service has no frontend: ${fe.stdout.slice(0, 500)}`);
 });
 
-serial('a Service without endpoints: TCP refused (RST), UDP answered with ICMP port unreachable', async (t) => {
+serial('a Service without endpoints: TCP and UDP answered with ICMP port unreachable (TCP: connection refused)', async (t) => {
   const empty = ({
     apiVersion: 'v1', kind: 'Service', metadata: { name: 'empty', namespace: 'default' },
     spec: { clusterIP: '10.96.70.7', ports: [{ name: 'tcp', port: 80, protocol: 'TCP' }, { name: 'udp', port: 53, protocol: 'UDP' }] },
@@ -224,7 +224,7 @@ serial('a Service without endpoints: TCP refused (RST), UDP answered with ICMP p
   t.is(await udpConnectedError(topo.ns.client, '10.96.70.7', 53), 'ECONNREFUSED', 'a connected UDP socket sees the ICMP port unreachable');
 });
 
-serial('no endpoints from outside: a NodePort and an LB IP reject (RST, ICMP); externalTrafficPolicy Local with endpoints only on other nodes drops', async (t) => {
+serial('no endpoints from outside: a NodePort and an LB IP reject (ICMP port unreachable); externalTrafficPolicy Local with endpoints only on other nodes drops', async (t) => {
   const ports = [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP', nodePort: 30099 }, { name: 'udp', port: 53, targetPort: 5353, protocol: 'UDP', nodePort: 30099 }];
   await applyStdin(t, [
     { apiVersion: 'v1', kind: 'Service', metadata: { name: 'lb-empty', namespace: 'default' }, spec: { type: 'LoadBalancer', clusterIP: '10.96.93.1', ports }, status: { loadBalancer: { ingress: [{ ip: '192.0.2.93' }] } } },
@@ -281,7 +281,7 @@ serial('UDP with sessionAffinity ClientIP, and one nodePort number for TCP and U
   t.is(tcp.code, 0, `the TCP port with the same nodePort number: ${tcp.stderr}`);
 });
 
-serial('dual-stack NodePort: IPv6 from outside at the node\'s IPv6 address, masqueraded to it; IPv6 without endpoints refused (RST, ICMPv6); a ping to a ClusterIP is answered port unreachable', async (t) => {
+serial('dual-stack NodePort: IPv6 from outside at the node\'s IPv6 address, masqueraded to it; IPv6 without endpoints refused (ICMPv6 port unreachable); a ping to a ClusterIP is answered port unreachable', async (t) => {
   const svc = (name, clusterIPs, nodePort) => ({ apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: 'default' },
     spec: { type: nodePort ? 'NodePort' : 'ClusterIP', ipFamilyPolicy: 'RequireDualStack', ipFamilies: ['IPv4', 'IPv6'], clusterIP: clusterIPs[0], clusterIPs,
       ports: [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP', ...(nodePort ? { nodePort } : {}) }, { name: 'udp', port: 53, targetPort: 5353, protocol: 'UDP', ...(nodePort ? { nodePort } : {}) }] } });
@@ -330,7 +330,9 @@ try:
         d,a=s.recvfrom(2048); ihl=(d[0]&15)*4; print(a[0],d[ihl],d[ihl+1]); break
 except socket.timeout: print('timeout')`;
   const p = await topo.lab.execAsync(topo.ns.client, 'python3', ['-c', ping], { timeoutMs: 10000 });
-  t.is(p.stdout.trim(), '10.96.91.1 3 3', `ICMP port unreachable from the ClusterIP: ${p.stdout}${p.stderr}`);
+  // from the client port's gateway address: the ClusterIP is not the node's, so __icmp_send's route
+  // back to the client picks the source (docs/core.md "Reject")
+  t.is(p.stdout.trim(), '10.0.0.1 3 3', `ICMP port unreachable from the client port's gateway: ${p.stdout}${p.stderr}`);
 });
 
 serial('running.md "Pods that come and go": wdp port add with the documented flags attaches a pod that then serves its Service; wdp port remove detaches it', async (t) => {

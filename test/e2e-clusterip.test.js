@@ -72,18 +72,25 @@ serial('ClusterIP UDP: echo answered from the VIP and service port', async (t) =
   t.true(pods.size >= 2, `UDP flows went to ${[...pods]}`);
 });
 
-serial('no endpoints: TCP gets an immediate RST (connection refused), UDP an ICMP port unreachable', async (t) => {
+serial('no endpoints: TCP and UDP get an ICMP port unreachable (kube-proxy\'s bare reject): the TCP connect is refused at once (ECONNREFUSED), IPv4 and IPv6', async (t) => {
   await apply([
     serviceYaml({ name: 'empty', clusterIP: '10.96.0.20', ports: [{ name: 'http', port: 80, protocol: 'TCP' }, { name: 'dns', port: 53, protocol: 'UDP' }] }),
+    serviceYaml({ name: 'empty6', clusterIP: 'fd00:96::20', extra: { ipFamilies: ['IPv6'] }, ports: [{ name: 'http', port: 80, protocol: 'TCP' }] }),
   ]);
-  const r = await curl(topo, topo.ns.client, 'http://10.96.0.20/', { timeout: 4 });
-  t.is(r.code, 7, `curl should fail to connect (7), not time out (28); got ${r.code}: ${r.stderr}`);
-  const tcp = `
-    const s = require('net').connect(80, '10.96.0.20');
-    const t = setTimeout(() => { console.log('timeout'); process.exit(0); }, 3000);
-    s.on('connect', () => { console.log('connected'); process.exit(0); });
-    s.on('error', (e) => { clearTimeout(t); console.log(e.code); process.exit(0); });`;
-  t.is((await topo.lab.execAsync(topo.ns.client, process.execPath, ['-e', tcp], { timeoutMs: 10000 })).stdout.trim(), 'ECONNREFUSED');
+  // curl's "couldn't connect" (7), not a timeout (28): Linux's TCP takes the port unreachable
+  // answering its SYN as a hard error (tcp_v4_err / tcp_v6_err: ECONNREFUSED)
+  for (const url of ['http://10.96.0.20/', 'http://[fd00:96::20]/']) {
+    const r = await curl(topo, topo.ns.client, url, { timeout: 4 });
+    t.is(r.code, 7, `${url}: curl should fail to connect (7), not time out (28); got ${r.code}: ${r.stderr}`);
+  }
+  for (const host of ['10.96.0.20', 'fd00:96::20']) {
+    const tcp = `
+      const s = require('net').connect(80, ${JSON.stringify(host)});
+      const t = setTimeout(() => { console.log('timeout'); process.exit(0); }, 3000);
+      s.on('connect', () => { console.log('connected'); process.exit(0); });
+      s.on('error', (e) => { clearTimeout(t); console.log(e.code); process.exit(0); });`;
+    t.is((await topo.lab.execAsync(topo.ns.client, process.execPath, ['-e', tcp], { timeoutMs: 10000 })).stdout.trim(), 'ECONNREFUSED', `a Node socket to ${host}`);
+  }
   // A connected UDP socket surfaces ICMP port unreachable as ECONNREFUSED.
   const script = `
     const s = require('dgram').createSocket('udp4');

@@ -151,7 +151,7 @@ serial('capture: a port\'s frames before and after translation, bounded, readabl
 });
 
 let rejectCapture;
-serial('capture: the slow path\'s frames too (ARP answered by wdp) and the RST wdp sent for a rejected connection', async (t) => {
+serial('capture: the slow path\'s frames too (ARP answered by wdp) and the ICMP port unreachable wdp sent for a rejected connection', async (t) => {
   const file = join(dir, 'reject.pcap');
   const run = wdp(['capture', '--port', 'client', '-c', '60', '--duration', '8s', '-w', file]);
   // the ARP exchange below happens once: the capture runs before it (a fixed 1.5 s did not cover
@@ -169,17 +169,25 @@ serial('capture: the slow path\'s frames too (ARP answered by wdp) and the RST w
   t.truthy(recs.find((r) => et(r.data) === 0x0806 && r.data[21] === 1), 'the client\'s ARP request (to the host) too');
   const tcp = recs.filter((r) => et(r.data) === 0x0800 && r.data[23] === 6);
   const from = (d) => `${d[26]}.${d[27]}.${d[28]}.${d[29]}`;
-  const rst = tcp.find((r) => from(r.data) === '10.96.4.20' && (r.data[47] & 0x04));
-  t.truthy(rst, 'the RST wdp answered the SYN with');
+  // kube-proxy's bare reject: an ICMP port unreachable (type 3 code 3), from the client port's
+  // gateway address (the ClusterIP is not the node's: __icmp_send's route back), quoting the SYN
+  const unreach = recs.find((r) => et(r.data) === 0x0800 && r.data[23] === 1 && r.data[34] === 3 && r.data[35] === 3);
+  t.truthy(unreach, 'the port unreachable wdp answered the SYN with');
+  if (unreach) {
+    t.is(from(unreach.data), '10.0.0.1', 'from the client port\'s gateway address');
+    const q = unreach.data.subarray(42);
+    t.deepEqual([q[9], `${q[16]}.${q[17]}.${q[18]}.${q[19]}`, (q[22] << 8) | q[23]], [6, '10.96.4.20', 80], 'quoting the SYN to the ClusterIP');
+  }
+  t.falsy(tcp.find((r) => from(r.data) === '10.96.4.20' && (r.data[47] & 0x04)), 'no RST');
   t.truthy(tcp.find((r) => from(r.data) === '10.0.0.2' && (r.data[47] & 0x02)), 'the SYN it answered');
   rejectCapture = file;
 });
 
-(hasTcpdump ? serial : (title, fn) => test.skip(`${title} (skipped: tcpdump is not installed)`, fn))('capture: tcpdump reads the rejected connection\'s RST and the ARP reply', (t) => {
+(hasTcpdump ? serial : (title, fn) => test.skip(`${title} (skipped: tcpdump is not installed)`, fn))('capture: tcpdump reads the rejected connection\'s port unreachable and the ARP reply', (t) => {
   t.truthy(rejectCapture, 'the reject capture test wrote no file');
   const td = spawnSync('tcpdump', ['-nn', '-r', rejectCapture], { encoding: 'utf8' });
   t.is(td.status, 0, td.stderr);
-  t.regex(td.stdout, /10\.96\.4\.20\.80 > 10\.0\.0\.2\.\d+: Flags \[R\.\]/);
+  t.regex(td.stdout, /10\.0\.0\.1 > 10\.0\.0\.2: ICMP 10\.96\.4\.20 tcp port 80 unreachable/);
   t.regex(td.stdout, /ARP, Reply/);
 });
 

@@ -16,7 +16,9 @@
 // the node's SYN-ACK answers the first probe, and the trace ends at hop 1. The last tests run
 // the same probes through that kernel reference — a router namespace with nftables DNAT rules
 // shaped like kube-proxy's — and expect the same hops. Without traceroute (or nft, for the kernel
-// reference) the tests are skipped.
+// reference) the tests are skipped. The last ones compare a rejected TCP SYN and UDP datagram to a
+// ClusterIP without endpoints (docs/core.md "Reject") with the same router's kube-proxy-shaped
+// reject rules.
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
 import { systemTool } from '../dist/src/util/system-tool.js';
@@ -65,6 +67,9 @@ const services = () => [
   serviceYaml({ name: 'hostsvc6', clusterIP: 'fd00:96::20', extra: { ipFamilies: ['IPv6'] }, ports: [{ name: 'http', port: 80, targetPort: HOST_HTTP, protocol: 'TCP' }] }),
   sliceYaml({ name: 'hostsvc6-1', service: 'hostsvc6', addressType: 'IPv6', ports: [{ name: 'http', port: HOST_HTTP, protocol: 'TCP' }],
     endpoints: [{ addresses: [NODE_V6], conditions: { ready: true }, nodeName: 'node-a' }] }),
+  // no endpoints: rejected (docs/core.md "Reject")
+  serviceYaml({ name: 'empty', clusterIP: '10.96.0.30', ports: [{ name: 'http', port: 80, protocol: 'TCP' }, { name: 'dns', port: 53, protocol: 'UDP' }] }),
+  serviceYaml({ name: 'empty6', clusterIP: 'fd00:96::30', extra: { ipFamilies: ['IPv6'] }, ports: [{ name: 'http', port: 80, protocol: 'TCP' }, { name: 'dns', port: 53, protocol: 'UDP' }] }),
 ];
 
 /** traceroute from the client with `args`; tried up to 4 times (a second apart: the reject rate
@@ -179,6 +184,35 @@ async function kernelRouter() {
   chain services {
     ip daddr . meta l4proto . th dport vmap @service-ips
     ip6 daddr . meta l4proto . th dport vmap @service-ips6
+  }
+  # a Service without endpoints: the no-endpoint-services map's verdict, the reject chain's bare
+  # reject, from the filter hooks (ct state new), as the nftables proxier writes them
+  map no-endpoint-services {
+    type ipv4_addr . inet_proto . inet_service : verdict
+    elements = { 10.96.0.30 . tcp . 80 : goto reject-chain, 10.96.0.30 . udp . 53 : goto reject-chain }
+  }
+  map no-endpoint-services6 {
+    type ipv6_addr . inet_proto . inet_service : verdict
+    elements = { fd00:96::30 . tcp . 80 : goto reject-chain, fd00:96::30 . udp . 53 : goto reject-chain }
+  }
+  chain reject-chain {
+    reject
+  }
+  chain service-endpoints-check {
+    ip daddr . meta l4proto . th dport vmap @no-endpoint-services
+    ip6 daddr . meta l4proto . th dport vmap @no-endpoint-services6
+  }
+  chain filter-input {
+    type filter hook input priority -110; policy accept;
+    ct state new jump service-endpoints-check
+  }
+  chain filter-forward {
+    type filter hook forward priority -110; policy accept;
+    ct state new jump service-endpoints-check
+  }
+  chain filter-output {
+    type filter hook output priority -110; policy accept;
+    ct state new jump service-endpoints-check
   }
   chain nat-prerouting {
     type nat hook prerouting priority dstnat; policy accept;
@@ -307,6 +341,100 @@ if (!TRACEROUTE || !NFT || !TCPDUMP) {
       if (!got.labels) continue;
       t.true(got.labels[0] > 0, `${who}'s answer has a flow label: ${JSON.stringify(got.labels)}`);
       t.is(got.labels[1], got.labels[0], `${who}: one label for both answers: ${JSON.stringify(got.labels)}`);
+    }
+  });
+}
+
+// A rejected connection (a ClusterIP without endpoints), wdp and the kernel reference: the nftables
+// proxier's bare `reject` answers a TCP SYN and a UDP datagram alike with an ICMP port unreachable
+// (ICMPv6 type 1 code 4), never a RST, and the kernel's __icmp_send / icmp6_send send it from the
+// router's address on the route back to the client (the ClusterIP is not local: refused in
+// filter-forward), not from the ClusterIP. wdp's answer comes from the client port's gateway address
+// (10.0.0.1 / fd00::1), the kernel's from its address facing the client (10.9.0.1 / fd09::1); both
+// quote the packet with the TTL ip_forward left. The client's socket is refused at once either way
+// (ECONNREFUSED). The node's own SYN (the router's; wdp's node stack behind the host port) is
+// refused in filter-output, from its own source address (the route back to a local address). (kube-proxy writes these rules in an ip and an ip6 table, where nft makes the
+// bare `reject` an icmp / icmpv6 port-unreachable; the reference's inet table makes it icmpx
+// port-unreachable, the same two errors.)
+
+/** The bytes (from the IP header on) of the first ICMP / ICMPv6 destination unreachable namespace
+ * `ns` receives while it connects over `proto` to `vip`:`port` (a TCP connect, or two datagrams on
+ * a connected UDP socket), and what the socket reported: { ip: Buffer, refused: 'ECONNREFUSED' | ... }
+ * or { out } when none was captured. */
+async function rejectAnswer(ns, fam, proto, vip, port, dev = 'eth0') {
+  const filter = fam === 4 ? 'icmp and icmp[0] == 3' : 'icmp6 and ip6[40] == 1';
+  const cap = topo.lab.execAsync(ns, 'timeout', ['8', 'tcpdump', '-c', '1', '-nl', '-x', '-i', dev, filter], { timeoutMs: 15000 });
+  await sleep(1500);
+  const script = proto === 'TCP'
+    ? `const s = require('net').connect({ host: ${JSON.stringify(vip)}, port: ${port} });
+       const t = setTimeout(() => { console.log('timeout'); process.exit(0); }, 5000);
+       s.on('connect', () => { console.log('connected'); process.exit(0); });
+       s.on('error', (e) => { clearTimeout(t); console.log(e.code); process.exit(0); });`
+    : `const s = require('dgram').createSocket(${JSON.stringify(fam === 4 ? 'udp4' : 'udp6')});
+       const t = setTimeout(() => { console.log('timeout'); process.exit(0); }, 5000);
+       s.on('error', (e) => { clearTimeout(t); console.log(e.code); process.exit(0); });
+       s.connect(${port}, ${JSON.stringify(vip)}, () => { s.send('q'); setTimeout(() => s.send('q'), 300); });`;
+  const sent = await topo.lab.execAsync(ns, process.execPath, ['-e', script], { timeoutMs: 15000 });
+  const r = await cap;
+  const hex = [...r.stdout.matchAll(/^\s+0x[0-9a-f]+:\s+((?:[0-9a-f]{2,4}\s?)+)/gm)].map((m) => m[1].replace(/\s+/g, '')).join('');
+  const refused = sent.stdout.trim();
+  return hex ? { ip: Buffer.from(hex, 'hex'), refused } : { out: `${r.stdout}\n${r.stderr}\n${sent.stdout}${sent.stderr}`, refused };
+}
+
+/** The fields of an ICMP / ICMPv6 error compared: its source, type, code and the quoted packet's
+ * protocol, destination and TTL / hop limit (the kernel's filter-forward hook runs after
+ * ip_forward's decrement: 63 for the clients' 64). */
+function errorFields(fam, ip) {
+  const fmt6 = (b) => [...Array(8).keys()].map((i) => b.readUInt16BE(i * 2).toString(16)).join(':').replace(/(^|:)0(:0)+(:|$)/, '::');
+  if (fam === 4) {
+    const hl = (ip[0] & 15) * 4, q = ip.subarray(hl + 8);
+    return { src: [...ip.subarray(12, 16)].join('.'), type: ip[hl], code: ip[hl + 1], quotedProto: q[9], quotedSrc: [...q.subarray(12, 16)].join('.'), quotedDst: [...q.subarray(16, 20)].join('.'), quotedTtl: q[8] };
+  }
+  const q = ip.subarray(48);
+  return { src: fmt6(ip.subarray(8, 24)), type: ip[40], code: ip[41], quotedProto: q[6], quotedSrc: fmt6(q.subarray(8, 24)), quotedDst: fmt6(q.subarray(24, 40)), quotedTtl: q[7] };
+}
+
+for (const { fam, empty, gw, kgw } of [{ fam: 4, empty: '10.96.0.30', gw: '10.0.0.1', kgw: '10.9.0.1' }, { fam: 6, empty: 'fd00:96::30', gw: 'fd00::1', kgw: 'fd09::1' }]) {
+  if (!NFT || !TCPDUMP) {
+    test.skip(`IPv${fam}: a rejected TCP SYN and UDP datagram, wdp and the kernel reference (nft or tcpdump is not installed)`, () => {});
+    continue;
+  }
+  serial(`IPv${fam}: a TCP SYN and a UDP datagram to a ClusterIP without endpoints get the kernel's ICMP${fam === 4 ? '' : 'v6'} port unreachable from the router's address facing the client (a TTL-1 SYN its time exceeded) — wdp and the kernel reference`, async (t) => {
+    await apply(services());
+    const { kc, kr } = await kernelRouter();
+    const want = { type: fam === 4 ? 3 : 1, code: fam === 4 ? 3 : 4 };
+    for (const [proto, port, l4] of [['TCP', 80, 6], ['UDP', 53, 17]]) {
+      await sleep(1100); // the reject rate limit refills
+      const kernelOnes = await rejectAnswer(kc, fam, proto, empty, port);
+      const ours = await rejectAnswer(topo.ns.client, fam, proto, empty, port);
+      for (const [who, got, src] of [['the kernel', kernelOnes, kgw], ['wdp', ours, gw]]) {
+        t.truthy(got.ip, `${who}: an ICMP error for the ${proto} packet: ${got.out}`);
+        if (!got.ip) continue;
+        const { quotedSrc: _, ...fields } = errorFields(fam, got.ip);
+        t.deepEqual(fields, { ...want, src, quotedProto: l4, quotedDst: empty, quotedTtl: 63 }, `${who}'s answer to ${proto}`);
+        t.is(got.refused, 'ECONNREFUSED', `${who}: the ${proto} socket is refused`);
+      }
+    }
+    // the node's own connection (the router's; wdp's node stack behind the host port): refused in
+    // filter-output, from the route back to its own address — the SYN's own source — quoted as sent
+    await sleep(1100);
+    const kernelOwn = await rejectAnswer(kr, fam, 'TCP', empty, 80, 'lo');
+    const ourOwn = await rejectAnswer(topo.ns.dp, fam, 'TCP', empty, 80, 'wdp-host');
+    for (const [who, got] of [['the kernel', kernelOwn], ['wdp', ourOwn]]) {
+      t.truthy(got.ip, `${who}: an ICMP error for the node's own SYN: ${got.out}`);
+      if (!got.ip) continue;
+      const f = errorFields(fam, got.ip);
+      t.like(f, { ...want, quotedProto: 6, quotedDst: empty, quotedTtl: 64 }, `${who}'s answer to its own SYN: ${JSON.stringify(f)}`);
+      t.is(f.src, f.quotedSrc, `${who}: from the SYN's own source: ${JSON.stringify(f)}`);
+      t.is(got.refused, 'ECONNREFUSED', `${who}: its own socket is refused`);
+    }
+    // a TTL-1 SYN: ip_forward's time exceeded comes before the reject, from the same address
+    if (TRACEROUTE) {
+      await sleep(1100);
+      const kernelHop = await trace([`-${fam}`, '-T', '-p', '80', '-f', '1', '-m', '1', empty], (g) => g.get(1) === kgw, kc);
+      t.is(kernelHop.got.get(1), kgw, `kernel: hop 1 of a TTL-1 probe to the ClusterIP without endpoints\n${kernelHop.out}`);
+      const ourHop = await trace([`-${fam}`, '-T', '-p', '80', '-f', '1', '-m', '1', empty], (g) => g.get(1) === gw);
+      t.is(ourHop.got.get(1), gw, `wdp: hop 1 of a TTL-1 probe to the ClusterIP without endpoints\n${ourHop.out}`);
     }
   });
 }

@@ -121,7 +121,7 @@ test('observer: capture sees what the port sends after the slow path (answers, i
   const obs = new WorkerObserver(0, core, (e) => events.push(e));
   obs.start({ kind: 'capture', session: 4, filter: {}, port: 0, direction: 'out', snaplen: 65535 });
   t.true(obs.capturing);
-  // a TCP SYN to a ClusterIP port the Service does not define: the core answers with a RST
+  // a TCP SYN to a ClusterIP port the Service does not define: the core answers with an ICMP port unreachable
   core.writeFrame(0, frame({ src: '10.0.0.2', dst: VIP, proto: 'TCP', sport: 43000, dport: 81, flags: 'S' }), 0);
   core.writeFrame(1, udp(43001), 0);
   obs.before(core, 2);
@@ -141,8 +141,9 @@ test('observer: capture sees what the port sends after the slow path (answers, i
   const frames = events.filter((e) => e.session === 4).flatMap((e) => e.frames);
   t.is(frames.length, 3);
   t.true(frames.every((f) => f.dir === 'out'));
-  t.is(frames[0].data[14 + 9], 6, 'the RST is TCP');
-  t.is(frames[0].data[14 + 20 + 13] & 0x04, 0x04, 'with RST set');
+  t.is(frames[0].data[14 + 9], 1, 'the reject is ICMP');
+  t.is(frames[0].data[14 + 20], 3, 'destination unreachable');
+  t.is(frames[0].data[14 + 21], 3, 'port unreachable');
   t.deepEqual(Buffer.from(frames[1].data), Buffer.from(answer));
   t.deepEqual(Buffer.from(frames[2].data), Buffer.from(probe));
 });
@@ -323,7 +324,7 @@ test('replay: the same verdicts and frames as the core run by hand; -w on the co
 test('replay --in-port takes a port name from --ports (wdp get ports output or the daemon config), or an index', (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'wdp-replay-ports-'));
   try {
-    // a SYN to a ClusterIP port the Service does not define: the RST leaves through the in port
+    // a SYN to a ClusterIP port the Service does not define: the ICMP port unreachable leaves through the in port
     const syn = frame({ src: '10.0.0.2', dst: VIP, proto: 'TCP', sport: 45000, dport: 81, flags: 'S' });
     writeFileSync(join(dir, 'in.pcap'), encodePcap([{ tsNs: 1_700_000_000_000_000_000n, data: syn }]));
     writeFileSync(join(dir, 'state.yaml'), stateText);

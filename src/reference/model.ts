@@ -33,7 +33,7 @@ export interface ModelOptions {
   snatPortMax?: number;     // default 60999
   fragments?: number;       // fragment table entries (default 4096, as the host; 0 = none)
   portMtu?: Record<number, number>; // egress MTU per port index (0 / absent = unknown, unchecked; as the host)
-  portAddresses?: Record<number, string[]>; // per port index the time exceeded source addresses (as the host)
+  portAddresses?: Record<number, string[]>; // per port index the source addresses of the core's ICMP errors (time exceeded, reject; as the host)
 }
 
 /** A fragment table entry (the core's FragEntry): a first fragment's ports. */
@@ -471,7 +471,7 @@ export class ReferenceModel {
   readonly opts: Required<Omit<ModelOptions, 'timeouts' | 'portMtu' | 'portAddresses'>> & { timeouts: Timeouts };
   /** egress MTU per port index (core: the PORT_MTU region; absent = 0 = unchecked) */
   private readonly portMtus = new Map<number, number>();
-  /** time exceeded source per port index and family (core: the PORT_ADDR region) */
+  /** the core's ICMP errors' source per port index and family (time exceeded, a reject not to the node; core: the PORT_ADDR region) */
   private readonly portAddrs = new Map<number, Map<number, Uint8Array>>();
   private tables: Tables;
   ir: Ir;
@@ -523,7 +523,7 @@ export class ReferenceModel {
     for (const [port, addrs] of Object.entries(opts.portAddresses ?? {})) this.setPortAddresses(Number(port), addrs);
   }
 
-  /** The addresses port `port` answers a spent TTL from: the first of each family, as Core.setPortAddresses. */
+  /** The addresses port `port` answers a spent TTL or a reject from: the first of each family, as Core.setPortAddresses. */
   setPortAddresses(port: number, addrs: readonly string[]): void {
     const m = new Map<number, Uint8Array>();
     for (const s of addrs) {
@@ -1345,17 +1345,34 @@ export class ReferenceModel {
 
   // ---- reject (no endpoints) --------------------------------------------------------------------
 
+  /** Core: reject.ts reject — an ICMP / ICMPv6 port unreachable for every protocol (the nftables
+   *  proxier's bare `reject`) from rejectSource, a RST dropped, under the rate limit; a packet the
+   *  node would forward (neither end the node) meets ip_forward first: a spent TTL gets a time
+   *  exceeded from the in port's address, the others are quoted with their TTL one lower. */
   private reject(x: Frame, reason: number): void {
-    const p = x.p, f = x.f;
+    const p = x.p;
+    const forwarded = !this.tables.nodeItself(p.src, p.family) && !this.tables.nodeItself(p.dst, p.family);
+    if (this.ttlSpent(p, !forwarded)) return this.ttlExceeded(x);
     x.t.stages |= L.TS_REJECT;
     if (p.proto === 6 && (p.tcpFlags & TCP_RST)) {
-      // never answer a RST with a RST: dropped, counted under its own reason
+      // a RST is never answered: dropped, counted under its own reason
       return this.drop(x, L.REASON_DROP_RST_NO_ENDPOINTS);
     }
-    // over the rate limit (a RST stands in for kube-proxy's ICMP error: it shares the limit)
     if (!this.rejectAllowed(p.src, p.family)) return this.drop(x, L.REASON_DROP_REJECT_RATE_LIMITED);
-    if (p.proto === 6) return this.answerWith(x, reason, buildRst(f, p));
-    this.answer(x, reason, p.family === 4 ? 3 : 1, p.family === 4 ? 3 : 4, 0);
+    let quoted = x.f;
+    if (forwarded) { quoted = x.f.slice(); decTtl(quoted, p, new CsumDelta()); }
+    x.t.stages |= L.TS_REJECT;
+    this.answerWith(x, reason, buildIcmpError(quoted, p, this.opts.slotSize, p.family === 4 ? 3 : 1, p.family === 4 ? 3 : 4, 0, this.nextIcmpId(p.family), this.rejectSource(p, x.inPort)));
+  }
+
+  /** Core: reject.ts rejectSource — the error's source as __icmp_send / icmp6_send choose it: the
+   *  destination when it is the node itself, else the source when that is (the node's own packet:
+   *  the route back to its own address), else the in port's address of the family (the time
+   *  exceeded's), else (no such address) the destination. */
+  private rejectSource(p: Parsed, inPort: number): Uint8Array | undefined {
+    if (this.tables.nodeItself(p.dst, p.family)) return undefined;
+    if (this.tables.nodeItself(p.src, p.family)) return p.src;
+    return this.portAddrs.get(inPort)?.get(p.family);
   }
 
   /** Core: ratelimit.ts rejectAllowed. The global bucket is looked at first, the client's charged,
@@ -1652,27 +1669,6 @@ function rewriteQuoted(f: Uint8Array, q: Quoted, to: { src?: Uint8Array; sport?:
 // ---------------------------------------------------------------------------------------------
 // Generated packets (reject)
 
-/** TCP RST answering the segment: from VIP:port to the sender; seq = their ack when ACK was set,
- *  else seq 0 and ack = seq + payload (+1 SYN, +1 FIN) with RST|ACK; window 0. */
-function buildRst(f: Uint8Array, p: Parsed): Uint8Array {
-  const inSeq = rd32(f, p.l4 + 4), inAck = rd32(f, p.l4 + 8);
-  const doff = (f[p.l4 + 12] >> 4) * 4;
-  const payloadLen = p.end - p.l4 - doff;
-  const tcp = new Uint8Array(20);
-  wr16(tcp, 0, p.dport); wr16(tcp, 2, p.sport);
-  if (p.tcpFlags & TCP_ACK) {
-    wr32(tcp, 4, inAck); tcp[13] = TCP_RST;
-  } else {
-    wr32(tcp, 8, (inSeq + payloadLen + (p.tcpFlags & TCP_SYN ? 1 : 0) + (p.tcpFlags & TCP_FIN ? 1 : 0)) >>> 0);
-    tcp[13] = TCP_RST | TCP_ACK;
-  }
-  tcp[12] = 5 << 4;
-  const w = p.family === 4 ? 4 : 16;
-  const src = p.dst.subarray(0, w), dst = p.src.subarray(0, w);
-  wr16(tcp, 16, internetChecksum(tcp, 0, 20, pseudoHeaderSum(src, dst, 6, 20, p.family)));
-  return ipHeader(p.family, src, dst, 6, tcp);
-}
-
 /** An ICMP / ICMPv6 error (port unreachable: v4 type 3 code 3, v6 type 1 code 4; too big: v4 type
  *  3 code 4, v6 type 2; time exceeded: v4 type 11, v6 type 3) from the packet's destination (or `from`), `rest` in its 4 type-specific bytes, quoting
  *  the IP packet as received, cut so the reply is at most 576 (v4) / 1280 (v6) bytes and fits the slot. */
@@ -1695,22 +1691,21 @@ function icmpNeverAnswered(family: number, type: number): boolean {
   return family === 6 ? type < 128 : [3, 4, 5, 11, 12].includes(type) || type > 18;
 }
 
-/** IPv4: no options, TTL 64; a reset TOS 0, ID 0, DF; an ICMP error (`icmp`) its TOS and ID, no DF.
- *  IPv6: traffic class 0, hop limit 64; flow label 0 on a reset, on an ICMPv6 error (`icmp`) the
- *  automatic one of its source, destination, type and code. */
-function ipHeader(family: 4 | 6, src: Uint8Array, dst: Uint8Array, proto: number, l4: Uint8Array, icmp?: { tos: number; id: number }): Uint8Array {
+/** An ICMP error's IP header: IPv4 no options, TTL 64, the error's TOS and ID, no DF; IPv6 traffic
+ *  class 0, hop limit 64, the automatic flow label of its source, destination, type and code. */
+function ipHeader(family: 4 | 6, src: Uint8Array, dst: Uint8Array, proto: number, l4: Uint8Array, icmp: { tos: number; id: number }): Uint8Array {
   if (family === 4) {
     const ip = new Uint8Array(20 + l4.length);
     ip[0] = 0x45; wr16(ip, 2, ip.length); ip[8] = 64; ip[9] = proto;
-    if (icmp) { ip[1] = icmp.tos; wr16(ip, 4, icmp.id); } else wr16(ip, 6, 0x4000);
+    ip[1] = icmp.tos; wr16(ip, 4, icmp.id);
     ip.set(src, 12); ip.set(dst, 16);
     wr16(ip, 10, internetChecksum(ip, 0, 20));
     ip.set(l4, 20);
     return ip;
   }
   const ip = new Uint8Array(40 + l4.length);
-  // core: flow-label.ts — an ICMPv6 error's automatic flow label (a reset's is 0)
-  const h = icmp ? flowHash(src, dst, l4[0]! | (l4[1]! << 8), 0, 58) : 0;
+  // core: flow-label.ts — an ICMPv6 error's automatic flow label
+  const h = flowHash(src, dst, l4[0]! | (l4[1]! << 8), 0, 58);
   const label = ((h << 16) | (h >>> 16)) & 0xfffff;
   wr32(ip, 0, (0x60000000 | label) >>> 0); wr16(ip, 4, l4.length); ip[6] = proto; ip[7] = 64;
   ip.set(src, 8); ip.set(dst, 24);

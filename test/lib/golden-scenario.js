@@ -44,6 +44,10 @@ const V6_ERROR_LABELS = {
   'fd00:96::a fd00::1 3/0': 0x4e79a,
   'fd00::1 fd00:1::5 2/0': 0x04cbc,
   'fd00::fe fd00::1 3/0': 0x40716,
+  'fd00::fe fd00::1 1/4': 0x9b560,
+  'fd00:168::1 fd00::1 1/4': 0xbd66e,
+  '2001:db8:7::7 fd00::1 1/4': 0xaf5c2,
+  'fd00:168::1 fd00:168::1 1/4': 0x741ff,
 };
 const KIND_TYPE = { port_unreachable: [1, 4], packet_too_big: [2, 0], time_exceeded: [3, 0] };
 
