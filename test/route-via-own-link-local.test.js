@@ -44,7 +44,8 @@ test('another port\'s link-local address, or another one on the port, is a neigh
 // Without `mac:` the port's MAC is known only when it opens (a NIC's own, a TAP's made-up one):
 // the port manager refuses a route via the link-local address that MAC gives, naming the route.
 test('a port without mac: a route via the link-local address of the MAC it opens with is refused when the port is prepared', async (t) => {
-  const { PortManager, stableMac } = await import('../dist/src/daemon/port-manager.js');
+  const { PortManager } = await import('../dist/src/daemon/port-manager.js');
+  const { stableMac } = await import('../dist/src/daemon/link-commands.js');
   const { default: pino } = await import('pino');
   const { mkdtempSync, rmSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');

@@ -36,7 +36,7 @@
 // Addresses that stay are never touched: their connections go on. Each step is an `ip` /
 // `sysctl` fork (~2-5 ms); a start costs a dozen or two, a change a few per changed address.
 import type { Logger } from 'pino';
-import { inNs, ipCmd } from './port-manager.js';
+import { inNs, ipCmd } from './link-commands.js';
 import type { ManagedPort } from './port-manager.js';
 import { hostHairpinOf } from './config.js';
 import type { ExternalPorts } from './host-service-ports.js';

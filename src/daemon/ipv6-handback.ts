@@ -1,5 +1,5 @@
 // The IPv6 configuration of an interface taken as an AF_PACKET / AF_XDP port, saved before the port
-// turns IPv6 off on it (port-manager.ts ipv6Off) and put back when the interface is handed back to
+// turns IPv6 off on it (link-commands.ts ipv6Off) and put back when the interface is handed back to
 // the kernel (the daemon stops, the port is removed, a saved port is not restored).
 //
 // What turning IPv6 off loses (`disable_ipv6=1`; where /proc/sys is read-only, netlink's
@@ -17,8 +17,8 @@
 //
 // Saved with the interface's link state, and put back, by link-handback.ts (which says when; where:
 // interface-record.ts). Cost: a few `ip` / `sysctl` forks per port at its take and at its hand-back.
-import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { inNs, inNsRead, ipCmd } from './link-commands.js';
 
 /** valid_life_time of an address without a lifetime (INFINITY_LIFE_TIME). */
 const FOREVER = 0xffffffff;
@@ -34,18 +34,15 @@ export interface SavedIpv6 {
   addresses: SavedAddress[]; routes: SavedRoute[];
 }
 
-function ip(netns: string | undefined, args: string[]): string {
-  return execFileSync('ip', netns ? ['-n', netns, ...args] : args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-}
 function sysctlRead(netns: string | undefined, key: string): string | undefined {
   try {
     if (!netns) return readFileSync(`/proc/sys/${key.replace(/\./g, '/')}`, 'utf8').trim();
-    return execFileSync('ip', ['netns', 'exec', netns, 'sysctl', '-n', key], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+    return inNsRead(netns, 'sysctl', ['-n', key]).trim();
   } catch { return undefined; }
 }
 function sysctlWrite(netns: string | undefined, key: string, value: string): void {
   if (!netns) { writeFileSync(`/proc/sys/${key.replace(/\./g, '/')}`, value); return; }
-  execFileSync('ip', ['netns', 'exec', netns, 'sysctl', '-qw', `${key}=${value}`], { stdio: 'pipe' });
+  inNs(netns, 'sysctl', ['-qw', `${key}=${value}`]);
 }
 const firstLine = (e: unknown) => (e as Error).message.split('\n')[0];
 
@@ -54,14 +51,14 @@ export function readIpv6(ifname: string, netns: string | undefined, ifindex: num
   const conf = (k: string) => sysctlRead(netns, `net.ipv6.conf.${ifname}.${k}`);
   const addresses: SavedAddress[] = [];
   type AddrInfo = { family: string; local: string; prefixlen: number; valid_life_time?: number; temporary?: boolean } & Record<string, unknown>;
-  const links = JSON.parse(ip(netns, ['-j', '-6', 'addr', 'show', 'dev', ifname]) || '[]') as Array<{ addr_info?: AddrInfo[] }>;
+  const links = JSON.parse(ipCmd(netns, ['-j', '-6', 'addr', 'show', 'dev', ifname]) || '[]') as Array<{ addr_info?: AddrInfo[] }>;
   for (const a of links[0]?.addr_info ?? []) {
     if (a.family !== 'inet6' || a.temporary || (a.valid_life_time ?? FOREVER) !== FOREVER) continue;
     addresses.push({ local: a.local, prefixlen: a.prefixlen, flags: ADDR_FLAGS.filter((f) => a[f] === true) });
   }
   type RouteInfo = { dst: string; gateway?: string; metric?: number; table?: string; protocol?: string; type?: string; flags?: string[]; expires?: number; nexthops?: unknown; prefsrc?: string };
   const routes: SavedRoute[] = [];
-  const list = JSON.parse(ip(netns, ['-j', '-6', 'route', 'show', 'table', 'all', 'dev', ifname]) || '[]') as RouteInfo[];
+  const list = JSON.parse(ipCmd(netns, ['-j', '-6', 'route', 'show', 'table', 'all', 'dev', ifname]) || '[]') as RouteInfo[];
   for (const r of list) {
     // the kernel's (connected prefixes, local and multicast entries) come back with the addresses;
     // a router's (proto ra, or with an expiry) with its next advertisement; multipath: not ours to split
@@ -79,7 +76,7 @@ export function readIpv6(ifname: string, netns: string | undefined, ifindex: num
   };
 }
 
-/** Whether IPv6 is off on interface `ifname` as a port turns it off (port-manager.ts ipv6Off:
+/** Whether IPv6 is off on interface `ifname` as a port turns it off (link-commands.ts ipv6Off:
  * `disable_ipv6` 1, or `addr_gen_mode` none); undefined where neither can be read. */
 export function ipv6TurnedOff(ifname: string, netns: string | undefined): boolean | undefined {
   const d = sysctlRead(netns, `net.ipv6.conf.${ifname}.disable_ipv6`), g = sysctlRead(netns, `net.ipv6.conf.${ifname}.addr_gen_mode`);
@@ -99,7 +96,7 @@ export function restoreIpv6(s: SavedIpv6): string[] {
   const conf = (k: string) => `net.ipv6.conf.${s.ifname}.${k}`;
   let genModeBack = false;
   if (s.addrGenMode !== undefined && sysctlRead(ns, conf('addr_gen_mode')) !== s.addrGenMode) {
-    try { ip(ns, ['link', 'set', 'dev', s.ifname, 'addrgenmode', GEN_MODES[s.addrGenMode] ?? 'eui64']); genModeBack = true; } catch (e) { failed.push(`addrgenmode: ${firstLine(e)}`); }
+    try { ipCmd(ns, ['link', 'set', 'dev', s.ifname, 'addrgenmode', GEN_MODES[s.addrGenMode] ?? 'eui64']); genModeBack = true; } catch (e) { failed.push(`addrgenmode: ${firstLine(e)}`); }
   }
   let turnedOn = false;
   if (s.disableIpv6 !== undefined && sysctlRead(ns, conf('disable_ipv6')) !== s.disableIpv6) {
@@ -116,25 +113,25 @@ export function restoreIpv6(s: SavedIpv6): string[] {
   const kernelLinkLocal = turnedOn && !genModeBack;
   const isLinkLocal = (a: string) => /^fe[89ab]/i.test(a);
   for (const a of s.addresses) {
-    try { ip(ns, ['-6', 'addr', 'replace', `${a.local}/${a.prefixlen}`, 'dev', s.ifname, ...a.flags]); } catch (e) { failed.push(`${a.local}/${a.prefixlen}: ${firstLine(e)}`); }
+    try { ipCmd(ns, ['-6', 'addr', 'replace', `${a.local}/${a.prefixlen}`, 'dev', s.ifname, ...a.flags]); } catch (e) { failed.push(`${a.local}/${a.prefixlen}: ${firstLine(e)}`); }
   }
   if (kernelLinkLocal) {
     const saved = new Set(s.addresses.map((a) => `${a.local}/${a.prefixlen}`));
     let made: Array<{ local: string; prefixlen: number }> = [];
     try {
-      made = ((JSON.parse(ip(ns, ['-j', '-6', 'addr', 'show', 'dev', s.ifname, 'scope', 'link']) || '[]') as Array<{ addr_info?: Array<{ family: string; local: string; prefixlen: number }> }>)[0]?.addr_info ?? [])
+      made = ((JSON.parse(ipCmd(ns, ['-j', '-6', 'addr', 'show', 'dev', s.ifname, 'scope', 'link']) || '[]') as Array<{ addr_info?: Array<{ family: string; local: string; prefixlen: number }> }>)[0]?.addr_info ?? [])
         .filter((a) => a.family === 'inet6' && isLinkLocal(a.local));
     } catch (e) { failed.push(`link-local: ${firstLine(e)}`); }
     for (const a of made) {
       if (saved.has(`${a.local}/${a.prefixlen}`)) continue;
-      try { ip(ns, ['-6', 'addr', 'del', `${a.local}/${a.prefixlen}`, 'dev', s.ifname]); } catch (e) { failed.push(`${a.local}/${a.prefixlen}: ${firstLine(e)}`); }
+      try { ipCmd(ns, ['-6', 'addr', 'del', `${a.local}/${a.prefixlen}`, 'dev', s.ifname]); } catch (e) { failed.push(`${a.local}/${a.prefixlen}: ${firstLine(e)}`); }
     }
   }
   for (const r of s.routes) {
     const args = ['-6', 'route', 'replace', r.dst, ...(r.gateway ? ['via', r.gateway] : []), 'dev', s.ifname, ...(r.onlink ? ['onlink'] : []),
       ...(r.src ? ['src', r.src] : []), ...(r.metric !== undefined ? ['metric', String(r.metric)] : []), ...(r.table ? ['table', r.table] : []),
       ...(r.protocol ? ['proto', r.protocol] : [])];
-    try { ip(ns, args); } catch (e) { failed.push(`route ${r.dst}: ${firstLine(e)}`); }
+    try { ipCmd(ns, args); } catch (e) { failed.push(`route ${r.dst}: ${firstLine(e)}`); }
   }
   return failed;
 }

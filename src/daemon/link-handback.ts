@@ -12,8 +12,8 @@
 // included); an AF_XDP port's program is attached through a BPF link, detached when its fd
 // closes; offloads are not touched (a veth whose peer runs XDP has its peer's GSO turned off by
 // the kernel while the program is attached, and back after). The nftables drop chain is removed
-// by the port manager (letKernelIn). test/port-link-handback.test.js checks each of these after
-// a stop, a failed start and a kill followed by a start and a stop.
+// by the port manager (kernel-drop-chains.ts letKernelIn). test/port-link-handback.test.js checks
+// each of these after a stop, a failed start and a kill followed by a start and a stop.
 //
 // Put back in this order: the link down (if it was: IPv6 addresses added to a link that then
 // goes down are flushed by the kernel, so a link that was down gets them back while down), the
@@ -28,7 +28,7 @@
 // include an interface of its namespace that has a record no live wdp holds (a killed daemon's
 // port taken out of the config, a runtime port not restored, or a killed daemon of another state
 // directory that is not coming back) puts it back and removes the record (giveBackStale) — its
-// drop chain is removed by that start too (port-manager.ts removeStaleChains). A record counts
+// drop chain is removed by that start too (kernel-drop-chains.ts removeStaleChains). A record counts
 // only while its interface still shows a port's marks (leftByPort: the MAC the port left and IPv6
 // off): one whose interface was put back or had its MAC changed by hand since, or is another
 // interface under a reused key (interface-record.ts), is dropped, the interface saved afresh —
@@ -47,22 +47,19 @@
 // (nothing there but after a kill: then a sysctl read or two) and, on a fresh take, the IPv6
 // reads and a small file write; at a hand-back, what there is to put back and an unlink; at start,
 // one directory read.
-import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { claimedElsewhere, claimedHere, claimInterface, InterfaceInUseError, netnsInode } from './interface-claim.js';
 import { readRecord, recordedIfindexes, removeRecord, writeRecord, type SavedInterface, type SavedLinkState } from './interface-record.js';
 import { ipv6TurnedOff, readIpv6, restoreIpv6, type SavedIpv6 } from './ipv6-handback.js';
+import { ipCmd } from './link-commands.js';
 
 export type { SavedInterface, SavedLinkState } from './interface-record.js';
 
 /** An older wdp's files in the state directory (read for upgrades, then removed). */
 const STATE_DIR_FILES = ['link-handback.json', 'ipv6-handback.json'];
 
-function ip(netns: string | undefined, args: string[]): string {
-  return execFileSync('ip', netns ? ['-n', netns, ...args] : args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-}
 const IFF_UP = 0x1;
 
 /** The interface's ifindex, MAC and up flag now; undefined when there is none of that name (in
@@ -74,7 +71,7 @@ export function linkNow(ifname: string, netns: string | undefined): { ifindex: n
       const ifindex = parseInt(read('ifindex'), 10);
       return Number.isInteger(ifindex) ? { ifindex, mac: read('address').toLowerCase(), up: (parseInt(read('flags'), 16) & IFF_UP) !== 0 } : undefined;
     }
-    const [l] = JSON.parse(ip(netns, ['-j', 'link', 'show', 'dev', ifname]) || '[]') as Array<{ ifindex: number; address?: string; flags?: string[] }>;
+    const [l] = JSON.parse(ipCmd(netns, ['-j', 'link', 'show', 'dev', ifname]) || '[]') as Array<{ ifindex: number; address?: string; flags?: string[] }>;
     return l && Number.isInteger(l.ifindex) ? { ifindex: l.ifindex, mac: (l.address ?? '').toLowerCase(), up: !!l.flags?.includes('UP') } : undefined;
   } catch { return undefined; }
 }
@@ -276,16 +273,16 @@ function restoreLink(s: SavedInterface, now: { mac: string; up: boolean }): stri
   const ns = s.netns;
   let up = now.up;
   if (!l.up && up) {
-    try { ip(ns, ['link', 'set', 'dev', s.ifname, 'down']); up = false; } catch (e) { failed.push(`down: ${firstLine(e)}`); }
+    try { ipCmd(ns, ['link', 'set', 'dev', s.ifname, 'down']); up = false; } catch (e) { failed.push(`down: ${firstLine(e)}`); }
   }
   if (l.macSet && now.mac === l.macSet && l.mac !== now.mac) {
-    try { ip(ns, ['link', 'set', 'dev', s.ifname, 'address', l.mac]); } catch (e) {
+    try { ipCmd(ns, ['link', 'set', 'dev', s.ifname, 'address', l.mac]); } catch (e) {
       // a driver that refuses a MAC change while up (no IFF_LIVE_ADDR_CHANGE): down, set, up
       if (!up) failed.push(`address ${l.mac}: ${firstLine(e)}`);
       else {
         try {
-          ip(ns, ['link', 'set', 'dev', s.ifname, 'down']);
-          try { ip(ns, ['link', 'set', 'dev', s.ifname, 'address', l.mac]); } finally { ip(ns, ['link', 'set', 'dev', s.ifname, 'up']); }
+          ipCmd(ns, ['link', 'set', 'dev', s.ifname, 'down']);
+          try { ipCmd(ns, ['link', 'set', 'dev', s.ifname, 'address', l.mac]); } finally { ipCmd(ns, ['link', 'set', 'dev', s.ifname, 'up']); }
         } catch (e2) { failed.push(`address ${l.mac}: ${firstLine(e2)}`); }
       }
     }

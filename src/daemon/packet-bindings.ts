@@ -5,8 +5,8 @@
 // then receives and sends nothing while the link check's name and ifindex still match. The
 // kernel's list of a namespace's packet sockets (/proc/net/packet: Iface, Inode) tells, for the
 // sockets whose inode is one of this process's descriptors.
-import { execFileSync } from 'node:child_process';
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { inNsRead } from './link-commands.js';
 
 /** The inodes of this process's sockets (its descriptors' `socket:[inode]` links). */
 function ownSocketInodes(): Set<string> {
@@ -26,7 +26,7 @@ export function packetSocketIfindexes(netns?: string): Set<number> | null {
   let text: string;
   try {
     text = netns
-      ? execFileSync('ip', ['netns', 'exec', netns, 'cat', '/proc/net/packet'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
+      ? inNsRead(netns, 'cat', ['/proc/net/packet'])
       : readFileSync('/proc/net/packet', 'utf8');
   } catch { return null; }
   let ours: Set<string>;

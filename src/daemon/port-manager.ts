@@ -15,13 +15,10 @@
 // is removed, a config-file one closed and opened again once its interface is back; a config-file
 // pod port whose interface is missing at start starts closed the same way (missingAtStart).
 // Changes are serialised: one add/remove/link check at a time.
-import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { canonicalAddr, eui64LinkLocal } from './l2.js';
-import { systemTool } from '../util/system-tool.js';
 import { writeFileAtomic } from '../util/atomic-file.js';
 import { interfaceMtu, MTU_REFRESH_PORTS, type MtuReader } from './port-mtu.js';
 import { ConfigError, parsePortConfig, type DaemonConfig, type PortConfig } from './config.js';
@@ -29,182 +26,9 @@ import type { PortInfo, WorkerPortSpec } from './protocol.js';
 import { cniGc, type RemovedPorts } from './cni-gc.js';
 import { packetSocketIfindexes } from './packet-bindings.js';
 import { LinkHandback } from './link-handback.js';
-import { claimedElsewhere, claimInterface, InterfaceInUseError, type Claim } from './interface-claim.js';
-
-export function ipCmd(netns: string | undefined, args: string[]): string {
-  const full = netns ? ['-n', netns, ...args] : args;
-  return execFileSync('ip', full, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-}
-
-export function inNs(netns: string | undefined, cmd: string, args: string[]): void {
-  if (netns) execFileSync('ip', ['netns', 'exec', netns, cmd, ...args], { stdio: 'pipe' });
-  else execFileSync(cmd, args, { stdio: 'pipe' });
-}
-
-/** An interface's MAC and ifindex (`ip -o link` begins "INDEX: NAME..."). */
-function linkOf(ifname: string, netns?: string): { mac: string; ifindex: number } {
-  let out: string;
-  try { out = ipCmd(netns, ['-o', 'link', 'show', 'dev', ifname]); } catch {
-    throw new ConfigError(`interface "${ifname}" does not exist in ${netns ? `namespace ${netns}` : 'this network namespace'}`);
-  }
-  const m = /link\/ether ([0-9a-f:]{17})/.exec(out);
-  if (!m) throw new ConfigError(`interface "${ifname}" is not an Ethernet interface`);
-  return { mac: m[1], ifindex: parseInt(out, 10) };
-}
-
-/** The MAC interface `ifname` has now (lowercase), null when it cannot be read. Without a
- * namespace a sysfs read; in one, `ip -n`. */
-function macNow(ifname: string, netns?: string): string | null {
-  try {
-    if (!netns) return readFileSync(`/sys/class/net/${ifname}/address`, 'utf8').trim().toLowerCase();
-    return /link\/ether ([0-9a-f:]{17})/.exec(ipCmd(netns, ['-o', 'link', 'show', 'dev', ifname]))?.[1] ?? null;
-  } catch { return null; }
-}
-
-/** What the link check found for an interface name: its ifindex now, 'gone' (no interface by that
- * name), or 'unknown' (it could not be read this time: nothing is judged from it). */
-type IfindexNow = number | 'gone' | 'unknown';
-
-/** The ifindex each of `names` has now in `netns`. Without a namespace a sysfs read per name (the
- * daemon's own namespace: cheap enough every few seconds; only ENOENT says gone); in one, one
- * `ip -n` listing for all of them — a listing that fails (a fork refused under memory pressure)
- * says nothing about the interfaces, so every name is unknown, never gone. */
-function ifindexesNow(names: string[], netns?: string): (name: string) => IfindexNow {
-  if (!netns) {
-    const out = new Map<string, IfindexNow>();
-    for (const n of names) {
-      try {
-        const i = parseInt(readFileSync(`/sys/class/net/${n}/ifindex`, 'utf8'), 10);
-        out.set(n, Number.isInteger(i) ? i : 'unknown');
-      } catch (e) {
-        out.set(n, (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'gone' : 'unknown');
-      }
-    }
-    return (n) => out.get(n) ?? 'unknown';
-  }
-  let text: string;
-  try { text = ipCmd(netns, ['-o', 'link', 'show']); } catch { return () => 'unknown'; }
-  const found = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    const m = /^(\d+): ([^:@\s]+)/.exec(line);
-    if (m && names.includes(m[2])) found.set(m[2], Number(m[1]));
-  }
-  return (n) => found.get(n) ?? 'gone';
-}
-
-/** Whether network namespace `name` is there: /run/netns/NAME with a namespace mounted on it (a
- * device other than the directory's). `ip netns add` creates the file, then mounts; `ip netns del`
- * unmounts, then unlinks: a bare file is a namespace coming or going, not one to open a TAP in. */
-function netnsMounted(name: string): boolean {
-  try { return statSync(join(NETNS_DIR, name)).dev !== statSync(NETNS_DIR).dev; } catch { return false; }
-}
-const NETNS_DIR = '/run/netns';
-
-/** The kernel must not process what arrives on a dataplane port: when the daemon's namespace is
- * the node's (a host port), the node addresses are local there, and the kernel would answer ARP
- * for them on pod ports and take TCP for them on the uplink (a RST from the host for every
- * NodePort SYN) — besides wdp forwarding it. An nftables netdev ingress chain with policy drop
- * per port does it (table `netdev wdp`, chain `in_<ifname>`): packet sockets bound to ETH_P_ALL
- * (ours) see frames before the ingress hook, the kernel's IP/ARP after it. */
-function keepKernelOut(ifname: string, netns: string | undefined, log: Logger, port: string): void {
-  const chain = kernelChain(ifname);
-  try {
-    inNs(netns, nft(), ['add', 'table', 'netdev', NFT_TABLE]);
-    try { inNs(netns, nft(), ['delete', 'chain', 'netdev', NFT_TABLE, chain]); } catch { /* none yet */ }
-    inNs(netns, nft(), ['add', 'chain', 'netdev', NFT_TABLE, chain, `{ type filter hook ingress device "${ifname}" priority 0; policy drop; }`]);
-  } catch (e) {
-    log.warn({ port, error: (e as Error).message.split('\n')[0] }, 'could not keep the kernel off this port (nftables netdev ingress drop): with local addresses in this namespace the kernel answers too');
-  }
-}
-
-/** IPv6 off on a port's interface, so that the kernel originates nothing there (link-local
- * address, DAD, router solicitations, MLD reports): `disable_ipv6` where /proc/sys is writable.
- * An unprivileged container (the DaemonSet) has /proc/sys read-only (and its image may have no
- * `sysctl`); there netlink, which CAP_NET_ADMIN allows, gets the same: no address generated
- * (addrgenmode none), none left and no IPv6 route through it (disable_ipv6 takes those too; a
- * CNI plugin's host route to its pod, say, would send the node's traffic past wdp). Either way
- * the interface loses its IPv6 addresses and routes: PortManager saves them first and puts them
- * back when it hands the interface back (link-handback.ts, ipv6-handback.ts). */
-function ipv6Off(ifname: string, netns: string | undefined, log: Logger, port: string): void {
-  if (!existsSync('/proc/sys/net/ipv6')) return; // no IPv6 in this kernel
-  let why: string;
-  try {
-    if (netns) inNs(netns, 'sysctl', ['-qw', `net.ipv6.conf.${ifname}.disable_ipv6=1`]);
-    else {
-      const file = `/proc/sys/net/ipv6/conf/${ifname}/disable_ipv6`;
-      if (readFileSync(file, 'utf8').trim() !== '1') writeFileSync(file, '1');
-    }
-    return;
-  } catch (e) { why = (e as Error).message.split('\n')[0]; }
-  try {
-    ipCmd(netns, ['link', 'set', 'dev', ifname, 'addrgenmode', 'none']);
-    ipCmd(netns, ['-6', 'addr', 'flush', 'dev', ifname]);
-    ipCmd(netns, ['-6', 'route', 'flush', 'dev', ifname]);
-  } catch (e) {
-    log.warn({ port, ifname, error: (e as Error).message.split('\n')[0], sysctl: why }, 'could not turn IPv6 off on this port: the kernel may send IPv6 neighbour discovery and MLD from it');
-  }
-}
-
-/** Undoes keepKernelOut (the port is removed, the daemon stops): the interface is the host's again
- * (its IPv6: PortManager.handBack). */
-function letKernelIn(ifname: string, netns: string | undefined): void {
-  try { inNs(netns, nft(), ['delete', 'chain', 'netdev', NFT_TABLE, kernelChain(ifname)]); } catch { /* gone with its pod, or never added */ }
-}
-
-/** The drop chains in the wdp table of `netns` (none when there is no table, or no `nft`), each
- * with the interface its hook names (chains made by keepKernelOut name one). */
-function kernelChains(netns: string | undefined): Array<{ chain: string; ifname?: string }> {
-  const args = ['list', 'table', 'netdev', NFT_TABLE];
-  let text: string;
-  try {
-    text = netns ? execFileSync('ip', ['netns', 'exec', netns, nft(), ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
-      : execFileSync(nft(), args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-  } catch { return []; }
-  return text.split(/^\s*chain /m).slice(1).map((c) => ({ chain: c.split(/\s/, 1)[0], ifname: /\bdevice "([^"]+)"/.exec(c)?.[1] }));
-}
-
-/** Removes the drop chains that none of the ports about to open accounts for (`keep`: their chain
- * names). A daemon killed (SIGKILL, OOM, a node crash) leaves its chains; when it starts again
- * without one's port (taken out of the config, a saved runtime port not restored, a config-file
- * port whose interface is missing) nothing else would remove it, and the kernel would stay off
- * that interface for good — and, where the kernel keeps a netdev chain whose device is gone and
- * hooks it by name (Linux 6.16+), off the next interface of that name too (another pod's veth).
- * The table in a namespace is the one daemon's forwarding there. Each removal is logged. */
-function removeStaleChains(keep: Set<string>, netns: string | undefined, log: Logger): void {
-  for (const { chain, ifname } of kernelChains(netns)) {
-    if (keep.has(chain)) continue;
-    // another live wdp's port (another state directory, same namespace: interface-claim.ts)
-    const other = ifname ? foreignClaim(ifname, netns) : null;
-    if (other) { log.info({ chain, ifname, pid: other.pid, stateDir: other.stateDir }, 'a drop chain of another running wdp\'s port: left alone'); continue; }
-    try {
-      inNs(netns, nft(), ['delete', 'chain', 'netdev', NFT_TABLE, chain]);
-      log.warn({ chain, ifname }, 'a drop chain no port being opened accounts for (left by a daemon that did not stop cleanly): removed, the kernel has the interface again');
-    } catch (e) {
-      log.error({ chain, ifname, error: (e as Error).message.split('\n')[0] }, 'a drop chain no port being opened accounts for could not be removed: the kernel stays off its interface');
-    }
-  }
-}
-
-const NFT_TABLE = 'wdp';
-
-/** Who claims interface `ifname` of `netns` when it is another live wdp than this process's
- * daemons (interface-claim.ts), else null. */
-function foreignClaim(ifname: string, netns: string | undefined): { pid?: number; stateDir?: string } | null {
-  const at = ifindexesNow([ifname], netns)(ifname);
-  return typeof at === 'number' ? claimedElsewhere(netns, at) : null;
-}
-
-/** nftables' `nft` from the system directories (src/util/system-tool.ts says why not PATH). */
-const nft = (): string => systemTool('nft') ?? 'nft';
-const kernelChain = (ifname: string) => `in_${ifname.replace(/[^A-Za-z0-9_]/g, '_')}`;
-
-/** A MAC for the dataplane side of a TAP that is stable across restarts (pods keep it in their
- * neighbour caches: a new MAC per restart would blackhole them until their entry goes stale). */
-export function stableMac(seed: string): string {
-  const b = createHash('sha256').update(seed).digest().subarray(0, 6);
-  b[0] = (b[0] & 0xfc) | 0x02;      // locally administered, unicast
-  return [...b].map((x) => x.toString(16).padStart(2, '0')).join(':');
-}
+import { claimInterface, InterfaceInUseError, type Claim } from './interface-claim.js';
+import { ifindexesNow, ipCmd, ipv6Off, linkOf, macNow, netnsMounted, NETNS_DIR, stableMac, type IfindexNow } from './link-commands.js';
+import { foreignClaim, keepKernelOut, kernelChain, letKernelIn, removeStaleChains } from './kernel-drop-chains.js';
 
 export interface ManagedPort {
   config: PortConfig;
