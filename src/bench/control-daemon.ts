@@ -15,19 +15,19 @@
 //                  the stop, before the control plane has restored). The second is the first less
 //                  what the daemon's restore summary says lay between the two (forwardingAfterMs
 //                  and readyAfterMs, both from the process's start); null for a build without it.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
 import { ApiClient } from '../cli/client.js';
-import { commandExists, nsArgv, withNamespaces } from './peers/netns.js';
-import { processCpuSeconds, schedTotals, threadSchedStats } from './cpu-account.js';
+import { withNamespaces } from './peers/netns.js';
+import { schedTotals, threadSchedStats } from './cpu-account.js';
+import { cpuMs, DAEMON_BIN, expectBackend, percentile, startDaemon, stopDaemon, waitReady } from './daemon-process.js';
 import type { BenchService } from './peers/service-set.js';
 import type { Progress } from './report.js';
 
-const WDP_BIN = fileURLToPath(new URL('../../../bin/wdp.js', import.meta.url));
+export { daemonUnavailable } from './daemon-process.js';
+
 const GATEWAY_MAC = '02:77:64:70:00:fe';
 
 export interface DaemonFigures {
@@ -86,24 +86,6 @@ export interface DaemonFigures {
 
 export interface FullSyncPart { ms: number; programmedMs: number; syncMs: number; receivedToProgrammedMs: number | null }
 
-/** User + system CPU ms of process `pid` so far, all threads (/proc/PID/stat), or null. */
-function cpuMs(pid: number | undefined): number | null {
-  const s = pid === undefined ? null : processCpuSeconds(pid);
-  return s === null ? null : s * 1000;
-}
-
-/** Why the daemon cannot be measured here, or null. */
-export function daemonUnavailable(): string | null {
-  if (typeof process.getuid === 'function' && process.getuid() !== 0) return 'the daemon runs in a network namespace with a TAP port: needs root';
-  if (!commandExists('ip')) return 'ip (iproute2) not found — install with: apt-get install -y iproute2';
-  return null;
-}
-
-interface Daemon { child: ChildProcess; log(): string }
-
-/** Extra node flags for the daemon, e.g. WDP_BENCH_DAEMON_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/p"
- * to profile it as the bench drives it (node refuses --cpu-prof in NODE_OPTIONS). */
-const NODE_ARGS = (process.env.WDP_BENCH_DAEMON_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
 /** One JSON line per one-endpoint change (its time until acknowledged, until packets saw it, the
  * daemon's own view, the transaction and its switch, and when it was sent and answered on the
  * host's monotonic clock — that of `perf sched record -k CLOCK_MONOTONIC` and of the daemon's
@@ -114,65 +96,6 @@ const SAMPLES_FILE = process.env.WDP_BENCH_SAMPLES ?? '';
 /** What a one-endpoint apply answers that the bench reads (ApplyResult, src/api/controlplane.ts);
  * an older daemon build has no programmedAtNs or receivedToProgrammedSeconds. */
 interface ApplyAnswer { syncSeconds: number; programmedSeconds: number; programmedAtNs?: number; receivedToProgrammedSeconds?: number }
-
-/** Another build's bin/wdp.js to run as the daemon (an A/B of versions, back to back); default
- * this build's. `inp.bin` takes precedence. */
-const DAEMON_BIN = process.env.WDP_BENCH_DAEMON_BIN || WDP_BIN;
-
-/** Where the daemon's whole output goes as well (e.g. with --trace-gc in WDP_BENCH_DAEMON_NODE_ARGS);
- * otherwise only its last lines are kept, for an error message. */
-const LOG_FILE = process.env.WDP_BENCH_DAEMON_LOG ?? '';
-
-const liveDaemons = new Set<number>();
-let exitHook = false;
-
-function startDaemon(ns: string, config: string, bin: string): Daemon {
-  const argv = nsArgv(['node', ...NODE_ARGS, bin, 'start', '--config', config], ns);
-  // In a session of its own, as a daemon runs (a service's or a pod's cgroup): with the kernel's
-  // autogroup scheduling the threads of one session share one CPU share, and in the bench's
-  // session the client's CPU counted against the daemon's. Killed with the bench if that exits
-  // before stopping it (SIGINT, SIGTERM and SIGHUP included: the namespace helper exits on them).
-  const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-  const pid = child.pid;
-  if (pid !== undefined) {
-    liveDaemons.add(pid);
-    child.once('exit', () => liveDaemons.delete(pid));
-    if (!exitHook) {
-      exitHook = true;
-      process.on('exit', () => { for (const p of liveDaemons) { try { process.kill(p, 'SIGKILL'); } catch { /* gone */ } } });
-    }
-  }
-  let log = '';
-  const keep = (d: Buffer) => { log = (log + d.toString()).slice(-4000); if (LOG_FILE) appendFileSync(LOG_FILE, d); };
-  child.stdout!.on('data', keep);
-  child.stderr!.on('data', keep);
-  return { child, log: () => log };
-}
-
-function stopDaemon(d: Daemon): Promise<void> {
-  return new Promise((resolve) => {
-    if (d.child.exitCode !== null || d.child.signalCode !== null) return resolve();
-    const hard = setTimeout(() => d.child.kill('SIGKILL'), 10_000);
-    d.child.once('exit', () => { clearTimeout(hard); resolve(); });
-    d.child.kill('SIGTERM');
-  });
-}
-
-/** Polls until the API answers with `services` Services programmed and the workers forwarding
- * (the restore summary's durationMs is set once forwarding resumed, after the saved flows are
- * back; the API listens a little earlier); bounded by `timeoutMs`. */
-async function waitReady(api: ApiClient, d: Daemon, services: number, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (d.child.exitCode !== null || d.child.signalCode !== null) throw new Error(`the daemon exited (${d.child.exitCode ?? d.child.signalCode}): ${d.log().trim().split('\n').slice(-3).join(' | ')}`);
-    try {
-      const g = await api.call('GET', '/api/v1/generation') as { services: number; restore?: { durationMs?: number } };
-      if (g.services === services && (g.restore === undefined || (g.restore.durationMs ?? 0) > 0)) return;
-    } catch { /* not listening yet */ }
-    if (Date.now() > deadline) throw new Error(`the daemon was not ready with ${services} services within ${timeoutMs} ms: ${d.log().trim().split('\n').slice(-3).join(' | ')}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 /** JSON arrays of `objects`, each at most ~`max` bytes, in order. */
 function chunkedBodies(objects: readonly unknown[], max: number): string[] {
@@ -185,10 +108,6 @@ function chunkedBodies(objects: readonly unknown[], max: number): string[] {
   }
   if (cur.length) out.push(`[${cur.join(',')}]`);
   return out;
-}
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
 }
 
 export interface DaemonBenchInput {
@@ -322,12 +241,3 @@ export async function measureDaemon(inp: DaemonBenchInput): Promise<DaemonFigure
   }
 }
 
-/** A trace through the worker's core selects the moved endpoint for some source port: the change
- * is in the tables packets see, not only acknowledged. */
-async function expectBackend(api: ApiClient, s: BenchService, addr: string): Promise<void> {
-  for (let sport = 1024; sport < 1024 + 64 * s.endpoints.length; sport++) {
-    const tr = await api.call('POST', '/api/v1/trace', JSON.stringify({ src: '192.168.200.7', dst: s.clusterIP, proto: s.proto, sport, dport: s.port })) as { backend?: { addr?: string } };
-    if (tr.backend?.addr === addr) return;
-  }
-  throw new Error(`after the change, no trace to ${s.clusterIP}:${s.port} reached ${addr}: the change was acknowledged but not programmed`);
-}
