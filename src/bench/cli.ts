@@ -458,5 +458,5 @@ export function registerBenchCommands(program: Command): void {
   registerControl(bench);
   registerE2e(bench);
   registerIo(bench);
-  registerKubeBench(bench);
+  registerKubeBench(bench, hostInfo);
 }

@@ -22,7 +22,7 @@ import { performance } from 'node:perf_hooks';
 import { ApiClient } from '../cli/client.js';
 import { withNamespaces } from './peers/netns.js';
 import { schedTotals, threadSchedStats } from './cpu-account.js';
-import { cpuMs, DAEMON_BIN, expectBackend, percentile, startDaemon, stopDaemon, waitReady } from './daemon-process.js';
+import { cpuMs, DAEMON_BIN, expectBackend, percentile, restartFigures, startDaemon, stopDaemon, waitReady, type RestartFigures } from './daemon-process.js';
 import type { BenchService } from './peers/service-set.js';
 import type { Progress } from './report.js';
 
@@ -30,7 +30,7 @@ export { daemonUnavailable } from './daemon-process.js';
 
 const GATEWAY_MAC = '02:77:64:70:00:fe';
 
-export interface DaemonFigures {
+export interface DaemonFigures extends RestartFigures {
   full_sync_ms: number;
   full_sync_requests: number;
   /** Each request of the full sync: until answered, the daemon's transaction until every worker
@@ -67,21 +67,11 @@ export interface DaemonFigures {
   one_endpoint_daemon_cpu_ms: number | null;
   one_endpoint_daemon_cpu_wait_ms: number | null;
   one_endpoint_client_cpu_ms: number;
-  restart_to_ready_ms: number;
-  /** spawn → forwarding resumed (from the table images when they were used); null when the
-   * daemon does not say when forwarding resumed (an older build) */
-  restart_to_forwarding_ms: number | null;
-  /** workers that resumed from their table image / workers; null when the daemon does not say */
-  restart_images_used: [number, number] | null;
-  /** CPU time of the daemon process (all threads) from its start until forwarding resumed from
-   * a table image; null without one */
-  restart_to_forwarding_cpu_ms: number | null;
   stop_ms: number;
   /** CPU time the daemon process (all its threads) spent on the full sync, and from its start to
-   * ready on the restart: on a shared VM the wall times above wait for CPUs, these do not (null
+   * ready on the restart (RestartFigures): on a shared VM the wall times above wait for CPUs, these do not (null
    * where /proc is not readable). */
   full_sync_cpu_ms: number | null;
-  restart_cpu_ms: number | null;
 }
 
 export interface FullSyncPart { ms: number; programmedMs: number; syncMs: number; receivedToProgrammedMs: number | null }
@@ -207,12 +197,7 @@ export async function measureDaemon(inp: DaemonBenchInput): Promise<DaemonFigure
         const r0 = performance.now();
         d = startDaemon(ns, config, inp.bin ?? DAEMON_BIN);
         await waitReady(api, d, inp.svcs.length, 120_000);
-        const restart = performance.now() - r0;
-        const restartCpu = cpuMs(d.child.pid);
-        const summary = (await api.call('GET', '/api/v1/generation') as { restore?: { forwardingAfterMs?: number; readyAfterMs?: number; images?: Array<{ used: boolean; cpuMs?: number }> } }).restore;
-        const imageCpu = summary?.images?.filter((x) => x.used && x.cpuMs !== undefined).map((x) => x.cpuMs!) ?? [];
-        const toForwarding = summary?.forwardingAfterMs !== undefined && summary.readyAfterMs !== undefined
-          ? restart - Math.max(0, summary.readyAfterMs - summary.forwardingAfterMs) : null;
+        const restart = await restartFigures(api, d, performance.now() - r0);
         samples.sort((a, b) => a - b);
         const seen = (visible ?? estimate).sort((a, b) => a - b);
         inDaemon?.sort((a, b) => a - b);
@@ -227,10 +212,8 @@ export async function measureDaemon(inp: DaemonBenchInput): Promise<DaemonFigure
           one_endpoint_visible_from: visible ? 'monotonic-clock' : 'estimate',
           one_endpoint_daemon_p50_ms: inDaemon ? percentile(inDaemon, 50) : null, one_endpoint_daemon_p99_ms: inDaemon ? percentile(inDaemon, 99) : null,
           one_endpoint_daemon_p999_ms: inDaemon ? percentile(inDaemon, 99.9) : null,
-          restart_to_ready_ms: restart, restart_to_forwarding_ms: toForwarding, stop_ms: stop,
-          restart_to_forwarding_cpu_ms: imageCpu.length ? Math.min(...imageCpu) : null,
-          restart_images_used: summary?.images ? [summary.images.filter((x) => x.used).length, summary.images.length] : null,
-          full_sync_cpu_ms: c0 !== null && c1 !== null ? c1 - c0 : null, restart_cpu_ms: restartCpu,
+          ...restart, stop_ms: stop,
+          full_sync_cpu_ms: c0 !== null && c1 !== null ? c1 - c0 : null,
         };
       } finally {
         await stopDaemon(d);

@@ -111,3 +111,33 @@ export async function expectBackend(api: ApiClient, s: TraceTarget, addr: string
   }
   throw new Error(`after the change, no trace to ${s.clusterIP}:${s.port} reached ${addr}: the change was acknowledged but not programmed`);
 }
+
+/** A restart as the daemon's restore summary tells it (see control-daemon.ts's header). */
+export interface RestartFigures {
+  restart_to_ready_ms: number;
+  /** spawn → forwarding resumed (from the table images when they were used); null when the
+   * daemon does not say when forwarding resumed (an older build) */
+  restart_to_forwarding_ms: number | null;
+  /** workers that resumed from their table image / workers; null when the daemon does not say */
+  restart_images_used: [number, number] | null;
+  /** CPU time of the daemon process (all threads) from its start until forwarding resumed from
+   * a table image; null without one */
+  restart_to_forwarding_cpu_ms: number | null;
+  /** CPU time of the daemon process (all threads) from its start to ready */
+  restart_cpu_ms: number | null;
+}
+
+/** The figures of a restart that took `restartMs` from spawn to ready, read right after. */
+export async function restartFigures(api: ApiClient, d: Daemon, restartMs: number): Promise<RestartFigures> {
+  const restartCpu = cpuMs(d.child.pid);
+  const summary = (await api.call('GET', '/api/v1/generation') as { restore?: { forwardingAfterMs?: number; readyAfterMs?: number; images?: Array<{ used: boolean; cpuMs?: number }> } }).restore;
+  const imageCpu = summary?.images?.filter((x) => x.used && x.cpuMs !== undefined).map((x) => x.cpuMs!) ?? [];
+  return {
+    restart_to_ready_ms: restartMs,
+    restart_to_forwarding_ms: summary?.forwardingAfterMs !== undefined && summary.readyAfterMs !== undefined
+      ? restartMs - Math.max(0, summary.readyAfterMs - summary.forwardingAfterMs) : null,
+    restart_images_used: summary?.images ? [summary.images.filter((x) => x.used).length, summary.images.length] : null,
+    restart_to_forwarding_cpu_ms: imageCpu.length ? Math.min(...imageCpu) : null,
+    restart_cpu_ms: restartCpu,
+  };
+}

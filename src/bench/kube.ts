@@ -1,52 +1,24 @@
-// `wdp bench kube`: how long the Kubernetes watcher (src/kube/) takes to program a cluster's
-// initial state — N Services x M endpoints listed from the API-server test double (on loopback,
-// in this process, in pages of --page-size) through the real client library, the per-object
-// sync and the control plane into an in-thread core — and then one endpoint change.
-// Reported, never asserted: the figure includes serving the list from the same 2 cores.
-// The double lives in the source tree (test/lib/apiserver-double.js), so this suite runs from a
-// checkout, not from an installed package.
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+// `wdp bench kube`: the Kubernetes watcher (src/kube/) programming a cluster's initial state —
+// N Services x M endpoints listed from the API-server double in pages of --page-size — then
+// one-endpoint changes. By default the daemon as it runs on a node (kube-daemon.ts: `wdp start`
+// with a kubernetes: section, a state dir and a TAP port, in a network namespace; restart too).
+// --in-process: the watcher alone, in this process, over an in-thread core and no state dir,
+// the double on this process's loopback — what the watcher and the compiler cost without the
+// daemon's workers, store and API (runKubeBench below).
+// Reported, never asserted: the figures include serving the list from the same 2 cores.
+import { loadavg } from 'node:os';
 import { InvalidArgumentError, type Command } from 'commander';
 import { kvTable, round } from './report.js';
+import { ip, loadDouble, seed, slice } from './kube-objects.js';
+import { measureKubeDaemon } from './kube-daemon.js';
+import { daemonUnavailable } from './daemon-process.js';
 
 export interface KubeBenchResult {
+  mode: 'in-process';
   services: number; endpoints_per_service: number; page_size: number;
   seed_ms: number; list_ms: number; first_sync_ms: number; programmed_ms: number;
   full_sync_apply_ms: number; list_pages: number; frontends: number; backends: number;
   one_endpoint_change_ms: number; rss_mb: number;
-}
-
-interface DoubleLike {
-  listen(): Promise<string>; kubeconfig(): string; close(): Promise<void>;
-  create(resource: string, obj: unknown): unknown; apply(resource: string, obj: unknown): unknown;
-  stats: { listPages: number };
-}
-
-async function loadDouble(): Promise<new (o?: object) => DoubleLike> {
-  const url = new URL('../../../test/lib/apiserver-double.js', import.meta.url);
-  if (!existsSync(fileURLToPath(url))) throw new Error(`wdp bench kube needs the source tree's API-server double (${fileURLToPath(url)} is missing)`);
-  return ((await import(url.href)) as { ApiServerDouble: new (o?: object) => DoubleLike }).ApiServerDouble;
-}
-
-const ip = (base: number, i: number) => `${base}.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
-
-export function service(i: number): object {
-  const cip = ip(10, (96 << 16) + i);
-  return {
-    metadata: { name: `svc-${i}`, namespace: `ns-${i % 50}` },
-    spec: { type: 'ClusterIP', clusterIP: cip, clusterIPs: [cip], ipFamilies: ['IPv4'], ipFamilyPolicy: 'SingleStack', internalTrafficPolicy: 'Cluster', sessionAffinity: 'None', ports: [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP' }] },
-    status: { loadBalancer: {} },
-  };
-}
-
-export function slice(i: number, m: number, gen = 0): object {
-  return {
-    metadata: { name: `svc-${i}-abcde`, namespace: `ns-${i % 50}`, labels: { 'kubernetes.io/service-name': `svc-${i}`, 'endpointslice.kubernetes.io/managed-by': 'endpointslice-controller.k8s.io' } },
-    addressType: 'IPv4',
-    endpoints: Array.from({ length: m }, (_, e) => ({ addresses: [ip(10, (1 << 22) + i * m + e + gen)], conditions: { ready: true, serving: true, terminating: false }, nodeName: `node-${e % 8}`, targetRef: { kind: 'Pod', name: `p-${i}-${e}`, namespace: `ns-${i % 50}` } })),
-    ports: [{ name: 'http', port: 8080, protocol: 'TCP' }],
-  };
 }
 
 export async function runKubeBench(o: { services: number; endpoints: number; pageSize: number; progress?: (s: string) => void }): Promise<KubeBenchResult> {
@@ -62,7 +34,7 @@ export async function runKubeBench(o: { services: number; endpoints: number; pag
   const double = new ApiServerDouble({ watchCache: false });
   await double.listen();
   const s0 = performance.now();
-  for (let i = 0; i < o.services; i++) { double.create('services', service(i)); double.create('endpointslices', slice(i, o.endpoints)); }
+  seed(double, o.services, o.endpoints);
   const seedMs = performance.now() - s0;
   say(`seeded ${o.services} services x ${o.endpoints} endpoints in ${Math.round(seedMs)} ms`);
   const dp = new LocalDataplane({ flows: 4096 });
@@ -97,7 +69,7 @@ export async function runKubeBench(o: { services: number; endpoints: number; pag
     }
     const u1 = performance.now();
     return {
-      services: o.services, endpoints_per_service: o.endpoints, page_size: o.pageSize,
+      mode: 'in-process', services: o.services, endpoints_per_service: o.endpoints, page_size: o.pageSize,
       seed_ms: round(seedMs, 0), list_ms: round((listedAt || t1) - t0, 0), first_sync_ms: round(t1 - (listedAt || t1), 0), programmed_ms: round(t1 - t0, 0),
       full_sync_apply_ms: round(fullApply * 1000, 0), list_pages: double.stats.listPages,
       frontends: core.compiler.ir.frontends.size, backends: core.compiler.ir.backends.size,
@@ -118,19 +90,32 @@ function intArg(name: string, min: number, max: number): (v: string) => number {
   };
 }
 
-export function registerKubeBench(bench: Command): void {
+export function registerKubeBench(bench: Command, hostInfo: () => object): void {
   bench.command('kube')
-    .description('Kubernetes watcher: initial list of N services x M endpoints from the API-server double to programmed, then one endpoint change')
+    .description('Kubernetes watcher: `wdp start` with a kubernetes: section in a network namespace lists N services x M endpoints from the API-server double until programmed, then one-endpoint changes and a restart')
     .option('--services <n>', 'services', intArg('--services', 1, 200_000), 10_000)
     .option('--endpoints <m>', 'endpoints per service (one EndpointSlice each)', intArg('--endpoints', 1, 1000), 10)
-    .option('--page-size <n>', 'list page size (client-go\'s reflector: 500)', intArg('--page-size', 1, 100_000), 500)
+    .option('--page-size <n>', 'list page size (client-go\'s reflector: 500)', intArg('--page-size', 1, 10_000), 500)
+    .option('--changes <k>', 'one-endpoint changes, each in another Service (daemon mode)', intArg('--changes', 1, 100_000), 200)
+    .option('--min-sync-period <ms>', 'kubernetes.minSyncPeriod of the daemon (kube-proxy\'s default is 1000)', intArg('--min-sync-period', 0, 60_000), 0)
+    .option('--in-process', 'the watcher alone in this process over an in-thread core (no daemon, no root needed)')
     .option('--json', 'one JSON object on stdout')
     .option('--quiet', 'no progress on stderr')
-    .action(async (o: { services: number; endpoints: number; pageSize: number; json?: boolean; quiet?: boolean }) => {
+    .action(async (o: { services: number; endpoints: number; pageSize: number; changes: number; minSyncPeriod: number; inProcess?: boolean; json?: boolean; quiet?: boolean }) => {
       try {
-        const r = await runKubeBench({ ...o, progress: o.quiet ? undefined : (s) => process.stderr.write(`${s}\n`) });
-        if (o.json) process.stdout.write(JSON.stringify(r) + '\n');
-        else process.stdout.write(`### wdp bench kube — ${r.services} Services x ${r.endpoints_per_service} endpoints from the API-server double\n\n${kvTable(r as unknown as Record<string, unknown>)}\n`);
+        const progress = o.quiet ? undefined : (s: string) => process.stderr.write(`${s}\n`);
+        const loadStart = round(loadavg()[0], 2);
+        let r: object;
+        if (o.inProcess) r = await runKubeBench({ ...o, progress });
+        else {
+          const why = daemonUnavailable();
+          if (why) throw new Error(`${why} (--in-process measures the watcher without the daemon)`);
+          r = await measureKubeDaemon({ ...o, minSyncPeriodMs: o.minSyncPeriod, progress });
+        }
+        const out = { ...r, loadavg_1m_start: loadStart, host: hostInfo() };
+        const rr = r as { services: number; endpoints_per_service: number };
+        if (o.json) process.stdout.write(JSON.stringify(out) + '\n');
+        else process.stdout.write(`### wdp bench kube${o.inProcess ? ' --in-process' : ''} — ${rr.services} Services x ${rr.endpoints_per_service} endpoints from the API-server double\n\n${kvTable(out as unknown as Record<string, unknown>)}\n`);
         process.exit(0);
       } catch (e) {
         process.stderr.write(`wdp bench: ${(e as Error).message}\n`);
