@@ -4,37 +4,17 @@
 // namespace is gone afterwards. Never timing thresholds.
 import test from 'ava';
 import { execFile } from 'node:child_process';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { rootGate } from './lib/root-gate.js';
+import { wdp, oneJson } from './lib/bench-cli.js';
 
-const ROOT = fileURLToPath(new URL('../', import.meta.url));
-const WDP = join(ROOT, 'bin/wdp.js');
 const { serial } = rootGate(test);
-
-function wdp(args, timeoutMs = 300_000) {
-  return new Promise((resolve) => {
-    const child = execFile(process.execPath, [WDP, ...args], { cwd: ROOT, timeout: timeoutMs, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr, pid: child.pid });
-    });
-  });
-}
-
-function oneJson(t, r) {
-  t.is(r.code, 0, `exit code 0 expected; stderr:\n${r.stderr}`);
-  const lines = r.stdout.split('\n').filter((l) => l.length);
-  t.is(lines.length, 1, `exactly one line on stdout, got:\n${r.stdout}`);
-  const j = JSON.parse(lines[0]);
-  t.true(Number.isInteger(j.host.nproc) && j.host.nproc >= 1);
-  t.is(typeof j.host.loadavg_1m, 'number');
-  return j;
-}
 
 const number = (t, j, k, min = 0) => t.true(typeof j[k] === 'number' && Number.isFinite(j[k]) && j[k] >= min, `${k} should be a number >= ${min}, got ${JSON.stringify(j[k])}`);
 
 serial('bench kube: the daemon on the watcher path, 50 x 2, 5 changes, restart; no namespace left behind', async (t) => {
-  const r = await wdp(['bench', 'kube', '--services', '50', '--endpoints', '2', '--changes', '5', '--json', '--quiet']);
+  const r = await wdp(['bench', 'kube', '--services', '50', '--endpoints', '2', '--changes', '5', '--json', '--quiet'], 300_000);
   const j = oneJson(t, r);
+  t.is(typeof j.host.loadavg_1m, 'number');
   t.is(j.mode, 'daemon');
   t.is(j.services, 50);
   t.is(j.frontends, 50);
