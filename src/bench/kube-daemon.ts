@@ -7,8 +7,9 @@
 //   initial list   spawn → the control API answers (the watcher starts right after: daemon.ts),
 //                  then → the daemon's view, GET /api/v1/generation, says N Services and N
 //                  EndpointSlices are programmed (the workers have switched to the tables holding
-//                  them: WorkerDataplane's generation moves after every worker took a program).
-//                  Its CPU from /proc (all threads).
+//                  them — the counts are the compiler's, so then until a trace through the
+//                  worker's core reaches a backend of the last Service: the first sync is one
+//                  apply of everything listed). Its CPU from /proc (all threads).
 //   one endpoint   one EndpointSlice with its first endpoint moved, PUT to the double, until the
 //                  daemon's generation moves (polled every ms: the figure is an upper bound by
 //                  about that much and one API round trip); K of them over the whole set, p50/p99.
@@ -48,6 +49,8 @@ export interface KubeDaemonResult extends RestartFigures {
   /** the daemon's CPU (all threads) over list_to_programmed and from spawn to programmed */
   list_to_programmed_cpu_ms: number | null;
   start_to_programmed_cpu_ms: number | null;
+  /** the double's CPU over list_to_programmed: serving the list pages (and the watches) */
+  list_to_programmed_double_cpu_ms: number | null;
   list_pages: number;
   frontends: number; backends: number;
   rss_programmed_mb: number | null;
@@ -62,6 +65,18 @@ interface Generation { generation: number; services: number; endpointSlices: num
 
 function rssMb(pid: number | undefined): number | null {
   try { const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8')); return m ? round(Number(m[1]) / 1024, 0) : null; } catch { return null; }
+}
+
+/** Polls a trace to Service i through the worker's core until it selects a backend. */
+async function waitTraceable(api: ApiClient, d: Daemon, i: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const tr = await api.call('POST', '/api/v1/trace', JSON.stringify({ src: '192.168.200.7', dst: clusterIP(i), proto: 'TCP', sport: 40000, dport: 80 })) as { backend?: { addr?: string } };
+    if (tr.backend?.addr) return;
+    if (d.child.exitCode !== null || d.child.signalCode !== null) throw new Error(`the daemon exited (${d.child.exitCode ?? d.child.signalCode}): ${d.log().trim().split('\n').slice(-3).join(' | ')}`);
+    if (Date.now() > deadline) throw new Error(`no trace to Service ${i} reached a backend within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 2));
+  }
 }
 
 /** A request to the double's control socket (its REST paths, and /__double/stats). */
@@ -135,9 +150,13 @@ export async function measureKubeDaemon(o: { services: number; endpoints: number
         let d: Daemon = startDaemon(ns, config, DAEMON_BIN);
         try {
           await waitGeneration<Generation>(api, d, () => true, 120_000, 'answering', 2);
-          const tApi = performance.now(), cApi = cpuMs(d.child.pid);
-          const g = await waitGeneration<Generation>(api, d, programmed, 30 * 60_000, `programmed with ${o.services} services`, 5);
-          const tProg = performance.now(), cProg = cpuMs(d.child.pid);
+          const tApi = performance.now(), cApi = cpuMs(d.child.pid), dApi = cpuMs(dbl.child.pid);
+          await waitGeneration<Generation>(api, d, programmed, 30 * 60_000, `compiled with ${o.services} services`, 5);
+          // the counts are the compiler's, ahead of the workers: the full sync is one apply, so
+          // once a trace through the worker's core finds a backend for the last Service, all are
+          await waitTraceable(api, d, o.services - 1, 10 * 60_000);
+          const tProg = performance.now(), cProg = cpuMs(d.child.pid), dProg = cpuMs(dbl.child.pid);
+          const g = await api.call('GET', '/api/v1/generation') as Generation;
           const rssProgrammed = rssMb(d.child.pid);
           say(`programmed ${o.services} services in ${Math.round(tProg - tApi)} ms after the API answered (${Math.round(tProg - t0)} ms after spawn)`);
           const stats = await doubleCall(doubleSock, 'GET', '/__double/stats') as { listPages: number };
@@ -181,6 +200,7 @@ export async function measureKubeDaemon(o: { services: number; endpoints: number
             mode: 'daemon', services: o.services, endpoints_per_service: o.endpoints, page_size: o.pageSize, min_sync_period_ms: o.minSyncPeriodMs,
             seed_ms: dbl.seedMs, start_to_api_ms: round(tApi - t0, 0), start_to_programmed_ms: round(tProg - t0, 0), list_to_programmed_ms: round(tProg - tApi, 0),
             list_to_programmed_cpu_ms: cApi !== null && cProg !== null ? round(cProg - cApi, 0) : null, start_to_programmed_cpu_ms: cProg === null ? null : round(cProg, 0),
+            list_to_programmed_double_cpu_ms: dApi !== null && dProg !== null ? round(dProg - dApi, 0) : null,
             list_pages: stats.listPages, frontends: g.frontends, backends: g.backends, rss_programmed_mb: rssProgrammed,
             one_endpoint_p50_ms: round(percentile(samples, 50), 1), one_endpoint_p99_ms: round(percentile(samples, 99), 1), one_endpoint_max_ms: round(samples[samples.length - 1], 1),
             one_endpoint_samples: samples.length,
