@@ -14,6 +14,8 @@
 //                  daemon's generation moves (polled every ms: the figure is an upper bound by
 //                  about that much and one API round trip); K of them over the whole set, p50/p99.
 //                  The first and the last are checked with a trace through the worker's core.
+//                  Also from the daemon's clock: PUT sent → its lastUpdated (after the switch and
+//                  the store's commit; whole ms), which the polling does not blur.
 //   restart        SIGTERM, then a new process on the same state dir with the double up:
 //                  spawn → ready and spawn → forwarding, as `wdp bench control` times them.
 //
@@ -55,13 +57,18 @@ export interface KubeDaemonResult extends RestartFigures {
   frontends: number; backends: number;
   rss_programmed_mb: number | null;
   one_endpoint_p50_ms: number; one_endpoint_p99_ms: number; one_endpoint_max_ms: number; one_endpoint_samples: number;
+  /** PUT sent → the daemon's lastUpdated (GET /api/v1/generation; host wall clock, whole ms): set
+   * once the workers switched and the store committed — without the polls' granularity */
+  one_endpoint_updated_p50_ms: number; one_endpoint_updated_p99_ms: number;
+  /** the PUT to the double until it answered (the watch event is written before the answer) */
+  one_endpoint_put_p50_ms: number;
   one_endpoint_daemon_cpu_ms: number | null;
   one_endpoint_loadavg_1m: [number, number];
   stop_ms: number;
   rss_restarted_mb: number | null;
 }
 
-interface Generation { generation: number; services: number; endpointSlices: number; frontends: number; backends: number }
+interface Generation { generation: number; lastUpdated: string; services: number; endpointSlices: number; frontends: number; backends: number }
 
 function rssMb(pid: number | undefined): number | null {
   try { const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8')); return m ? round(Number(m[1]) / 1024, 0) : null; } catch { return null; }
@@ -162,7 +169,7 @@ export async function measureKubeDaemon(o: { services: number; endpoints: number
           const stats = await doubleCall(doubleSock, 'GET', '/__double/stats') as { listPages: number };
 
           // one endpoint moved in a different service each time, over the whole set
-          const samples: number[] = [];
+          const samples: number[] = [], puts: number[] = [], updated: number[] = [];
           const step = Math.max(1, Math.floor(o.services / o.changes));
           const latest = new Map<number, string>();
           let gen = g.generation;
@@ -171,10 +178,13 @@ export async function measureKubeDaemon(o: { services: number; endpoints: number
           for (let k = 0; k < o.changes; k++) {
             const i = (k * step) % o.services;
             const addr = `10.255.${(k >> 8) & 255}.${(k & 255) || 1}`;
-            const s0 = performance.now();
-            await doubleCall(doubleSock, 'PUT', `/apis/discovery.k8s.io/v1/namespaces/${namespaceOf(i)}/endpointslices/${sliceName(i)}`, slice(i, o.endpoints, 0, addr));
+            const s0 = performance.now(), sentAt = Date.now();
+            const put = doubleCall(doubleSock, 'PUT', `/apis/discovery.k8s.io/v1/namespaces/${namespaceOf(i)}/endpointslices/${sliceName(i)}`, slice(i, o.endpoints, 0, addr));
+            await put;
+            puts.push(performance.now() - s0);
             const g2 = await waitGeneration<Generation>(api, d, (x) => x.generation !== gen, 60_000, `programmed with change ${k}`, 1);
             samples.push(performance.now() - s0);
+            updated.push(Date.parse(g2.lastUpdated) - sentAt);
             gen = g2.generation;
             latest.set(i, addr);
           }
@@ -196,6 +206,8 @@ export async function measureKubeDaemon(o: { services: number; endpoints: number
           const rssRestarted = rssMb(d.child.pid);
           say(`restarted: ready in ${Math.round(restart.restart_to_ready_ms)} ms`);
           samples.sort((a, b) => a - b);
+          puts.sort((a, b) => a - b);
+          updated.sort((a, b) => a - b);
           return {
             mode: 'daemon', services: o.services, endpoints_per_service: o.endpoints, page_size: o.pageSize, min_sync_period_ms: o.minSyncPeriodMs,
             seed_ms: dbl.seedMs, start_to_api_ms: round(tApi - t0, 0), start_to_programmed_ms: round(tProg - t0, 0), list_to_programmed_ms: round(tProg - tApi, 0),
@@ -203,7 +215,8 @@ export async function measureKubeDaemon(o: { services: number; endpoints: number
             list_to_programmed_double_cpu_ms: dApi !== null && dProg !== null ? round(dProg - dApi, 0) : null,
             list_pages: stats.listPages, frontends: g.frontends, backends: g.backends, rss_programmed_mb: rssProgrammed,
             one_endpoint_p50_ms: round(percentile(samples, 50), 1), one_endpoint_p99_ms: round(percentile(samples, 99), 1), one_endpoint_max_ms: round(samples[samples.length - 1], 1),
-            one_endpoint_samples: samples.length,
+            one_endpoint_samples: samples.length, one_endpoint_put_p50_ms: round(percentile(puts, 50), 1),
+            one_endpoint_updated_p50_ms: percentile(updated, 50), one_endpoint_updated_p99_ms: percentile(updated, 99),
             one_endpoint_daemon_cpu_ms: dc0 && dc1 ? round((dc1[0] - dc0[0]) / 1e6 / o.changes, 2) : null,
             one_endpoint_loadavg_1m: [loadBefore, loadAfter],
             stop_ms: round(stop, 0), ...restart, restart_to_ready_ms: round(restart.restart_to_ready_ms, 0),
