@@ -103,6 +103,11 @@ function doubleCall(sock: string, method: string, path: string, body?: unknown):
 function startDouble(ns: string, o: { services: number; endpoints: number }, sock: string): Promise<{ child: ChildProcess; url: string; seedMs: number }> {
   const argv = nsArgv(['node', DOUBLE_JS, '--services', String(o.services), '--endpoints', String(o.endpoints), '--control', sock], ns);
   const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+  // killed with the bench if that exits first (the namespace helper exits on SIGINT/SIGTERM/SIGHUP):
+  // a double left running would keep its deleted namespace alive
+  const kill = (): void => { try { child.kill('SIGKILL'); } catch { /* gone */ } };
+  process.on('exit', kill);
+  child.once('exit', () => process.off('exit', kill));
   return new Promise((resolve, reject) => {
     let out = '', err = '';
     const t = setTimeout(() => { child.kill('SIGKILL'); reject(new Error('the API-server double did not start within 10 minutes')); }, 600_000);
@@ -128,6 +133,9 @@ function stopChild(child: ChildProcess): Promise<void> {
 export async function measureKubeDaemon(o: { services: number; endpoints: number; pageSize: number; changes: number; minSyncPeriodMs: number; progress?: (s: string) => void }): Promise<KubeDaemonResult> {
   const say = o.progress ?? (() => undefined);
   const dir = mkdtempSync(join(tmpdir(), 'wdp-bench-kube-'));
+  // (an interrupted bench exits from the namespace helper's signal handler, past the finally below)
+  const removeDir = (): void => rmSync(dir, { recursive: true, force: true });
+  process.on('exit', removeDir);
   try {
     return await withNamespaces(['kube'], async ([ns]) => {
       const doubleSock = join(dir, 'double.sock');
@@ -230,6 +238,7 @@ export async function measureKubeDaemon(o: { services: number; endpoints: number
       }
     });
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    process.off('exit', removeDir);
+    removeDir();
   }
 }
