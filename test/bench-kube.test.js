@@ -12,7 +12,7 @@ const { serial } = rootGate(test);
 const number = (t, j, k, min = 0) => t.true(typeof j[k] === 'number' && Number.isFinite(j[k]) && j[k] >= min, `${k} should be a number >= ${min}, got ${JSON.stringify(j[k])}`);
 
 serial('bench kube: the daemon on the watcher path, 50 x 2, 5 changes, restart; no namespace left behind', async (t) => {
-  const r = await wdp(['bench', 'kube', '--services', '50', '--endpoints', '2', '--changes', '5', '--json', '--quiet'], 300_000);
+  const r = await wdp(['bench', 'kube', '--services', '50', '--endpoints', '2', '--changes', '5', '--page-size', '10', '--json', '--quiet'], 300_000);
   const j = oneJson(t, r);
   t.is(typeof j.host.loadavg_1m, 'number');
   t.is(j.mode, 'daemon');
@@ -22,11 +22,20 @@ serial('bench kube: the daemon on the watcher path, 50 x 2, 5 changes, restart; 
   t.is(j.one_endpoint_samples, 5);
   for (const k of ['start_to_api_ms', 'start_to_programmed_ms', 'one_endpoint_p50_ms', 'one_endpoint_p99_ms', 'one_endpoint_max_ms', 'restart_to_ready_ms', 'rss_programmed_mb', 'rss_restarted_mb']) number(t, j, k, Number.MIN_VALUE);
   for (const k of ['seed_ms', 'list_to_programmed_ms', 'list_to_programmed_cpu_ms', 'start_to_programmed_cpu_ms', 'list_to_programmed_double_cpu_ms', 'one_endpoint_daemon_cpu_ms', 'one_endpoint_updated_p50_ms', 'one_endpoint_updated_p99_ms', 'one_endpoint_put_p50_ms', 'stop_ms', 'restart_to_forwarding_ms', 'restart_cpu_ms', 'loadavg_1m_start']) number(t, j, k);
-  t.true(j.list_pages >= 2, `a Service list and an EndpointSlice list at least (${j.list_pages})`);
+  t.is(j.watch_cache, false);
+  t.is(j.list_pages, 12, '50 Services and 50 EndpointSlices in pages of 10, the Node and the ServiceCIDRs');
   t.true(j.start_to_programmed_ms >= j.start_to_api_ms);
   // the bench names its namespaces wdp-b<its pid>-...: none may outlive it
   const list = await new Promise((res) => execFile('ip', ['netns', 'list'], (_e, out) => res(out)));
   t.false(list.includes(`wdp-b${r.pid}-`), list);
+});
+
+serial('bench kube --watch-cache: the first lists in one response each', async (t) => {
+  const r = await wdp(['bench', 'kube', '--services', '50', '--endpoints', '2', '--changes', '2', '--page-size', '10', '--watch-cache', '--json', '--quiet'], 300_000);
+  const j = oneJson(t, r);
+  t.is(j.watch_cache, true);
+  t.is(j.list_pages, 4);
+  t.is(j.backends, 100);
 });
 
 test('bench kube --in-process: the watcher alone over an in-thread core', async (t) => {

@@ -40,6 +40,8 @@ const GATEWAY_MAC = '02:77:64:70:00:fe';
 export interface KubeDaemonResult extends RestartFigures {
   mode: 'daemon';
   services: number; endpoints_per_service: number; page_size: number; min_sync_period_ms: number;
+  /** the double answered the first list in one response (an API server's watch cache), not in pages */
+  watch_cache: boolean;
   /** the double's seeding (in its own process, before it listens) */
   seed_ms: number;
   /** spawn → the control API answers (0 Services; the watcher starts right after) */
@@ -100,8 +102,8 @@ function doubleCall(sock: string, method: string, path: string, body?: unknown):
   });
 }
 
-function startDouble(ns: string, o: { services: number; endpoints: number }, sock: string): Promise<{ child: ChildProcess; url: string; seedMs: number }> {
-  const argv = nsArgv(['node', DOUBLE_JS, '--services', String(o.services), '--endpoints', String(o.endpoints), '--control', sock], ns);
+function startDouble(ns: string, o: { services: number; endpoints: number; watchCache?: boolean }, sock: string): Promise<{ child: ChildProcess; url: string; seedMs: number }> {
+  const argv = nsArgv(['node', DOUBLE_JS, '--services', String(o.services), '--endpoints', String(o.endpoints), '--control', sock, ...(o.watchCache ? ['--watch-cache'] : [])], ns);
   const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
   // killed with the bench if that exits first (the namespace helper exits on SIGINT/SIGTERM/SIGHUP):
   // a double left running would keep its deleted namespace alive
@@ -130,7 +132,7 @@ function stopChild(child: ChildProcess): Promise<void> {
   });
 }
 
-export async function measureKubeDaemon(o: { services: number; endpoints: number; pageSize: number; changes: number; minSyncPeriodMs: number; progress?: (s: string) => void }): Promise<KubeDaemonResult> {
+export async function measureKubeDaemon(o: { services: number; endpoints: number; pageSize: number; changes: number; minSyncPeriodMs: number; watchCache?: boolean; progress?: (s: string) => void }): Promise<KubeDaemonResult> {
   const say = o.progress ?? (() => undefined);
   const dir = mkdtempSync(join(tmpdir(), 'wdp-bench-kube-'));
   // (an interrupted bench exits from the namespace helper's signal handler, past the finally below)
@@ -217,7 +219,7 @@ export async function measureKubeDaemon(o: { services: number; endpoints: number
           puts.sort((a, b) => a - b);
           updated.sort((a, b) => a - b);
           return {
-            mode: 'daemon', services: o.services, endpoints_per_service: o.endpoints, page_size: o.pageSize, min_sync_period_ms: o.minSyncPeriodMs,
+            mode: 'daemon', services: o.services, endpoints_per_service: o.endpoints, page_size: o.pageSize, min_sync_period_ms: o.minSyncPeriodMs, watch_cache: !!o.watchCache,
             seed_ms: dbl.seedMs, start_to_api_ms: round(tApi - t0, 0), start_to_programmed_ms: round(tProg - t0, 0), list_to_programmed_ms: round(tProg - tApi, 0),
             list_to_programmed_cpu_ms: cApi !== null && cProg !== null ? round(cProg - cApi, 0) : null, start_to_programmed_cpu_ms: cProg === null ? null : round(cProg, 0),
             list_to_programmed_double_cpu_ms: dApi !== null && dProg !== null ? round(dProg - dApi, 0) : null,

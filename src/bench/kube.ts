@@ -98,10 +98,11 @@ export function registerKubeBench(bench: Command, hostInfo: () => object): void 
     .option('--page-size <n>', 'list page size (client-go\'s reflector: 500)', intArg('--page-size', 1, 10_000), 500)
     .option('--changes <k>', 'one-endpoint changes, each in another Service (daemon mode)', intArg('--changes', 1, 100_000), 200)
     .option('--min-sync-period <ms>', 'kubernetes.minSyncPeriod of the daemon (kube-proxy\'s default is 1000)', intArg('--min-sync-period', 0, 60_000), 0)
+    .option('--watch-cache', 'the double answers the first list in one response, as an API server with its watch cache (its default) does; without it, in pages of --page-size (daemon mode)')
     .option('--in-process', 'the watcher alone in this process over an in-thread core (no daemon, no root needed)')
     .option('--json', 'one JSON object on stdout')
     .option('--quiet', 'no progress on stderr')
-    .action(async (o: { services: number; endpoints: number; pageSize: number; changes: number; minSyncPeriod: number; inProcess?: boolean; json?: boolean; quiet?: boolean }) => {
+    .action(async (o: { services: number; endpoints: number; pageSize: number; changes: number; minSyncPeriod: number; inProcess?: boolean; watchCache?: boolean; json?: boolean; quiet?: boolean }) => {
       try {
         const progress = o.quiet ? undefined : (s: string) => process.stderr.write(`${s}\n`);
         const loadStart = round(loadavg()[0], 2);
