@@ -58,3 +58,13 @@ test('--flags X: named by its flag, nothing sent', async (t) => {
   oneLine(t, await wdp(['trace', '--src', '10.0.0.2', '--dst', '10.96.0.10', '--flags', 'X'], api.url), /^error: --flags takes TCP flags, letters of S, A, F, R, P, U \(e\.g\. SA\), got "X"$/);
   t.deepEqual(api.seen, []);
 });
+
+test('live trace: a rejected packet\'s output is its answer, as in the dry run', async (t) => {
+  const { formatLiveEvent } = await import('../dist/src/cli/observe.js');
+  const text = formatLiveEvent({
+    time: '2026-12-07T04:59:19.389Z', worker: 0, inPort: 'client', verdict: 'reject', reason: 'reject_invalid_port', stages: ['parsed', 'reject'],
+    conntrack: 'none', input: { proto: 'UDP', src: '10.0.0.2', sport: 43641, dst: '10.96.0.10', dport: 80 }, output: { src: '10.0.0.1', dst: '10.0.0.2' }, outPort: 'client',
+  });
+  t.regex(text, /^ {2}answer: {5}10\.0\.0\.1 -> 10\.0\.0\.2 {2}out port client$/m);
+  t.notRegex(text, /rewritten:/);
+});
