@@ -463,7 +463,12 @@ export function buildProgram(onSubcommand: (name: string) => void = () => {}): C
       } else {
         if (!resource || !name) throw new CliError('nothing to delete: use -f FILE or RESOURCE NAME (e.g. wdp delete service web -n default)');
         const kind = ({ service: 'services', services: 'services', svc: 'services', endpointslice: 'endpointslices', endpointslices: 'endpointslices', eps: 'endpointslices' } as Record<string, string>)[resource];
-        if (!kind) throw new CliError(`unknown resource ${JSON.stringify(resource)}: use service or endpointslice`);
+        if (!kind) {
+          // the NodeConfig is deleted from its manifest (wdp get nodeconfig -o yaml gives one): by name
+          // there is no asking which one, the daemon has one, whatever name is given
+          if (/^nodeconfigs?$/i.test(resource)) throw new CliError('a NodeConfig is deleted with -f FILE naming it (wdp get nodeconfig -o yaml > node.yaml; wdp delete -f node.yaml), not by RESOURCE NAME: use service or endpointslice');
+          throw new CliError(`unknown resource ${JSON.stringify(resource)}: use service or endpointslice`);
+        }
         const [dns, dname] = namespacedName(name, cmd.getOptionValueSource('namespace') === 'default' ? undefined : o.namespace, `delete ${resource}`);
         r = await client(cmd).call('DELETE', `/api/v1/namespaces/${encodeURIComponent(dns)}/${kind}/${encodeURIComponent(dname)}${q}`) as ApplyResult;
       }
