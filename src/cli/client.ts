@@ -108,7 +108,12 @@ export class ApiClient {
 
   /** A request's error: ours (a timeout, an answer's error) as it is, else the daemon not reached. */
   private unreachable(e: NodeJS.ErrnoException): ApiError {
-    return e instanceof ApiError ? e : new ApiError(
+    if (e instanceof ApiError) return e;
+    // the daemon may well be running: its socket (mode 0600) or directory is not this user's
+    if (this.socketPath && (e.code === 'EACCES' || e.code === 'EPERM')) {
+      return new ApiError(`cannot open the wdp API socket ${this.socketPath} (${e.code}: permission denied): it is the daemon's user's, mode 0600 — run wdp as that user (root: sudo node bin/wdp.js ...)`, 0, null);
+    }
+    return new ApiError(
       `cannot reach the wdp API at ${this.opts.server} (${e.code ?? e.message}): is the daemon running? (set --server or WDP_SERVER)`, 0, null);
   }
 
