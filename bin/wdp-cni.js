@@ -47,9 +47,17 @@ if (!existsSync(modPath)) {
   }));
   process.exit(1);
 }
+// by hand (a runtime sets CNI_COMMAND and passes no arguments): a word that is not `install`
+// is a typo of it, not a CNI call to answer with the about text
+const byHand = !process.env.CNI_COMMAND;
+if (byHand && process.argv[2] !== undefined && process.argv[2] !== '--help' && process.argv[2] !== '-h') {
+  process.stderr.write(`wdp-cni: unknown command ${JSON.stringify(process.argv[2])}: the command is install (node ${fileURLToPath(import.meta.url)} install --help); run by a container runtime it takes no arguments\n`);
+  process.exit(1);
+}
 const { runCni } = await import(mod.href);
 let stdin = '';
 try { stdin = readFileSync(0, 'utf8'); } catch { /* no stdin: VERSION may still work */ }
 const r = await runCni(process.env, stdin, undefined, (s) => process.stderr.write(`${s}\n`));
 if (r.stdout) process.stdout.write(r.stdout);
+if (byHand) process.stderr.write(`install it: node ${fileURLToPath(import.meta.url)} install [DIR] (install --help: the options)\n`);
 process.exit(r.exitCode);

@@ -20,9 +20,9 @@ gate.test('running.md "Trying it by hand": the recipe as written serves the pod 
   t.notRegex(text, /\bnpx\b|\bnpm exec\b/, 'the recipe runs the CLI as node bin/wdp.js (README "Using it")');
   const { code, out, err, dir, nss } = await runRecipe(t, text, { head: HEAD, prefix: `wdp-t${process.pid}-try`, roles: ['dp', 'client', 'pod'], dirPrefix: 'wdp-walk-try-' });
   t.is(code, 0, `the recipe's last command succeeded\n${out}\n${err}`);
-  t.regex(out, /^hello from pod-a$/m, `curl got the pod's answer through 10.96.0.10\n${out}\n${err}`);
+  t.regex(out, /^hello from pod-a$/m, `curl got the pod's answer through 10.96.0.20\n${out}\n${err}`);
   t.regex(out, /service\/default\/web created/);
-  t.regex(out, /TCP\s+10\.0\.0\.2:\d+\s+10\.96\.0\.10:80\s+10\.244\.1\.11:8080\s+\S+\s+default\/web/, `wdp get conntrack shows the flow\n${out}`);
+  t.regex(out, /TCP\s+10\.0\.0\.2:\d+\s+10\.96\.0\.20:80\s+10\.244\.1\.11:8080\s+\S+\s+default\/web/, `wdp get conntrack shows the flow\n${out}`);
   t.regex(out, /^stopped$/m, 'the daemon stopped with exit status 0');
   t.notRegex(err, /error/i, err);
   const left = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout;

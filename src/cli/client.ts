@@ -70,6 +70,13 @@ export function writeBody(req: ClientRequest, body: string): void {
   more();
 }
 
+/** A 404 in the Status shape from the daemon's healthz listener (api.healthz, beside the API:
+ * the address a person who just curl'ed /healthz gives --server), not from the API: the API's own
+ * "no route" ends by pointing at docs/api.md (a wdp without a route the CLI asks for: shown as it is). */
+function notApiRoute(status: number, message: string): boolean {
+  return status === 404 && message.startsWith('no route ') && !message.endsWith('see docs/api.md');
+}
+
 function isHighSurrogate(c: number): boolean { return c >= 0xd800 && c <= 0xdbff; }
 
 export class ApiClient {
@@ -101,7 +108,12 @@ export class ApiClient {
 
   /** A request's error: ours (a timeout, an answer's error) as it is, else the daemon not reached. */
   private unreachable(e: NodeJS.ErrnoException): ApiError {
-    return e instanceof ApiError ? e : new ApiError(
+    if (e instanceof ApiError) return e;
+    // the daemon may well be running: its socket (mode 0600) or directory is not this user's
+    if (this.socketPath && (e.code === 'EACCES' || e.code === 'EPERM')) {
+      return new ApiError(`cannot open the wdp API socket ${this.socketPath} (${e.code}: permission denied): it is the daemon's user's, mode 0600 — run wdp as that user (root: sudo node bin/wdp.js ...)`, 0, null);
+    }
+    return new ApiError(
       `cannot reach the wdp API at ${this.opts.server} (${e.code ?? e.message}): is the daemon running? (set --server or WDP_SERVER)`, 0, null);
   }
 
@@ -156,7 +168,7 @@ export class ApiClient {
     if (status >= 400) {
       const st = parsed as { message?: string; details?: { causes?: Array<{ message: string }> } };
       const causes = st?.details?.causes?.map((c) => c.message) ?? [];
-      const msg = causes.length ? causes.join('\n') : (typeof st?.message === 'string' ? st.message : this.notWdp(method, path, status));
+      const msg = causes.length ? causes.join('\n') : (typeof st?.message === 'string' && !notApiRoute(status, st.message) ? st.message : this.notWdp(method, path, status));
       throw new ApiError(withHint(msg, status, !!this.opts.token), status, parsed);
     }
     // every answer of the API is JSON (or empty): anything else is another server on that address
@@ -178,7 +190,7 @@ export class ApiClient {
           res.on('end', () => {
             const text = Buffer.concat(chunks).toString('utf8');
             let msg = this.notWdp(method, path, status);
-            try { const j = JSON.parse(text) as { message?: string }; if (typeof j.message === 'string') msg = j.message; } catch { /* not JSON */ }
+            try { const j = JSON.parse(text) as { message?: string }; if (typeof j.message === 'string' && !notApiRoute(status, j.message)) msg = j.message; } catch { /* not JSON */ }
             reject(new ApiError(withHint(msg, status, !!this.opts.token), status, text));
           });
           return;

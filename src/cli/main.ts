@@ -463,7 +463,12 @@ export function buildProgram(onSubcommand: (name: string) => void = () => {}): C
       } else {
         if (!resource || !name) throw new CliError('nothing to delete: use -f FILE or RESOURCE NAME (e.g. wdp delete service web -n default)');
         const kind = ({ service: 'services', services: 'services', svc: 'services', endpointslice: 'endpointslices', endpointslices: 'endpointslices', eps: 'endpointslices' } as Record<string, string>)[resource];
-        if (!kind) throw new CliError(`unknown resource ${JSON.stringify(resource)}: use service or endpointslice`);
+        if (!kind) {
+          // the NodeConfig is deleted from its manifest (wdp get nodeconfig -o yaml gives one): by name
+          // there is no asking which one, the daemon has one, whatever name is given
+          if (/^nodeconfigs?$/i.test(resource)) throw new CliError('a NodeConfig is deleted with -f FILE naming it (wdp get nodeconfig -o yaml > node.yaml; wdp delete -f node.yaml), not by RESOURCE NAME: use service or endpointslice');
+          throw new CliError(`unknown resource ${JSON.stringify(resource)}: use service or endpointslice`);
+        }
         const [dns, dname] = namespacedName(name, cmd.getOptionValueSource('namespace') === 'default' ? undefined : o.namespace, `delete ${resource}`);
         r = await client(cmd).call('DELETE', `/api/v1/namespaces/${encodeURIComponent(dns)}/${kind}/${encodeURIComponent(dname)}${q}`) as ApplyResult;
       }
@@ -520,7 +525,11 @@ export function buildProgram(onSubcommand: (name: string) => void = () => {}): C
       };
       if (o.sport !== undefined) spec.sport = num(o.sport, 'sport');
       if (o.dport !== undefined) spec.dport = num(o.dport, 'dport');
-      if (o.flags) spec.tcpFlags = o.flags;
+      if (o.flags) {
+        // said here with the flag's name (the API's field is tcpFlags); E and C (ECE, CWR) as the API takes them
+        if (!/^[SAFRPUEC]+$/i.test(o.flags)) throw new CliError(`--flags takes TCP flags, letters of S, A, F, R, P, U (e.g. SA), got ${JSON.stringify(o.flags)}`);
+        spec.tcpFlags = o.flags;
+      }
       if (o.inPort !== undefined) spec.inPort = await daemonInPort(client(cmd), String(o.inPort));
       const t = await client(cmd).call('POST', '/api/v1/trace', JSON.stringify(spec)) as Raw;
       print(t, o.output, () => {
@@ -528,7 +537,8 @@ export function buildProgram(onSubcommand: (name: string) => void = () => {}): C
           `conntrack:  ${t.conntrack}`, `selection:  ${t.selection}`];
         if (t.frontend) lines.push(`frontend:   ${t.frontend.id} ${t.frontend.service} ${t.frontend.portName || '-'} ${t.frontend.kind} ${hp(t.frontend.addr, t.frontend.port)}`);
         if (t.backend) lines.push(`backend:    ${t.backend.id} ${hp(t.backend.addr, t.backend.port)} ${t.backend.state}`);
-        if (t.output) lines.push(`rewritten:  ${hp(t.output.src, t.output.sport)} -> ${hp(t.output.dst, t.output.dport)}`);
+        // a reject's output is the answer sent back (ICMP unreachable), not the packet rewritten
+        if (t.output) lines.push(`${t.verdict === 'reject' ? 'answer:   ' : 'rewritten:'}  ${hp(t.output.src, t.output.sport)} -> ${hp(t.output.dst, t.output.dport)}`);
         lines.push(`hash:       ${t.hash}`);
         return lines.join('\n') + '\n';
       });

@@ -83,7 +83,9 @@ export function formatLiveEvent(e: Raw): string {
   }
   if (e.output) {
     const was = `${hp(i.src, i.sport)} -> ${hp(i.dst, i.dport)}`, now = `${hp(e.output.src, e.output.sport)} -> ${hp(e.output.dst, e.output.dport)}`;
-    lines.push(was === now ? `  output:     ${now} (not rewritten)  out port ${e.outPort ?? '-'}` : `  rewritten:  ${was}  =>  ${now}  out port ${e.outPort ?? '-'}`);
+    // a reject's output is the answer sent back (ICMP unreachable), as the dry-run trace says
+    lines.push(e.verdict === 'reject' ? `  answer:     ${now}  out port ${e.outPort ?? '-'}`
+      : was === now ? `  output:     ${now} (not rewritten)  out port ${e.outPort ?? '-'}` : `  rewritten:  ${was}  =>  ${now}  out port ${e.outPort ?? '-'}`);
   }
   return lines.join('\n') + '\n';
 }

@@ -58,7 +58,8 @@ export function parseInstallArgs(args: string[], pluginScript: string): InstallA
       const v = args[++i];
       if (v === undefined || v === '') throw new Error(`${a} needs a value\n${installUsage(pluginScript)}`);
       out[key] = v;
-    } else if (a.startsWith('-') || positional++ > 0) throw new Error(installUsage(pluginScript));
+    } else if (a.startsWith('-')) throw new Error(`unknown option ${a}\n${installUsage(pluginScript)}`);
+    else if (positional++ > 0) throw new Error(`one DIR only, got ${JSON.stringify(a)} too\n${installUsage(pluginScript)}`);
     else out.binDir = a;
   }
   if (!out.prefix && (out.hostRoot !== '/' || out.confDir || out.server || out.watch)) throw new Error(`--host-root, --conf-dir, --watch and --server go with --prefix\n${installUsage(pluginScript)}`);

@@ -72,7 +72,10 @@ export function explain(core: Core, t: TraceRecord, out: Uint8Array): TraceResul
     const src = fam === 4 ? formatAddr(out, 4, t.l3 + 12) : formatAddr(out, 6, t.l3 + 8);
     const dst = fam === 4 ? formatAddr(out, 4, t.l3 + 16) : formatAddr(out, 6, t.l3 + 24);
     const o: NonNullable<TraceResult['output']> = { src, dst, hex: Buffer.from(out).toString('hex') };
-    if ((t.proto === 6 || t.proto === 17 || t.proto === 132) && t.l4 > 0 && t.l4 + 4 <= out.length) {
+    // the answer's protocol, not the packet's: a reject answers UDP with ICMP, whose type/code and
+    // checksum are no ports (IPv6: the next header; the core's answers carry no extension headers)
+    const proto = out[fam === 4 ? t.l3 + 9 : t.l3 + 6];
+    if ((proto === 6 || proto === 17 || proto === 132) && t.l4 > 0 && t.l4 + 4 <= out.length) {
       o.sport = (out[t.l4] << 8) | out[t.l4 + 1];
       o.dport = (out[t.l4 + 2] << 8) | out[t.l4 + 3];
     }

@@ -4,6 +4,7 @@ import pino from 'pino';
 import { loadConfigFile, ConfigError } from './config.js';
 import { startDaemon } from './daemon.js';
 import { existsSync } from 'node:fs';
+import { startErrorText } from './start-error.js';
 
 /** Resolves once `file` does not exist, or after `maxMs`. */
 async function holdWhileExists(file: string, maxMs: number): Promise<void> {
@@ -67,7 +68,7 @@ export function registerDaemonCommands(program: Command): void {
       } catch (e) {
         const err = e as Error;
         log.fatal({ error: err.message }, 'cannot start');
-        console.error(`wdp start: ${err instanceof ConfigError ? '' : 'cannot start: '}${err.message}`);
+        console.error(`wdp start: ${err instanceof ConfigError ? '' : 'cannot start: '}${startErrorText(err.message)}`);
         process.exit(1);
       }
       if (pendingStop) await stopNow(daemon);

@@ -87,6 +87,22 @@ const MAX_KUBECONFIG = 4 << 20;
 /** The token file each KubeConfig loaded here authenticates with (a 401 resets it). */
 const tokenFiles = new WeakMap<KubeConfig, TokenFile>();
 
+/** The library's load of a kubeconfig file's text, its errors as one line naming the file: its
+ * YAML parser's message carries a multi-line code frame, and a file that is no mapping (empty, a
+ * list) fails on a property of undefined or loads as an empty config. */
+function loadKubeConfigText(kc: KubeConfig, text: string, path: string): void {
+  const notOne = `kubeconfig ${path}: not a kubeconfig: expected a mapping with clusters:, users: and contexts:`;
+  try { kc.loadFromString(text); } catch (e) {
+    const err = e as Error & { reason?: string; mark?: { line: number; column: number } };
+    if (err.name === 'YAMLException' && err.mark) throw new Error(`kubeconfig ${path}: not valid YAML (line ${err.mark.line + 1}, column ${err.mark.column + 1}): ${err.reason ?? err.message.split('\n')[0]}`);
+    if (e instanceof TypeError) throw new Error(notOne);
+    throw new Error(`kubeconfig ${path}: ${err.message.split('\n')[0]}`);
+  }
+  let doc: unknown;
+  try { doc = parseYaml(text); } catch { return; } // (the library read it: its YAML is the one that counts)
+  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) throw new Error(notOne);
+}
+
 /** `inClusterRoot` prefixes the service account's files (/var/run/secrets/...): tests only. */
 export function loadKubeConfig(opts: { kubeconfig?: string; inClusterRoot?: string }): KubeConfig {
   const kc = new KubeConfig();
@@ -94,7 +110,7 @@ export function loadKubeConfig(opts: { kubeconfig?: string; inClusterRoot?: stri
   if (opts.kubeconfig) {
     // read within a bound (the library's loadFromFile reads anything whole: /dev/zero hung the start)
     const text = readInputFile(opts.kubeconfig, MAX_KUBECONFIG);
-    kc.loadFromString(text);
+    loadKubeConfigText(kc, text, opts.kubeconfig);
     kc.makePathsAbsolute(dirname(opts.kubeconfig)); // (what loadFromFile does after reading)
     tokenFile = kubeconfigTokenFile(opts.kubeconfig, text, kc);
   } else {

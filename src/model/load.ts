@@ -65,7 +65,11 @@ class YamlStackError extends Error {}
 /** A YAML parser error as one line. */
 function yamlErrorText(err: YAMLError): string {
   const pos = err.linePos?.[0];
-  return `cannot parse${pos ? ` (line ${pos.line}, column ${pos.col})` : ''}: ${err.message.split('\n')[0]}`;
+  // the parser's pretty message ends its first line with " at line L, column C:" (a code frame
+  // follows): said once, in front, and a tab says what to do instead
+  let m = err.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '');
+  if (err.code === 'TAB_AS_INDENT') m += '; indent with spaces';
+  return `cannot parse${pos ? ` (line ${pos.line}, column ${pos.col})` : ''}: ${m}`;
 }
 
 /** Where a YAML document first gives a mapping a key it already has (as the object's key: 1 and
