@@ -286,14 +286,27 @@ fn tx_burst(js: &Js) -> NResult<napi_value> {
 /// Blocks in poll(2) on the ports' fds (and the waker's eventfd) until one is readable or the
 /// timeout passes; returns the handles of the readable ports. A readable waker is reset and
 /// counted; a port reporting POLLERR has its socket error cleared and counted.
+///
+/// Ports whose received frames show without a system call (AF_XDP: the RX ring's indexes) are
+/// looked at first: when one has frames, they are returned at once, no poll(2) — a worker waits
+/// right after a burst that did not fill its batch, and frames that came meanwhile cost it a
+/// ring read, not a system call. The waker is left as it is then (still readable if written: the
+/// next wait takes it).
 fn poll_ports(handles: &[i64], timeout: i32, wk: i64) -> NResult<Vec<i64>> {
     // held for the call, so the eventfd cannot close (and its number be reused) while polled
     let wk = if wk == 0 { None } else { Some(waker::get(wk)?) };
     let mut fds = Vec::with_capacity(handles.len() + 1);
+    let mut waiting = Vec::new();
     for &h in handles {
         let p = ports::get(h)?;
-        let fd = ports::lock(&p).dev.fd();
-        fds.push(ffi::PollFd { fd, events: ffi::POLLIN, revents: 0 });
+        let g = ports::lock(&p);
+        if g.dev.rx_waiting() {
+            waiting.push(h);
+        }
+        fds.push(ffi::PollFd { fd: g.dev.fd(), events: ffi::POLLIN, revents: 0 });
+    }
+    if !waiting.is_empty() {
+        return Ok(waiting);
     }
     if let Some(w) = &wk {
         fds.push(ffi::PollFd { fd: w.fd(), events: ffi::POLLIN, revents: 0 });

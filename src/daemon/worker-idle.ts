@@ -38,10 +38,11 @@ export class WorkerIdle {
   }
 
   /** One idle wait: over when a port is readable, a control message was posted, or the timeout
-   * passed. Returns undefined when it is over (native ports, the event loop not due: the common
+   * passed. `nowMs`: the caller's clock (performance.now(), read just before), for the event
+   * loop's turn. Returns undefined when it is over (native ports, the event loop not due: the common
    * case, nothing allocated); otherwise a promise to await first (relay ports, or the event loop's
    * turn). */
-  wait(): Promise<unknown> | undefined {
+  wait(nowMs: number): Promise<unknown> | undefined {
     const relays = this.relays;
     if (this.handles.length === 0 || !this.addon) {
       if (relays.length) return Promise.race([...relays.map((r) => r.whenReadable()), this.wake.sleep(IDLE_WAIT_MS)]);
@@ -52,8 +53,8 @@ export class WorkerIdle {
     // Yield so relay ports (if mixed), port opens and timers get their turn — not after every
     // wake-up: an event-loop turn (setImmediate) sits between a frame's arrival and its rx
     // burst, and with native ports only nothing needs the loop more often than this.
-    if (relays.length || Date.now() - this.lastYield > YIELD_EVERY_MS) {
-      this.lastYield = Date.now();
+    if (relays.length || nowMs - this.lastYield > YIELD_EVERY_MS || nowMs < this.lastYield) {
+      this.lastYield = nowMs;
       return new Promise((r) => setImmediate(r));
     }
     return undefined;
