@@ -8,7 +8,7 @@
 //   new flows' frames to a backend still being resolved kept until it is (hold-queue.ts)
 //   captures see what each port is about to send (observer.sent)
 //   tx burst on every port (each sends the frames whose out_port is its index)
-//   idle: block in the native `waitAny` (or await relay data) for up to IDLE_WAIT_MS, or until the
+//   idle: block in the native `waitReady` (or await relay data) for up to IDLE_WAIT_MS, or until the
 //         main thread posts a control message and wakes us (worker-idle.ts, worker-wake.ts)
 //
 // Control messages are read with receiveMessageOnPort, synchronously, so a worker spinning on
@@ -856,12 +856,13 @@ class Worker {
     const lp = this.loopMs;
     const idler = this.idler!;
     let waitFrom = -1;           // the clock when an idle wait began (-1: none to account)
+    let waited = false;          // the last iteration ended in an idle wait (idler.mayHaveFrames holds)
     while (!this.stopping) {
       this.drainControl();
       if (this.stopping) break;
       // a deferred table copy goes on a slice a turn, and an idle worker does not sleep until it is done
       const copying = core.tables.copyStep(TABLE_COPY_SLICE);
-      if (this.held) { if (!copying) await this.wake.sleep(IDLE_WAIT_MS); waitFrom = -1; continue; }
+      if (this.held) { if (!copying) await this.wake.sleep(IDLE_WAIT_MS); waitFrom = -1; waited = false; continue; }
       this.exportStep();
       core.retired?.poll(core);   // the retired filter's sweep, once every worker has scanned (retired-fronts.ts)
       const now = core.now();
@@ -878,11 +879,16 @@ class Worker {
       this.releasedFrom = this.releasedTo = 0;
       if (this.awaitingNeighbour.releasedPending > 0) n = this.takeReleased(n);
       const fromPeers = n;
-      // rotate the first port so one busy port cannot starve the others of batch slots
+      // rotate the first port so one busy port cannot starve the others of batch slots; right
+      // after a wait, only the ports it found readable (an addon call each, most of them finding
+      // nothing on a node with many ports)
       for (let k = 0; k < np && n < core.batchMax; k++) {
-        const p = this.ports[(rr + k) % np];
+        const i = (rr + k) % np;
+        if (waited && !idler.mayHaveFrames(i)) continue;
+        const p = this.ports[i];
         try { n += p.rxBurst(area, n, core.batchMax - n); } catch (e) { this.portError(p, 'rx', e as Error); }
       }
+      waited = false;
       rr = (rr + 1) % Math.max(1, np);
       // every port gave fewer frames than it was asked for: its ring was empty when read
       const drained = n < core.batchMax;
@@ -924,6 +930,7 @@ class Worker {
         waitFrom = tEnd;
         const idled = idler.wait(tEnd);   // undefined: over already, nothing to await (worker-idle.ts)
         if (idled) await idled;
+        waited = true;
       }
       else if (this.opening.size > 0) await new Promise((r) => setImmediate(r)); // let a port open finish
       else if (Date.now() - lastYield > 50) {
