@@ -54,14 +54,17 @@ const NEIGHBOUR_MAX_PROBES = 3;
 /** After an apply the second table set is copied between batches (TableWriter.deferSecondSet), this
  * many bytes a turn: ~0.1 ms of copy, or ~64 first-touch page faults, a pause. */
 const TABLE_COPY_SLICE = 256 << 10;
-/** The flow table's expiry sweep runs by time, not per batch (the core's own per-batch sweep is
- * off: expireBudget 0): EXPIRE_PER_MS entries for every ms since the last sweep, at most every
- * EXPIRE_EVERY_MS and at most IDLE_WAIT_MS' worth at once — ~100k entries a second (a 65,536-entry
- * table every ~0.7 s) whether frames come one per batch or 256, busy or idle. A sweep examines
- * entries spread over the whole table (a cache miss each: ~1 µs for 64); the core's 64 a batch
- * cost a one-frame batch that, between its receive and its send. Run after the transmit. */
-const EXPIRE_PER_MS = 100;
-const EXPIRE_EVERY_MS = 1;
+/** The flow table's expiry sweep (flow entries examined for expiry, spread over the whole table: a
+ * cache miss each, ~1 µs for 64). The core's own per-batch sweep is off (expireBudget 0): the
+ * worker owes EXPIRE_PER_FRAME entries for every frame of a batch, at most EXPIRE_PER_BATCH a
+ * batch (the core's former 64 a batch, the same at a blast's batches of 8 frames or more), and
+ * sweeps what it owes once that is EXPIRE_PER_BATCH, after the transmit — so a one-frame batch
+ * (a request, a reply) pays an eighth of it, and not between its receive and its send. An idle
+ * worker sweeps IDLE_EXPIRE_BUDGET entries before a wait, at most once per IDLE_WAIT_MS (5–10 µs,
+ * ~100k entries a second), so flows that timed out leave the table and the gauge without traffic. */
+const EXPIRE_PER_FRAME = 8;
+const EXPIRE_PER_BATCH = 64;
+const IDLE_EXPIRE_BUDGET = 1024;
 /** A transmit of at most this many frames reads their out ports here and calls only the ports
  * that have frames to send (an addon call each, most of them finding nothing on a node with many
  * ports); a larger one calls every port (each sends the frames addressed to it). */
@@ -131,7 +134,7 @@ class Worker {
 
   constructor(private readonly init: WorkerInit, private readonly ctl: MessagePort, private readonly wake: WakeReceiver) {
     const t = init.core.timeouts ?? {};
-    this.core = Core.create({ flows: init.core.flows, batchMax: init.core.batchMax, timeouts: t, wasmPath: init.core.wasmPath, hugePages: init.core.hugePages, expireBudget: 0, // run() sweeps (EXPIRE_PER_MS)
+    this.core = Core.create({ flows: init.core.flows, batchMax: init.core.batchMax, timeouts: t, wasmPath: init.core.wasmPath, hugePages: init.core.hugePages, expireBudget: 0, // run() sweeps (EXPIRE_PER_FRAME)
       ...(init.steer ? { steer: { workers: init.steer.workers, self: init.steer.self, ...(init.steer.retiredSweep ? { retiredSweep: init.steer.retiredSweep } : {}) } } : {}),
       ...(init.core.rejectLimit ? { rejectLimit: { buffer: init.core.rejectLimit } } : {}) });
     keepBackendsAsReceived(this.core);
@@ -846,7 +849,8 @@ class Worker {
     // worker blocks as before, so an idle worker costs no CPU.
     const busyPollMs = (this.init.busyPollUs ?? 0) / 1000;
     let lastFrameAt = -Infinity;
-    let lastSweep = 0;
+    let lastIdleSweep = 0;
+    let sweepOwed = 0;
     // Where loop time goes (rx burst / core / slow path / tx burst, and idle waits), in ns,
     // reported as slowpath_time_*_ns counters, with slowpath_batches/slowpath_frames (the mean
     // batch): five clock reads and four additions per busy iteration; an idle wait runs from the
@@ -888,10 +892,15 @@ class Worker {
         const p = this.ports[i];
         try { n += p.rxBurst(area, n, core.batchMax - n); } catch (e) { this.portError(p, 'rx', e as Error); }
       }
-      waited = false;
       rr = (rr + 1) % Math.max(1, np);
-      // every port gave fewer frames than it was asked for: its ring was empty when read
-      const drained = n < core.batchMax;
+      // A lone frame: the worker was waiting, and one frame is all that came (a request, a reply,
+      // a handshake's step). Its sender waits for the answer, so the next frame is one round trip
+      // away: the worker waits again right after it instead of reading the rings once more. Not
+      // when frames keep coming (a blast): there a frame arrives every few µs, and a second pass
+      // finds it where a wait would have gone to sleep and been woken for it (smaller batches,
+      // more CPU per frame).
+      const lone = waited && n - fromPeers === 1 && n < core.batchMax;
+      waited = false;
       if (this.steering) n = this.steering.dispatch(fromPeers, n);
       let t1 = t0, t2 = t0, tEnd = t0;
       if (n > 0) {
@@ -918,15 +927,19 @@ class Worker {
         lp.rx += t1 - t0; lp.core += t2 - t1; lp.slow += tEnd - t2;
       } else tEnd = clock();   // (an empty burst: a wake-up by the waker or the timeout)
       if (n > 0) { this.batches++; this.frames += n; lastFrameAt = t0; }
-      // the expiry sweep, after the batch's transmit (not between a frame's receive and its send)
-      const since = now - lastSweep;
-      if (since >= EXPIRE_EVERY_MS || since < 0) { lastSweep = now; core.ctExpireStep(Math.min(since < 0 ? EXPIRE_EVERY_MS : since, IDLE_WAIT_MS) * EXPIRE_PER_MS, now); }
-      // Wait when the rx rings were found empty: after an empty burst, and after one that did not
-      // fill the batch (the wait returns at once, without a system call, when frames came
-      // meanwhile: the addon reads the AF_XDP rings first) — not a second, empty pass first.
-      if (n === 0 || (drained && busyPollMs === 0 && this.opening.size === 0)) {
+      // the expiry sweep this batch owes, after its transmit (not between a frame's receive and its send)
+      if (n > 0) {
+        sweepOwed += Math.min(EXPIRE_PER_BATCH, EXPIRE_PER_FRAME * n);
+        if (sweepOwed >= EXPIRE_PER_BATCH) { core.ctExpireStep(sweepOwed, now); sweepOwed = 0; }
+      }
+      // Wait after an empty burst, and after a lone frame (the wait returns at once, without a
+      // system call, when frames came meanwhile: the addon reads the AF_XDP rings first).
+      if (n === 0 || (lone && busyPollMs === 0 && this.opening.size === 0)) {
         if (this.steering?.pending() || copying) continue;   // frames another worker handed over are waiting, or a table copy
         if (n === 0 && tEnd - lastFrameAt < busyPollMs) { lp.spin += tEnd - t0; continue; }
+        // an idle worker still sweeps its flow table, once per IDLE_WAIT_MS at most: flows that
+        // timed out leave it, and the flow gauge, without traffic
+        if (now - lastIdleSweep >= IDLE_WAIT_MS || now < lastIdleSweep) { lastIdleSweep = now; core.ctExpireStep(IDLE_EXPIRE_BUDGET, now); }
         waitFrom = tEnd;
         const idled = idler.wait(tEnd);   // undefined: over already, nothing to await (worker-idle.ts)
         if (idled) await idled;
