@@ -35,7 +35,7 @@ rootTest('with native ports a wait ended by a wake returns no promise; only the 
   idle.setPorts([port]);
   // the first wait is due its event-loop turn (none yet): a promise
   sender.wake();
-  const first = idle.wait();
+  const first = idle.wait(performance.now());
   t.true(first instanceof Promise);
   await first;
   t.is(addon.wakerStats(waker).taken, 1, 'ended by the wake');
@@ -44,7 +44,7 @@ rootTest('with native ports a wait ended by a wake returns no promise; only the 
   let none = 0;
   for (let i = 2; i <= 21; i++) {
     sender.wake();
-    const p = idle.wait();
+    const p = idle.wait(performance.now());
     if (p === undefined) none++; else await p;
     t.is(addon.wakerStats(waker).taken, i, 'ended by the wake, not by its timeout');
   }

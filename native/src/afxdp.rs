@@ -275,6 +275,10 @@ impl Queue {
         got
     }
 
+    fn rx_waiting(&self) -> bool {
+        self.rx.prod().load(Ordering::Acquire) != self.rx.cons().load(Ordering::Relaxed)
+    }
+
     fn reap_completions(&mut self) {
         let prod = self.comp.prod().load(Ordering::Acquire);
         let cons = self.comp.cons().load(Ordering::Relaxed);
@@ -581,6 +585,10 @@ impl Device for Xdp {
             Some(ep) => ep.as_raw_fd(),
             None => self.queues[0].fd.as_raw_fd(),
         }
+    }
+
+    fn rx_waiting(&self) -> bool {
+        self.queues.iter().any(|q| q.rx_waiting())
     }
 
     fn ring_bytes(&self) -> usize {

@@ -62,6 +62,11 @@ pub trait Device: Send {
     fn rx_burst(&mut self, area: &mut Area, first: usize, max: usize, in_port: u16, c: &mut Counters) -> NResult<usize>;
     /// Sends the frames among the first `count` descriptors addressed to `port_index`.
     fn tx_burst(&mut self, area: &Area, count: usize, port_index: u16, c: &mut Counters) -> usize;
+    /// Whether received frames are waiting, seen without a system call (an AF_XDP RX ring's
+    /// indexes); false when the device cannot tell that way (poll(2) then does).
+    fn rx_waiting(&self) -> bool {
+        false
+    }
     /// Bytes of kernel ring memory mapped for this device (0 when it has none).
     fn ring_bytes(&self) -> usize {
         0

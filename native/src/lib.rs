@@ -284,24 +284,48 @@ fn tx_burst(js: &Js) -> NResult<napi_value> {
 }
 
 /// Blocks in poll(2) on the ports' fds (and the waker's eventfd) until one is readable or the
-/// timeout passes; returns the handles of the readable ports. A readable waker is reset and
-/// counted; a port reporting POLLERR has its socket error cleared and counted.
-fn poll_ports(handles: &[i64], timeout: i32, wk: i64) -> NResult<Vec<i64>> {
+/// timeout passes; calls `ready(k)` for each readable port, k its position in `handles`. A
+/// readable waker is reset and counted; a port reporting POLLERR has its socket error cleared and
+/// counted.
+///
+/// Ports whose received frames show without a system call (AF_XDP: the RX ring's indexes) are
+/// looked at first: when one has frames, they are the ready ones at once, no poll(2) — a worker
+/// waits right after a burst that did not fill its batch, and frames that came meanwhile cost it
+/// a ring read, not a system call. The waker is left as it is then (still readable if written:
+/// the next wait takes it). Up to POLL_STACK fds are polled from the stack (nothing allocated).
+fn poll_ports(handles: &[i64], timeout: i32, wk: i64, mut ready: impl FnMut(usize)) -> NResult<()> {
+    const POLL_STACK: usize = 16;
     // held for the call, so the eventfd cannot close (and its number be reused) while polled
     let wk = if wk == 0 { None } else { Some(waker::get(wk)?) };
-    let mut fds = Vec::with_capacity(handles.len() + 1);
-    for &h in handles {
+    let nfds = handles.len() + usize::from(wk.is_some());
+    let mut stack = [ffi::PollFd { fd: -1, events: 0, revents: 0 }; POLL_STACK];
+    let mut heap = Vec::new();
+    let fds: &mut [ffi::PollFd] = if nfds <= POLL_STACK {
+        &mut stack[..nfds]
+    } else {
+        heap.resize(nfds, ffi::PollFd { fd: -1, events: 0, revents: 0 });
+        &mut heap[..]
+    };
+    let mut waiting = false;
+    for (k, &h) in handles.iter().enumerate() {
         let p = ports::get(h)?;
-        let fd = ports::lock(&p).dev.fd();
-        fds.push(ffi::PollFd { fd, events: ffi::POLLIN, revents: 0 });
+        let g = ports::lock(&p);
+        if g.dev.rx_waiting() {
+            waiting = true;
+            ready(k);
+        }
+        fds[k] = ffi::PollFd { fd: g.dev.fd(), events: ffi::POLLIN, revents: 0 };
+    }
+    if waiting {
+        return Ok(());
     }
     if let Some(w) = &wk {
-        fds.push(ffi::PollFd { fd: w.fd(), events: ffi::POLLIN, revents: 0 });
+        fds[handles.len()] = ffi::PollFd { fd: w.fd(), events: ffi::POLLIN, revents: 0 };
     }
     // The port locks are not held while blocking, so other threads can keep using the ports.
-    match ffi::sys_poll(&mut fds, timeout) {
+    match ffi::sys_poll(fds, timeout) {
         Ok(_) => {}
-        Err(ffi::EINTR) => return Ok(Vec::new()),
+        Err(ffi::EINTR) => return Ok(()),
         Err(e) => return Err(NErr::errno(e, "poll on native ports")),
     }
     if let Some(w) = &wk {
@@ -309,7 +333,6 @@ fn poll_ports(handles: &[i64], timeout: i32, wk: i64) -> NResult<Vec<i64>> {
             w.take()?;
         }
     }
-    let mut ready = Vec::new();
     for (k, pfd) in fds[..handles.len()].iter().enumerate() {
         if pfd.revents == 0 {
             continue;
@@ -321,31 +344,51 @@ fn poll_ports(handles: &[i64], timeout: i32, wk: i64) -> NResult<Vec<i64>> {
                 port.dev.clear_error(&mut port.c);
             }
         }
-        ready.push(handles[k]);
+        ready(k);
     }
-    Ok(ready)
+    Ok(())
 }
 
-fn wait_args(js: &Js) -> NResult<(Vec<i64>, i32, i64)> {
-    let handles = js.int_array(0, "ports", 1, u32::MAX as i64)?;
+fn wait_tail(js: &Js) -> NResult<(i32, i64)> {
     let timeout = js.int(1, "timeoutMs", -1, i32::MAX as i64)? as i32;
     let wk = if js.is_nullish(2) { 0 } else { js.int(2, "waker", 0, u32::MAX as i64)? };
-    Ok((handles, timeout, wk))
+    Ok((timeout, wk))
 }
 
 fn wait(js: &Js) -> NResult<napi_value> {
-    let (handles, timeout, wk) = wait_args(js)?;
-    let ready = poll_ports(&handles, timeout, wk)?;
+    let handles = js.int_array(0, "ports", 1, u32::MAX as i64)?;
+    let (timeout, wk) = wait_tail(js)?;
+    let mut ready = Vec::new();
+    poll_ports(&handles, timeout, wk, |k| ready.push(handles[k]))?;
     let vals = ready.iter().map(|&h| js.num(h as f64)).collect::<NResult<Vec<_>>>()?;
     js.array(&vals)
 }
 
-/// `wait` for a forwarding worker's idle loop: the number of readable ports, no array — the
-/// worker bursts every port anyway, and a JS array per wake-up is garbage the worker's young
-/// generation collects (a scavenge: a pause on the forwarding path) every ~1,000 round trips.
-fn wait_any(js: &Js) -> NResult<napi_value> {
-    let (handles, timeout, wk) = wait_args(js)?;
-    js.num(poll_ports(&handles, timeout, wk)?.len() as f64)
+/// The bit `waitReady` sets for the port at position `k` of its handles: one each for the first
+/// 30, one shared by all the others (READY_SHARED_BIT: any of them readable sets it).
+const READY_SHARED_BIT: usize = 30;
+
+/// `wait` for a forwarding worker's idle loop: the ports (a Uint32Array of handles, made when the
+/// ports change) and, returned, a mask of the readable ones — bit k for position k, bit 30 for
+/// any at 30 or above — no array: the worker reads only the ports with frames, and a JS array per
+/// wake-up is garbage the worker's young generation collects (a scavenge: a pause on the
+/// forwarding path) every ~1,000 round trips.
+fn wait_ready(js: &Js) -> NResult<napi_value> {
+    let raw = js.bytes(0, "ports")?;
+    if raw.len() % 4 != 0 || raw.len() > 4 * 4096 {
+        return Err(NErr::new("EINVAL", "argument ports must be a Uint32Array of port handles (at most 4096)"));
+    }
+    let mut stack = [0i64; 16];
+    let mut heap = Vec::new();
+    let n = raw.len() / 4;
+    let handles: &mut [i64] = if n <= stack.len() { &mut stack[..n] } else { heap.resize(n, 0); &mut heap[..] };
+    for (k, c) in raw.chunks_exact(4).enumerate() {
+        handles[k] = u32::from_ne_bytes([c[0], c[1], c[2], c[3]]) as i64;
+    }
+    let (timeout, wk) = wait_tail(js)?;
+    let mut mask = 0u32;
+    poll_ports(handles, timeout, wk, |k| mask |= 1 << k.min(READY_SHARED_BIT))?;
+    js.num(mask as f64)
 }
 
 /// Sets the calling thread's scheduling policy: SCHED_FIFO at `priority` (1..99), or back to
@@ -434,7 +477,7 @@ fn init(ex: &Exports) -> NResult<()> {
     ex.function("rxBurst", rx_burst)?;
     ex.function("txBurst", tx_burst)?;
     ex.function("wait", wait)?;
-    ex.function("waitAny", wait_any)?;
+    ex.function("waitReady", wait_ready)?;
     ex.function("rxFrames", rx_frames)?;
     ex.function("setThreadRealtime", set_thread_realtime)?;
     ex.function("setThreadAffinity", set_thread_affinity)?;

@@ -8,7 +8,7 @@
 //   new flows' frames to a backend still being resolved kept until it is (hold-queue.ts)
 //   captures see what each port is about to send (observer.sent)
 //   tx burst on every port (each sends the frames whose out_port is its index)
-//   idle: block in the native `waitAny` (or await relay data) for up to IDLE_WAIT_MS, or until the
+//   idle: block in the native `waitReady` (or await relay data) for up to IDLE_WAIT_MS, or until the
 //         main thread posts a control message and wakes us (worker-idle.ts, worker-wake.ts)
 //
 // Control messages are read with receiveMessageOnPort, synchronously, so a worker spinning on
@@ -19,7 +19,7 @@ import { promisify } from 'node:util';
 import * as L from '../../assembly/layout.js';
 import { Core } from '../core/host.js';
 import { traceOnCore } from '../core/dataplane.js';
-import type { Port } from '../ports/port.js';
+import type { BurstArea, Port } from '../ports/port.js';
 import { formatMac } from '../util/addr.js';
 import { L2Responder, canonicalAddr, type Neighbour } from './l2.js';
 import { NeighbourCache } from './neighbour-cache.js';
@@ -54,9 +54,21 @@ const NEIGHBOUR_MAX_PROBES = 3;
 /** After an apply the second table set is copied between batches (TableWriter.deferSecondSet), this
  * many bytes a turn: ~0.1 ms of copy, or ~64 first-touch page faults, a pause. */
 const TABLE_COPY_SLICE = 256 << 10;
-/** Flow entries an idle worker's expiry sweep examines before an idle wait, at most once per
- * IDLE_WAIT_MS (a batch's sweep examines CFG_EXPIRE_BUDGET): 5–10 µs, ~100k entries a second. */
+/** The flow table's expiry sweep (flow entries examined for expiry, spread over the whole table: a
+ * cache miss each, ~1 µs for 64). The core's own per-batch sweep is off (expireBudget 0): the
+ * worker owes EXPIRE_PER_FRAME entries for every frame of a batch, at most EXPIRE_PER_BATCH a
+ * batch (the core's former 64 a batch, the same at a blast's batches of 8 frames or more), and
+ * sweeps what it owes once that is EXPIRE_PER_BATCH, after the transmit — so a one-frame batch
+ * (a request, a reply) pays an eighth of it, and not between its receive and its send. An idle
+ * worker sweeps IDLE_EXPIRE_BUDGET entries before a wait, at most once per IDLE_WAIT_MS (5–10 µs,
+ * ~100k entries a second), so flows that timed out leave the table and the gauge without traffic. */
+const EXPIRE_PER_FRAME = 8;
+const EXPIRE_PER_BATCH = 64;
 const IDLE_EXPIRE_BUDGET = 1024;
+/** A transmit of at most this many frames reads their out ports here and calls only the ports
+ * that have frames to send (an addon call each, most of them finding nothing on a node with many
+ * ports); a larger one calls every port (each sends the frames addressed to it). */
+const TX_SCAN_MAX = 8;
 
 const execFileAsync = promisify(execFile);
 
@@ -122,7 +134,7 @@ class Worker {
 
   constructor(private readonly init: WorkerInit, private readonly ctl: MessagePort, private readonly wake: WakeReceiver) {
     const t = init.core.timeouts ?? {};
-    this.core = Core.create({ flows: init.core.flows, batchMax: init.core.batchMax, timeouts: t, wasmPath: init.core.wasmPath, hugePages: init.core.hugePages,
+    this.core = Core.create({ flows: init.core.flows, batchMax: init.core.batchMax, timeouts: t, wasmPath: init.core.wasmPath, hugePages: init.core.hugePages, expireBudget: 0, // run() sweeps (EXPIRE_PER_FRAME)
       ...(init.steer ? { steer: { workers: init.steer.workers, self: init.steer.self, ...(init.steer.retiredSweep ? { retiredSweep: init.steer.retiredSweep } : {}) } } : {}),
       ...(init.core.rejectLimit ? { rejectLimit: { buffer: init.core.rejectLimit } } : {}) });
     keepBackendsAsReceived(this.core);
@@ -784,6 +796,35 @@ class Worker {
     return n;
   }
 
+  /** Sends the burst's `total` frames: every port sends those addressed to it (V_FORWARD or
+   * V_REJECT with its index as D_OUT_PORT), so a port with none needs no call. */
+  private transmit(area: BurstArea, total: number): void {
+    const ports = this.ports;
+    let k = -1;   // distinct out ports found (-1: not looked, every port is called)
+    if (total <= TX_SCAN_MAX && ports.length > 1) {
+      const core = this.core, dv = core.dv, outs = this.txOuts;
+      k = 0;
+      for (let i = 0; i < total; i++) {
+        const d = core.descOffset(i);
+        const v = dv.getUint8(d + L.D_VERDICT);
+        if (v !== L.V_FORWARD && v !== L.V_REJECT) continue;
+        const out = dv.getUint16(d + L.D_OUT_PORT, true);
+        let j = 0;
+        while (j < k && outs[j] !== out) j++;
+        if (j === k) outs[k++] = out;
+      }
+    }
+    for (const p of ports) {
+      if (k >= 0) {
+        let j = 0;
+        while (j < k && this.txOuts[j] !== p.index) j++;
+        if (j === k) continue;
+      }
+      try { p.txBurst(area, total); } catch (e) { this.portError(p, 'tx', e as Error); }
+    }
+  }
+  private readonly txOuts = new Array<number>(TX_SCAN_MAX).fill(0);
+
   /** Frames were handed to worker `w`: end its idle wait (one eventfd write per burst). */
   private wakePeer(w: number): void {
     const h = this.peerWakers[w];
@@ -809,19 +850,23 @@ class Worker {
     const busyPollMs = (this.init.busyPollUs ?? 0) / 1000;
     let lastFrameAt = -Infinity;
     let lastIdleSweep = 0;
+    let sweepOwed = 0;
     // Where loop time goes (rx burst / core / slow path / tx burst, and idle waits), in ns,
     // reported as slowpath_time_*_ns counters, with slowpath_batches/slowpath_frames (the mean
-    // batch): five clock reads and four additions per busy iteration (~0.2 µs against a batch's
-    // tens of µs), two per idle wait.
-    const clock = () => performance.now();
+    // batch): five clock reads and four additions per busy iteration; an idle wait runs from the
+    // iteration's last read to the next iteration's first (no reads of its own).
+    const perf = performance;   // (a lazy getter on a worker's global: looked up once)
+    const clock = () => perf.now();
     const lp = this.loopMs;
     const idler = this.idler!;
+    let waitFrom = -1;           // the clock when an idle wait began (-1: none to account)
+    let waited = false;          // the last iteration ended in an idle wait (idler.mayHaveFrames holds)
     while (!this.stopping) {
       this.drainControl();
       if (this.stopping) break;
       // a deferred table copy goes on a slice a turn, and an idle worker does not sleep until it is done
       const copying = core.tables.copyStep(TABLE_COPY_SLICE);
-      if (this.held) { if (!copying) await this.wake.sleep(IDLE_WAIT_MS); continue; }
+      if (this.held) { if (!copying) await this.wake.sleep(IDLE_WAIT_MS); waitFrom = -1; waited = false; continue; }
       this.exportStep();
       core.retired?.poll(core);   // the retired filter's sweep, once every worker has scanned (retired-fronts.ts)
       const now = core.now();
@@ -831,20 +876,33 @@ class Worker {
       const area = core.burstArea();
       const np = this.ports.length;
       const t0 = clock();
+      if (waitFrom >= 0) { lp.wait += t0 - waitFrom; waitFrom = -1; }
       // frames the other workers handed over come first; they were steered already
       let n = this.steering ? this.steering.receive(core.batchMax) : 0;
       // and frames that waited for their backend's neighbour (this worker's own: not steered again)
       this.releasedFrom = this.releasedTo = 0;
       if (this.awaitingNeighbour.releasedPending > 0) n = this.takeReleased(n);
       const fromPeers = n;
-      // rotate the first port so one busy port cannot starve the others of batch slots
+      // rotate the first port so one busy port cannot starve the others of batch slots; right
+      // after a wait, only the ports it found readable (an addon call each, most of them finding
+      // nothing on a node with many ports)
       for (let k = 0; k < np && n < core.batchMax; k++) {
-        const p = this.ports[(rr + k) % np];
+        const i = (rr + k) % np;
+        if (waited && !idler.mayHaveFrames(i)) continue;
+        const p = this.ports[i];
         try { n += p.rxBurst(area, n, core.batchMax - n); } catch (e) { this.portError(p, 'rx', e as Error); }
       }
       rr = (rr + 1) % Math.max(1, np);
+      // A lone frame: the worker was waiting, and one frame is all that came (a request, a reply,
+      // a handshake's step). Its sender waits for the answer, so the next frame is one round trip
+      // away: the worker waits again right after it instead of reading the rings once more. Not
+      // when frames keep coming (a blast): there a frame arrives every few µs, and a second pass
+      // finds it where a wait would have gone to sleep and been woken for it (smaller batches,
+      // more CPU per frame).
+      const lone = waited && n - fromPeers === 1 && n < core.batchMax;
+      waited = false;
       if (this.steering) n = this.steering.dispatch(fromPeers, n);
-      let t1 = t0, t2 = t0;
+      let t1 = t0, t2 = t0, tEnd = t0;
       if (n > 0) {
         const observing = this.observer.active;
         if (observing) this.observer.before(core, n, this.releasedFrom, this.releasedTo);
@@ -859,28 +917,33 @@ class Worker {
       if (total > 0 && this.observer.capturing) this.observer.sent(core, total);
       if (total > 0) {
         const t3 = clock();
-        const a2 = core.burstArea();
-        for (const p of this.ports) {
-          try { p.txBurst(a2, total); } catch (e) { this.portError(p, 'tx', e as Error); }
-        }
-        const t4 = clock();
+        this.transmit(core.burstArea(), total);
+        const t4 = tEnd = clock();
         if (n > 0) { lp.rx += t1 - t0; lp.core += t2 - t1; lp.slow += t3 - t2; } else lp.slow += t3 - t0;
         lp.tx += t4 - t3;
       } else if (n > 0) {
         // everything dropped or consumed: rx, core and slow path still cost time
-        lp.rx += t1 - t0; lp.core += t2 - t1; lp.slow += clock() - t2;
-      }
+        tEnd = clock();
+        lp.rx += t1 - t0; lp.core += t2 - t1; lp.slow += tEnd - t2;
+      } else tEnd = clock();   // (an empty burst: a wake-up by the waker or the timeout)
       if (n > 0) { this.batches++; this.frames += n; lastFrameAt = t0; }
-      if (n === 0) {
+      // the expiry sweep this batch owes, after its transmit (not between a frame's receive and its send)
+      if (n > 0) {
+        sweepOwed += Math.min(EXPIRE_PER_BATCH, EXPIRE_PER_FRAME * n);
+        if (sweepOwed >= EXPIRE_PER_BATCH) { core.ctExpireStep(sweepOwed, now); sweepOwed = 0; }
+      }
+      // Wait after an empty burst, and after a lone frame (the wait returns at once, without a
+      // system call, when frames came meanwhile: the addon reads the AF_XDP rings first).
+      if (n === 0 || (lone && busyPollMs === 0 && this.opening.size === 0)) {
         if (this.steering?.pending() || copying) continue;   // frames another worker handed over are waiting, or a table copy
-        const w0 = clock();
-        if (w0 - lastFrameAt < busyPollMs) { lp.spin += w0 - t0; continue; }
-        // an idle worker still sweeps its flow table (a batch sweeps a few entries), once per
-        // IDLE_WAIT_MS at most: flows that timed out leave it, and the flow gauge, without traffic
+        if (n === 0 && tEnd - lastFrameAt < busyPollMs) { lp.spin += tEnd - t0; continue; }
+        // an idle worker still sweeps its flow table, once per IDLE_WAIT_MS at most: flows that
+        // timed out leave it, and the flow gauge, without traffic
         if (now - lastIdleSweep >= IDLE_WAIT_MS || now < lastIdleSweep) { lastIdleSweep = now; core.ctExpireStep(IDLE_EXPIRE_BUDGET, now); }
-        const idled = idler.wait();   // undefined: over already, nothing to await (worker-idle.ts)
+        waitFrom = tEnd;
+        const idled = idler.wait(tEnd);   // undefined: over already, nothing to await (worker-idle.ts)
         if (idled) await idled;
-        lp.wait += clock() - w0;
+        waited = true;
       }
       else if (this.opening.size > 0) await new Promise((r) => setImmediate(r)); // let a port open finish
       else if (Date.now() - lastYield > 50) {

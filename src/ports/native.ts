@@ -59,9 +59,11 @@ export interface NativeAddon {
   /** Blocks until a port is readable, `timeoutMs` passes, or `waker` (if not 0) is woken (and
    * then reset); returns the readable ports. */
   wait(handles: number[], timeoutMs: number, waker?: number): number[];
-  /** `wait` returning only how many ports are readable: nothing allocated per call (a
-   * forwarding worker's idle loop, src/daemon/worker-idle.ts). */
-  waitAny(handles: number[], timeoutMs: number, waker?: number): number;
+  /** `wait` for a forwarding worker's idle loop (src/daemon/worker-idle.ts): the handles in a
+   * Uint32Array made when the ports change, and a mask of the readable ones returned — bit k for
+   * `handles[k]`, bit 30 for any at position 30 or above (readyBit) — nothing allocated per
+   * call. Returns at once, without poll(2), when an AF_XDP port's RX ring holds frames. */
+  waitReady(handles: Uint32Array, timeoutMs: number, waker?: number): number;
   /** The calling thread to SCHED_FIFO at `priority` (1..99), or back to SCHED_OTHER with 0;
    * throws (code EPERM without CAP_SYS_NICE). */
   setThreadRealtime(priority: number): void;
@@ -491,3 +493,6 @@ export function wait(ports: readonly Port[], timeoutMs: number, waker = 0): Nati
   const ready = new Set(addon.wait(natives.map((p) => p.handle), ms, waker));
   return natives.filter((p) => ready.has(p.handle));
 }
+
+/** The bit waitReady sets when the port at position `k` of its handles is readable. */
+export function readyBit(k: number): number { return 1 << Math.min(k, 30); }
