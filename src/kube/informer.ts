@@ -68,6 +68,9 @@ export interface InformerOptions {
   backoffMaxMs?: number;
   /** A failure this long after the one before starts the backoff over (client-go: 2 min). */
   backoffResetMs?: number;
+  /** Drops what the handlers never read from each object as it arrives (managedFields always
+   * go): the cache keeps every object, and what is dropped right after the parse dies young. */
+  trim?(obj: KubeObject): void;
   onAdd(obj: KubeObject): void;
   onUpdate(obj: KubeObject): void;
   onDelete(obj: KubeObject): void;
@@ -128,6 +131,7 @@ class BookmarkWatch extends Watch {
       }
       if (phase !== 'ERROR') this.informer.seen(rv);
       stripManagedFields(obj);
+      if (phase !== 'ERROR' && phase !== 'BOOKMARK' && obj && typeof obj === 'object') this.informer.trim?.(obj);
       callback(phase, obj, w);
     };
     // (a 410 is no failure here: the library re-lists and watches again at once, without the
@@ -163,11 +167,13 @@ export class ResilientInformer {
   private pagedLists = false;
   readonly timeoutRange: [number, number];
   readonly watchIdleMs: number;
+  readonly trim: ((obj: KubeObject) => void) | undefined;
   /** Counters the tests and metrics read. */
   readonly stats = { lists: 0, watches: 0, errors: 0, restarts: 0, handlerErrors: 0, ignoredEvents: 0 };
 
   constructor(kc: KubeConfig, private readonly o: InformerOptions) {
     this.timeoutRange = o.watchTimeoutSeconds ?? [300, 600];
+    this.trim = o.trim;
     this.watchIdleMs = o.watchIdleSeconds !== undefined ? o.watchIdleSeconds * 1000 : WATCH_IDLE_MS;
     this.backoff = new Backoff({ initialMs: o.backoffInitialMs ?? 800, capMs: o.backoffMaxMs ?? 30_000, ...(o.backoffResetMs !== undefined ? { resetMs: o.backoffResetMs } : {}) });
     this.watch = new BookmarkWatch(kc, this);
@@ -179,6 +185,8 @@ export class ResilientInformer {
         labelSelector: o.labelSelector, fieldSelector: o.fieldSelector, resourceVersion,
         ...(o.listTimeoutSeconds !== undefined ? { timeoutMs: o.listTimeoutSeconds * 1000 } : {}),
         limit: resourceVersion === '' || resourceVersion === '0' || this.pagedLists ? pageSize : 0,
+        // (trimmed as each item is parsed, before the rest of the page: what is dropped dies young)
+        onItem: (it) => { stripManagedFields(it); if (it && typeof it === 'object') o.trim?.(it); },
       });
       const rv = this.lastSyncUnavailable ? '' : this.lastSyncResourceVersion || '0';
       let l;
@@ -190,7 +198,6 @@ export class ResilientInformer {
       if (rv === '0' && l.paginated) this.pagedLists = true;
       this.lastSyncUnavailable = false;
       this.seen(l.metadata?.resourceVersion);
-      for (const it of l.items) stripManagedFields(it);
       return l as never;
     };
     this.lw = new ListWatch(o.path, this.watch, list, false, o.labelSelector, o.fieldSelector);
