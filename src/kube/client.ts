@@ -25,7 +25,6 @@ import { parse as parseYaml } from 'yaml';
 import { KubeConfig, type User } from '@kubernetes/client-node';
 import { TOKEN_FILE_PROVIDER, TokenFile, tokenFileAuthenticator } from './token-file.js';
 import { readInputFile } from '../util/input-file.js';
-import { ListReader } from './list-reader.js';
 
 export interface KubeObject {
   apiVersion?: string;
@@ -189,49 +188,30 @@ const REQUEST_TIMEOUT_MS = 60_000;
 const MAX_BODY = 512 * 1024 * 1024;
 
 /** GET `path` (with its query) and parse the JSON body. Non-2xx answers throw KubeApiError. */
-export function getJson(kc: KubeConfig, path: string, timeoutMs = REQUEST_TIMEOUT_MS): Promise<unknown> {
-  return get(kc, path, timeoutMs);
-}
-
-/** GET a list: as getJson, a successful answer's items parsed as they arrive (ListReader) and
- * each handed to `onItem` when given (to trim it while it is young); any other shape is parsed
- * whole, as getJson parses it, and its items handed to `onItem` then. */
-export async function getList(kc: KubeConfig, path: string, timeoutMs = REQUEST_TIMEOUT_MS, onItem?: (item: KubeObject) => void): Promise<unknown> {
-  const body = await get(kc, path, timeoutMs, () => new ListReader<KubeObject>(onItem));
-  if (!(body instanceof Parsed) && onItem) {
-    const items = (body as { items?: unknown } | null)?.items;
-    if (Array.isArray(items)) for (const it of items) onItem(it as KubeObject);
-  }
-  return body instanceof Parsed ? body.value : body;
-}
-
-/** A body the ListReader parsed (its items handed to onItem already). */
-class Parsed { constructor(readonly value: unknown) {} }
-
-function get(kc: KubeConfig, path: string, timeoutMs: number, reader?: () => ListReader<KubeObject>): Promise<unknown> {
+export async function getJson(kc: KubeConfig, path: string, timeoutMs = REQUEST_TIMEOUT_MS): Promise<unknown> {
   const server = kc.getCurrentCluster()!.server;
   const url = new URL(server.replace(/\/+$/, '') + path);
-  return requestOptions(kc, { accept: 'application/json' }).then(({ opts, answered }) => new Promise((resolve, reject) => {
-    const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
+  const { opts, answered } = await requestOptions(kc, { accept: 'application/json' });
+  const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
+  return new Promise((resolve, reject) => {
     const get = (retried: boolean): void => {
       let responded = false;
       const req = send(url, opts, (res: IncomingMessage) => {
         responded = true;
-        const code = res.statusCode ?? 0;
-        // (only a success is read as it comes: an error's Status is read whole, as always)
-        const r = reader && code >= 200 && code <= 299 ? reader() : new ListReader<KubeObject>(undefined, false);
+        const chunks: Buffer[] = [];
+        let size = 0;
         res.on('data', (c: Buffer) => {
-          if (r.length + c.length > MAX_BODY) req.destroy(new Error(`response to GET ${path} is larger than ${MAX_BODY} bytes`));
-          else r.push(c);
+          size += c.length;
+          if (size > MAX_BODY) req.destroy(new Error(`response to GET ${path} is larger than ${MAX_BODY} bytes`));
+          else chunks.push(c);
         });
         res.on('error', reject);
         res.on('end', () => {
-          answered(code);
-          const done = r.finish();
-          if (done.list) { resolve(new Parsed(done.list)); return; }
-          const text = done.text;
+          const text = Buffer.concat(chunks).toString('utf8');
           let body: unknown;
           try { body = JSON.parse(text); } catch { body = undefined; }
+          const code = res.statusCode ?? 0;
+          answered(code);
           if (code < 200 || code > 299) reject(statusError(`GET ${path}`, code, text, res.headers['retry-after']));
           else if (body === undefined) reject(new Error(`GET ${path}: the body is not JSON`));
           else resolve(body);
@@ -242,7 +222,7 @@ function get(kc: KubeConfig, path: string, timeoutMs: number, reader?: () => Lis
       req.end();
     };
     get(false);
-  }));
+  });
 }
 
 export interface ListOptions {
@@ -256,8 +236,6 @@ export interface ListOptions {
   /** How long each page's connection may stay silent (default REQUEST_TIMEOUT_MS: the API
    * server's own request timeout is a minute). */
   timeoutMs?: number;
-  /** Called with each item as it is parsed (an item is delivered once; to trim it while young). */
-  onItem?(item: KubeObject): void;
 }
 
 /** A list in pages of `limit` (`continue` tokens), as client-go's pager: the resourceVersion goes
@@ -273,7 +251,7 @@ export async function listAll(kc: KubeConfig, path: string, o: ListOptions = {})
     if (o.resourceVersion && !cont) q.set('resourceVersion', o.resourceVersion);
     if (limit) q.set('limit', String(limit));
     if (cont) q.set('continue', cont);
-    const p = await getList(kc, `${path}${q.toString() ? `?${q}` : ''}`, o.timeoutMs, o.onItem && ((it) => o.onItem!(it))) as KubeList;
+    const p = await getJson(kc, `${path}${q.toString() ? `?${q}` : ''}`, o.timeoutMs) as KubeList;
     if (!p || !Array.isArray(p.items ?? [])) throw new Error(`GET ${path}: not a list`);
     return p;
   };

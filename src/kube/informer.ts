@@ -185,8 +185,6 @@ export class ResilientInformer {
         labelSelector: o.labelSelector, fieldSelector: o.fieldSelector, resourceVersion,
         ...(o.listTimeoutSeconds !== undefined ? { timeoutMs: o.listTimeoutSeconds * 1000 } : {}),
         limit: resourceVersion === '' || resourceVersion === '0' || this.pagedLists ? pageSize : 0,
-        // (trimmed as each item is parsed, before the rest of the page: what is dropped dies young)
-        onItem: (it) => { stripManagedFields(it); if (it && typeof it === 'object') o.trim?.(it); },
       });
       const rv = this.lastSyncUnavailable ? '' : this.lastSyncResourceVersion || '0';
       let l;
@@ -198,6 +196,7 @@ export class ResilientInformer {
       if (rv === '0' && l.paginated) this.pagedLists = true;
       this.lastSyncUnavailable = false;
       this.seen(l.metadata?.resourceVersion);
+      for (const it of l.items) { stripManagedFields(it); if (it && typeof it === 'object') o.trim?.(it); }
       return l as never;
     };
     this.lw = new ListWatch(o.path, this.watch, list, false, o.labelSelector, o.fieldSelector);
