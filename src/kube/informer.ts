@@ -68,8 +68,9 @@ export interface InformerOptions {
   backoffMaxMs?: number;
   /** A failure this long after the one before starts the backoff over (client-go: 2 min). */
   backoffResetMs?: number;
-  /** Drops what the handlers never read from each object as it arrives (managedFields always
-   * go): the cache keeps every object, and what is dropped right after the parse dies young. */
+  /** Drops what the handlers never read from each listed or watched object (managedFields always
+   * go), before the handlers and the cache see it: the cache keeps every object for as long as it
+   * lives, and the collector walks what it keeps. */
   trim?(obj: KubeObject): void;
   onAdd(obj: KubeObject): void;
   onUpdate(obj: KubeObject): void;
