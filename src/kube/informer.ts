@@ -68,6 +68,10 @@ export interface InformerOptions {
   backoffMaxMs?: number;
   /** A failure this long after the one before starts the backoff over (client-go: 2 min). */
   backoffResetMs?: number;
+  /** Drops what the handlers never read from each listed or watched object (managedFields always
+   * go), before the handlers and the cache see it: the cache keeps every object for as long as it
+   * lives, and the collector walks what it keeps. */
+  trim?(obj: KubeObject): void;
   onAdd(obj: KubeObject): void;
   onUpdate(obj: KubeObject): void;
   onDelete(obj: KubeObject): void;
@@ -128,6 +132,7 @@ class BookmarkWatch extends Watch {
       }
       if (phase !== 'ERROR') this.informer.seen(rv);
       stripManagedFields(obj);
+      if (phase !== 'ERROR' && phase !== 'BOOKMARK' && obj && typeof obj === 'object') this.informer.trim?.(obj);
       callback(phase, obj, w);
     };
     // (a 410 is no failure here: the library re-lists and watches again at once, without the
@@ -163,11 +168,13 @@ export class ResilientInformer {
   private pagedLists = false;
   readonly timeoutRange: [number, number];
   readonly watchIdleMs: number;
+  readonly trim: ((obj: KubeObject) => void) | undefined;
   /** Counters the tests and metrics read. */
   readonly stats = { lists: 0, watches: 0, errors: 0, restarts: 0, handlerErrors: 0, ignoredEvents: 0 };
 
   constructor(kc: KubeConfig, private readonly o: InformerOptions) {
     this.timeoutRange = o.watchTimeoutSeconds ?? [300, 600];
+    this.trim = o.trim;
     this.watchIdleMs = o.watchIdleSeconds !== undefined ? o.watchIdleSeconds * 1000 : WATCH_IDLE_MS;
     this.backoff = new Backoff({ initialMs: o.backoffInitialMs ?? 800, capMs: o.backoffMaxMs ?? 30_000, ...(o.backoffResetMs !== undefined ? { resetMs: o.backoffResetMs } : {}) });
     this.watch = new BookmarkWatch(kc, this);
@@ -190,7 +197,7 @@ export class ResilientInformer {
       if (rv === '0' && l.paginated) this.pagedLists = true;
       this.lastSyncUnavailable = false;
       this.seen(l.metadata?.resourceVersion);
-      for (const it of l.items) stripManagedFields(it);
+      for (const it of l.items) { stripManagedFields(it); if (it && typeof it === 'object') o.trim?.(it); }
       return l as never;
     };
     this.lw = new ListWatch(o.path, this.watch, list, false, o.labelSelector, o.fieldSelector);
