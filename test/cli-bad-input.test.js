@@ -4,28 +4,15 @@
 // starting. Each is one `error:` line (no stack) and a non-zero exit, before any request is sent
 // and before anything is created.
 import test from 'ava';
-import { spawn } from 'node:child_process';
 import { createServer } from 'node:http';
 import { mkdirSync, symlinkSync, writeFileSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
-import { ROOT } from './lib/wdp-cli.js';
+import { runWdp } from './lib/wdp-cli.js';
 import { oneLine, scratch as scratchDir } from './lib/cli-expect.js';
 import { loadConfigFile, parseConfig, parsePortConfig } from '../dist/src/daemon/config.js';
 
-const BIN = join(ROOT, 'bin', 'wdp.js');
 /** The CLI against a server that is not there (nothing must reach it anyway); killed after 60 s. */
-function wdp(args) {
-  return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...process.env, WDP_SERVER: 'http://127.0.0.1:1', WDP_TOKEN: '' } });
-    let stdout = '', stderr = '';
-    const timer = setTimeout(() => p.kill('SIGKILL'), 60_000);
-    p.stdout.on('data', (d) => { stdout += d; });
-    p.stderr.on('data', (d) => { stderr += d; });
-    p.on('error', reject);
-    p.on('close', (code, signal) => { clearTimeout(timer); resolve({ code, signal, stdout, stderr }); });
-    p.stdin.end();
-  });
-}
+const wdp = (args) => runWdp(args, 'http://127.0.0.1:1', { killAfterMs: 60_000 });
 
 const scratch = (t) => scratchDir(t, 'wdp-cli-bad-');
 

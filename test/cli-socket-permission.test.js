@@ -2,12 +2,11 @@
 // services` as another user got "cannot reach the wdp API ... (EACCES): is the daemon running?" —
 // it is running. The error says the socket is not this user's and how to run the CLI instead.
 import test from 'ava';
-import { spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ROOT } from './lib/wdp-cli.js';
+import { runWdp } from './lib/wdp-cli.js';
 import { oneLine } from './lib/cli-expect.js';
 
 const root = process.getuid?.() === 0;
@@ -22,14 +21,6 @@ maybe(`the API socket (mode 0600) run as another user: "permission denied", not 
   await new Promise((r) => srv.listen(sock, r));
   t.teardown(() => srv.close());
   chmodSync(sock, 0o600);
-  const r = await new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [join(ROOT, 'bin', 'wdp.js'), 'get', 'services'], { cwd: '/', uid: 65534, gid: 65534, env: { ...process.env, WDP_SERVER: `unix:${sock}`, WDP_TOKEN: '' } });
-    let stdout = '', stderr = '';
-    const timer = setTimeout(() => p.kill('SIGKILL'), 60_000);
-    p.stdout.on('data', (d) => { stdout += d; });
-    p.stderr.on('data', (d) => { stderr += d; });
-    p.on('error', reject);
-    p.on('close', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }); });
-  });
+  const r = await runWdp(['get', 'services'], `unix:${sock}`, { killAfterMs: 60_000, spawn: { cwd: '/', uid: 65534, gid: 65534 } });
   oneLine(t, r, new RegExp(`^error: cannot open the wdp API socket ${sock.replace(/[.]/g, '\\.')} \\(EACCES: permission denied\\): it is the daemon's user's, mode 0600`));
 });

@@ -3,25 +3,11 @@
 // is the packet rewritten. A wrong --flags is named by its flag (the API's field is tcpFlags)
 // before anything is sent.
 import test from 'ava';
-import { spawn } from 'node:child_process';
 import { createServer } from 'node:http';
-import { join } from 'node:path';
-import { ROOT } from './lib/wdp-cli.js';
+import { runWdp } from './lib/wdp-cli.js';
 import { oneLine } from './lib/cli-expect.js';
 
-const BIN = join(ROOT, 'bin', 'wdp.js');
-function wdp(args, server) {
-  return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...process.env, WDP_SERVER: server, WDP_TOKEN: '' } });
-    let stdout = '', stderr = '';
-    const timer = setTimeout(() => p.kill('SIGKILL'), 60_000);
-    p.stdout.on('data', (d) => { stdout += d; });
-    p.stderr.on('data', (d) => { stderr += d; });
-    p.on('error', reject);
-    p.on('close', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }); });
-    p.stdin.end();
-  });
-}
+const wdp = (args, server) => runWdp(args, server, { killAfterMs: 60_000 });
 
 /** A control API that answers every trace with `answer` and counts the requests. */
 async function fakeApi(t, answer) {

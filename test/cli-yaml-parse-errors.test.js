@@ -3,27 +3,14 @@
 // line that says where once (the parser's own message repeats "at line L, column C:" and then
 // cuts off before its code frame) and, for a tab, what to do instead.
 import test from 'ava';
-import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ROOT } from './lib/wdp-cli.js';
+import { runWdp } from './lib/wdp-cli.js';
 import { oneLine, scratch } from './lib/cli-expect.js';
 import { loadConfigFile } from '../dist/src/daemon/config.js';
 
-const BIN = join(ROOT, 'bin', 'wdp.js');
 /** The CLI against a server that is not there (a parse error is found before any request). */
-function wdp(args) {
-  return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...process.env, WDP_SERVER: 'http://127.0.0.1:1', WDP_TOKEN: '' } });
-    let stdout = '', stderr = '';
-    const timer = setTimeout(() => p.kill('SIGKILL'), 60_000);
-    p.stdout.on('data', (d) => { stdout += d; });
-    p.stderr.on('data', (d) => { stderr += d; });
-    p.on('error', reject);
-    p.on('close', (code, signal) => { clearTimeout(timer); resolve({ code, signal, stdout, stderr }); });
-    p.stdin.end();
-  });
-}
+const wdp = (args) => runWdp(args, 'http://127.0.0.1:1', { killAfterMs: 60_000 });
 
 test('apply -f of YAML with a tab, an unclosed quote: the position said once, the line not cut off mid-sentence', async (t) => {
   const dir = scratch(t, 'wdp-cli-yaml-');
