@@ -321,7 +321,7 @@ export class ControlPlaneCore {
         else { const id = identify(raw); skipped.push({ kind: id.kind, namespace: id.namespace, name: id.name ?? '', stage: 'invalid', errors: r.errors }); }
       }
       const exists = (r: ObjectRef): boolean => r.kind === 'Service' ? !!this.compiler.getService(r.namespace || 'default', r.name)
-        : r.kind === 'EndpointSlice' ? !!this.compiler.getSlice(r.namespace || 'default', r.name) : this.compiler.getNode() !== null;
+        : r.kind === 'EndpointSlice' ? !!this.compiler.getSlice(r.namespace || 'default', r.name) : this.compiler.getNode()?.name === r.name;
       const refs = removes.filter(exists);
       const removed: ObjectResult[] = refs.map((r) => ({ kind: r.kind, ...(r.kind === 'NodeConfig' ? {} : { namespace: r.namespace || 'default' }), name: r.name, action: 'deleted' }));
       const label = (kind: string, ns: string | undefined, name: string | undefined) => `${kind}/${kind === 'NodeConfig' ? '' : ns ?? 'default'}/${name ?? ''}`;
@@ -388,7 +388,7 @@ export class ControlPlaneCore {
     // yield or serve again, though the batch does not name them)
     const gone = new Set<string>();
     let nodeRemoved = false;
-    for (const r of batch.remove ?? []) if (r.kind === 'Service') gone.add(`${r.namespace || 'default'}/${r.name}`); else if (r.kind === 'NodeConfig') nodeRemoved = true;
+    for (const r of batch.remove ?? []) if (r.kind === 'Service') gone.add(`${r.namespace || 'default'}/${r.name}`); else if (r.kind === 'NodeConfig' && this.compiler.getNode()?.name === r.name) nodeRemoved = true;
     const yielded = this.externalClaims.resolve(batch.upsert ?? [], gone, !!opts.watcher, nodeRemoved);
     if (yielded.extra.length) {
       batch = { ...batch, upsert: [...(batch.upsert ?? []), ...yielded.extra] };

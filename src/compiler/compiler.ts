@@ -362,7 +362,9 @@ export class Compiler {
     }
     for (const r of removes) {
       const key = refKey(r.namespace, r.name);
-      removeErrors(r, seen, r.kind === 'Service' ? this.recs.get(key)?.spec !== undefined : r.kind === 'EndpointSlice' ? this.slices.has(key) : this.node !== null, errors);
+      // the NodeConfig is one per node, but a delete names it: another name is not there (a 404,
+      // as the API server answers), not a delete of the one held
+      removeErrors(r, seen, r.kind === 'Service' ? this.recs.get(key)?.spec !== undefined : r.kind === 'EndpointSlice' ? this.slices.has(key) : this.node?.name === r.name, errors);
     }
     // cross-service clashes, against the current state minus the services this batch replaces
     const replaced = new Set<string>();
