@@ -21,6 +21,7 @@ import { hostname } from 'node:os';
 import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { InputFileError, readInputFile } from '../util/input-file.js';
+import { didYouMean } from '../util/suggest.js';
 import { DocumentError, parseSingleDocument } from '../model/load.js';
 import { z } from 'zod';
 import { cidrNetwork, parseCidr } from '../util/addr.js';
@@ -609,7 +610,7 @@ export function parsePortConfig(raw: unknown): PortConfig {
   const r = portSchema.safeParse(raw);
   // (as the config file's: the rules between its fields among those valid, with the fields' own problems)
   const p = r.success ? r.data : portView(raw);
-  const problems = [...(r.success ? [] : r.error.issues.map(problemOf)), ...(p ? runtimePortProblems(p) : [])];
+  const problems = [...(r.success ? [] : r.error.issues.map(problemOf(portSchema))), ...(p ? runtimePortProblems(p) : [])];
   if (!r.success || problems.length) throw new ConfigError(formatProblems('port', problems));
   return r.data;
 }
@@ -641,11 +642,33 @@ export class ConfigError extends Error {
   constructor(message: string) { super(message); this.name = 'ConfigError'; }
 }
 
-/** A zod issue as a problem: a field left out is "required", not zod's "expected string,
- * received undefined". */
-function problemOf(i: z.core.$ZodIssue): Problem {
-  const missing = i.code === 'invalid_type' && /received undefined$/.test(i.message);
-  return { path: i.path.filter((p): p is string | number => typeof p !== 'symbol'), message: missing ? `required (${'expected' in i ? String(i.expected) : 'a value'})` : i.message };
+/** The keys an object of `root` at `path` may have; none when the path leads to no object. */
+function keysAt(root: z.core.$ZodType, path: PropertyKey[]): string[] {
+  let s: z.core.$ZodType | undefined = root;
+  for (let i = 0; s && i <= path.length;) {
+    const def = s._zod.def as unknown as { type: string; shape?: Record<string, z.core.$ZodType>; innerType?: z.core.$ZodType; in?: z.core.$ZodType; element?: z.core.$ZodType };
+    if (def.innerType) s = def.innerType; // optional, default, nullable, ...
+    else if (def.type === 'pipe') s = def.in && (def.in._zod.def as { type: string }).type !== 'transform' ? def.in : (def as { out?: z.core.$ZodType }).out;
+    else if (i === path.length) return def.type === 'object' && def.shape ? Object.keys(def.shape) : [];
+    else if (def.type === 'object' && typeof path[i] === 'string') s = def.shape?.[path[i++] as string];
+    else if (def.type === 'array' && typeof path[i] === 'number') { s = def.element; i++; } else return [];
+  }
+  return [];
+}
+
+/** A zod issue of `root` as a problem: a field left out is "required", not zod's "expected
+ * string, received undefined"; an unknown key close to a known one at its level gets a hint. */
+function problemOf(root: z.core.$ZodType): (i: z.core.$ZodIssue) => Problem {
+  return (i) => {
+    const missing = i.code === 'invalid_type' && /received undefined$/.test(i.message);
+    let message = missing ? `required (${'expected' in i ? String(i.expected) : 'a value'})` : i.message;
+    if (i.code === 'unrecognized_keys') {
+      const known = keysAt(root, i.path);
+      const hints = i.keys.map((k) => [k, didYouMean(k, known)]).filter(([, h]) => h);
+      if (hints.length) message += ` (${hints.map(([k, h]) => i.keys.length > 1 ? `${JSON.stringify(k)}: ${h}` : h).join('; ')})`;
+    }
+    return { path: i.path.filter((p): p is string | number => typeof p !== 'symbol'), message };
+  };
 }
 
 /** `what` names the input ("config FILE", "port"); one line per problem, with its field path. */
@@ -662,7 +685,7 @@ function formatProblems(what: string, problems: Problem[]): string {
 export function parseConfig(raw: unknown, source = '(inline)'): DaemonConfig {
   const r = configObject.safeParse(raw);
   const view = r.success ? r.data : configView(raw);
-  const problems = [...(r.success ? [] : r.error.issues.map(problemOf)), ...(view ? crossFieldProblems(view) : [])];
+  const problems = [...(r.success ? [] : r.error.issues.map(problemOf(configObject))), ...(view ? crossFieldProblems(view) : [])];
   if (!r.success || problems.length) throw new ConfigError(formatProblems(`config ${source}`, problems));
   return completed(r.data);
 }
