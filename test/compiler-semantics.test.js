@@ -131,6 +131,11 @@ test('backend next hop: exact neighbour, then longest prefix; unresolved gets PO
   t.like(by['10.244.9.9'], { outPort: 2, dstMac: '02:00:00:00:00:22' });
   t.is(by['10.1.0.1'].outPort, L.PORT_NONE);
   t.true(ch.warnings.some((w) => w.includes('10.1.0.1') && w.includes('drop_no_route')));
+  // what a daemon does meanwhile (src/daemon/hold-queue.ts, docs/running.md "Neighbours"), not
+  // "packets to them are dropped": it probes for the address and holds a new flow's first packets
+  t.deepEqual(ch.warnings, ['Service shop/web: no neighbour or route for 1 endpoint address(es) (10.1.0.1) yet: '
+    + 'a daemon asks for them (ARP/ND) every probeIntervalMs and holds a new flow\'s first packets to them (3 per address, up to 3 s) '
+    + 'until one answers; packets beyond those are dropped (drop_no_route)']);
 });
 
 test('ids are stable across updates and freed ids are reused oldest-first', (t) => {

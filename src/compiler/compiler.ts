@@ -798,7 +798,9 @@ export class Compiler {
     portState.built = 0;
     if (unresolved && this.node) { // without a node config change() reports it once, not per service
       const uniq = [...new Set(unresolved)];
-      warnings.push(`Service ${svc.key}: no neighbour or route for ${uniq.length} endpoint address(es) (${uniq.slice(0, 5).join(', ')}${uniq.length > 5 ? ', ...' : ''}); packets to them are dropped (drop_no_route)`);
+      // (what a daemon does meanwhile: src/daemon/worker.ts probes, src/daemon/hold-queue.ts holds)
+      warnings.push(`Service ${svc.key}: no neighbour or route for ${uniq.length} endpoint address(es) (${uniq.slice(0, 5).join(', ')}${uniq.length > 5 ? ', ...' : ''}) yet: `
+        + 'a daemon asks for them (ARP/ND) every probeIntervalMs and holds a new flow\'s first packets to them (3 per address, up to 3 s) until one answers; packets beyond those are dropped (drop_no_route)');
     }
     return out;
   }
