@@ -3,9 +3,9 @@
 // paths give coded errors. Needs root (namespaces, CAP_NET_RAW); skipped with a reason otherwise.
 import test from 'ava';
 import * as L from '../dist/assembly/layout.js';
-import { NetnsLab, run } from '../dist/src/netns.js';
-import { rootOnly, destroyLab, makeArea, putTx, getRx, receive, openWithoutCaps } from './lib/native-area.js';
-import { AfPacketPort, NativePort, nativeAddon, nativeAvailable, wait } from '../dist/src/ports/native.js';
+import { run } from '../dist/src/netns.js';
+import { rootOnly, destroyLab, vethPairLab, makeArea, putTx, getRx, receive, openWithoutCaps } from './lib/native-area.js';
+import { AfPacketPort, NativePort, nativeAddon, wait } from '../dist/src/ports/native.js';
 import { numberedFrame } from './lib/frames.js';
 
 const { isRoot, rootTest } = rootOnly(test, 'native-afpacket', 'network namespaces, CAP_NET_RAW');
@@ -20,15 +20,7 @@ const ours = (rx) => rx.filter((f) => f.len >= 19 && f.bytes[12] === ETHERTYPE >
 
 let lab, nsA, nsB;
 test.before(() => {
-  if (!isRoot) return;
-  const avail = nativeAvailable();
-  if (!avail.ok) throw new Error(`native addon unavailable as root: ${avail.reason}`);
-  lab = new NetnsLab('na');
-  nsA = lab.namespace('a');
-  nsB = lab.namespace('b');
-  // No IPv6 at all: no MLD/ND frames, so every frame on the link is one the test sent.
-  for (const ns of [nsA, nsB]) for (const k of ['all', 'default']) lab.sysctl(ns, `net.ipv6.conf.${k}.disable_ipv6`, '1');
-  lab.veth(nsA, 'va', nsB, 'vb', { macA: MAC_A, macB: MAC_B });
+  if (isRoot) ({ lab, nsA, nsB } = vethPairLab('na', 'va', 'vb', { macA: MAC_A, macB: MAC_B }));
 });
 test.after.always(() => destroyLab(lab));
 

@@ -5,9 +5,9 @@
 // already has an XDP program) openAfXdpOrPacket falls back to AF_PACKET and says why. Needs root.
 import test from 'ava';
 import { release } from 'node:os';
-import { NetnsLab, run } from '../dist/src/netns.js';
-import { AfPacketPort, AfXdpPort, nativeAddon, nativeAvailable, openAfXdpOrPacket } from '../dist/src/ports/native.js';
-import { rootOnly, destroyLab, makeArea, putTx, receive, ofEthertype } from './lib/native-area.js';
+import { run } from '../dist/src/netns.js';
+import { AfPacketPort, AfXdpPort, nativeAddon, openAfXdpOrPacket } from '../dist/src/ports/native.js';
+import { rootOnly, destroyLab, vethPairLab, makeArea, putTx, receive, ofEthertype } from './lib/native-area.js';
 
 const { isRoot, rootTest } = rootOnly(test, 'native-afxdp', 'network namespaces, CAP_NET_ADMIN, CAP_BPF');
 const ETHERTYPE = 0x88b5;
@@ -23,14 +23,7 @@ function frame(len, seq) {
 
 let lab, nsA, nsB;
 test.before(() => {
-  if (!isRoot) return;
-  const avail = nativeAvailable();
-  if (!avail.ok) throw new Error(`native addon unavailable as root: ${avail.reason}`);
-  lab = new NetnsLab('nx');
-  nsA = lab.namespace('a'); nsB = lab.namespace('b');
-  // no IPv6: every frame on the link is one the test sent
-  for (const ns of [nsA, nsB]) for (const k of ['all', 'default']) lab.sysctl(ns, `net.ipv6.conf.${k}.disable_ipv6`, '1');
-  lab.veth(nsA, 'va', nsB, 'vb', { macA: MAC_A, macB: MAC_B });
+  if (isRoot) ({ lab, nsA, nsB } = vethPairLab('nx', 'va', 'vb', { macA: MAC_A, macB: MAC_B }));
 });
 test.after.always(() => destroyLab(lab));
 

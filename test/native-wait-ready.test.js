@@ -4,9 +4,8 @@
 // waker readable and resets it (wakerStats `taken`), a wait answered from the ring leaves it
 // alone. No timing: every wait has a timeout far longer than the test needs. Needs root.
 import test from 'ava';
-import { NetnsLab } from '../dist/src/netns.js';
 import { AfPacketPort, AfXdpPort, nativeAddon, nativeAvailable, readyBit } from '../dist/src/ports/native.js';
-import { rootOnly, destroyLab, makeArea, putTx } from './lib/native-area.js';
+import { rootOnly, destroyLab, vethPairLab, makeArea, putTx } from './lib/native-area.js';
 
 const { isRoot, rootTest } = rootOnly(test, 'native-wait-ready', 'network namespaces, CAP_NET_ADMIN, CAP_BPF');
 const ETHERTYPE = 0x88b5;
@@ -23,14 +22,7 @@ const mac = (s) => s.split(':').map((h) => parseInt(h, 16));
 
 let lab, nsA, nsB;
 test.before(() => {
-  if (!isRoot) return;
-  const avail = nativeAvailable();
-  if (!avail.ok) throw new Error(`native addon unavailable as root: ${avail.reason}`);
-  lab = new NetnsLab('wr');
-  nsA = lab.namespace('a'); nsB = lab.namespace('b');
-  // no IPv6: every frame on the link is one the test sent
-  for (const ns of [nsA, nsB]) for (const k of ['all', 'default']) lab.sysctl(ns, `net.ipv6.conf.${k}.disable_ipv6`, '1');
-  lab.veth(nsA, 'wra', nsB, 'wrb', { macA: MAC_A, macB: MAC_B });
+  if (isRoot) ({ lab, nsA, nsB } = vethPairLab('wr', 'wra', 'wrb', { macA: MAC_A, macB: MAC_B }));
 });
 test.after.always(() => destroyLab(lab));
 

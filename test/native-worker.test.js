@@ -3,8 +3,7 @@
 import test from 'ava';
 import { Worker } from 'node:worker_threads';
 import * as L from '../dist/assembly/layout.js';
-import { NetnsLab } from '../dist/src/netns.js';
-import { rootOnly, destroyLab } from './lib/native-area.js';
+import { rootOnly, destroyLab, vethPairLab } from './lib/native-area.js';
 import { AfPacketPort, nativeAvailable, wait } from '../dist/src/ports/native.js';
 import { numberedFrame } from './lib/frames.js';
 
@@ -31,14 +30,7 @@ function inWorker(body, data) {
 
 let lab, nsA, nsB;
 test.before(() => {
-  if (!isRoot) return;
-  const avail = nativeAvailable();
-  if (!avail.ok) throw new Error(`native addon unavailable as root: ${avail.reason}`);
-  lab = new NetnsLab('nw');
-  nsA = lab.namespace('a');
-  nsB = lab.namespace('b');
-  for (const ns of [nsA, nsB]) for (const k of ['all', 'default']) lab.sysctl(ns, `net.ipv6.conf.${k}.disable_ipv6`, '1');
-  lab.veth(nsA, 'wa', nsB, 'wb');
+  if (isRoot) ({ lab, nsA, nsB } = vethPairLab('nw', 'wa', 'wb'));
 });
 test.after.always(() => destroyLab(lab));
 

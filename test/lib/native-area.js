@@ -3,9 +3,9 @@
 // and namespace teardown every native test file does the same way.
 import { spawnSync } from 'node:child_process';
 import * as L from '../../dist/assembly/layout.js';
-import { run } from '../../dist/src/netns.js';
+import { NetnsLab, run } from '../../dist/src/netns.js';
 import { rootGate } from './root-gate.js';
-import { wait } from '../../dist/src/ports/native.js';
+import { nativeAvailable, wait } from '../../dist/src/ports/native.js';
 
 /** Root test function (test.serial) when namespaces can be made, else test.skip with the reason
  * (root-gate.js); `needs` says what root is needed for. */
@@ -83,4 +83,17 @@ export function openWithoutCaps(openExpr) {
   let out = null;
   try { out = JSON.parse(r.stdout.trim()); } catch { out = null; }
   return { status: r.status, stderr: r.stderr, out };
+}
+
+/** Two namespaces joined by a veth pair `ifA`–`ifB` (`macs`: { macA, macB }, optional), IPv6 off in
+ * both so that every frame on the link is one the test sent (no MLD, no ND); throws when the addon
+ * is not there (the caller runs as root). Remove it with destroyLab(lab). */
+export function vethPairLab(prefix, ifA, ifB, macs) {
+  const avail = nativeAvailable();
+  if (!avail.ok) throw new Error(`native addon unavailable as root: ${avail.reason}`);
+  const lab = new NetnsLab(prefix);
+  const nsA = lab.namespace('a'), nsB = lab.namespace('b');
+  for (const ns of [nsA, nsB]) for (const k of ['all', 'default']) lab.sysctl(ns, `net.ipv6.conf.${k}.disable_ipv6`, '1');
+  lab.veth(nsA, ifA, nsB, ifB, macs);
+  return { lab, nsA, nsB };
 }
