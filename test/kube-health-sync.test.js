@@ -115,3 +115,31 @@ test('the last-queued timestamp is set per family as kube-proxy\'s family proxie
   await new Promise((r) => setTimeout(r, 20));
   t.true((await gauge('kubeproxy_sync_proxy_rules_last_timestamp_seconds')).IPv4 > 1.7e9);
 });
+
+test('a change that may sync at once (minSyncPeriod passed) is synced after the events read with it, before any timer: no 1 ms timer floor on its way to the packets', async (t) => {
+  const { readFile } = await import('node:fs');
+  const batches = [];
+  let timerFired = false, timerAtApply = null;
+  const target = {
+    compiler: { listServices: () => [], listSlices: () => [] },
+    async applyEach(raws) { batches.push(raws.length); if (timerAtApply === null && batches.length > 1) timerAtApply = timerFired; return { skipped: [], generation: batches.length }; },
+  };
+  const services = [];
+  const sync = new KubeSync(target, { services: () => services, slices: () => [] }, { minSyncPeriodMs: 0, syncPeriodMs: 3_600_000, log: quiet });
+  t.teardown(() => sync.stop());
+  sync.start();
+  for (let i = 0; i < 200 && !batches.length; i++) await new Promise((r) => setTimeout(r, 5));
+  await new Promise((r) => setTimeout(r, 20));
+  // in an I/O callback (as a watch chunk's events are delivered) a zero timer set first fires
+  // only after the check phase: a sync behind setTimeout(0) would come after it
+  await new Promise((resolve) => readFile(new URL(import.meta.url), () => {
+    setTimeout(() => { timerFired = true; resolve(); }, 0);
+    const a = svc('a'), b = svc('b');
+    services.push(a, b);
+    sync.queue('Service', a);
+    sync.queue('Service', b);
+  }));
+  for (let i = 0; i < 200 && batches.length < 2; i++) await new Promise((r) => setTimeout(r, 5));
+  t.deepEqual(batches.slice(1), [2], 'the two events read together are one sync');
+  t.false(timerAtApply, 'the sync ran before a zero timer set before the events');
+});

@@ -76,7 +76,8 @@ export class KubeSync {
   private stopped = false;
   private running: Promise<void> | null = null;
   private again = false;
-  private timer: NodeJS.Timeout | undefined;
+  /** The sync asked for: a timer while minSyncPeriod holds it back, else an immediate. */
+  private timer: { cancel(): void } | undefined;
   private fullTimer: NodeJS.Timeout | undefined;
   private fullDue = true;
   private lastStart = 0;
@@ -119,7 +120,7 @@ export class KubeSync {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    clearTimeout(this.timer); clearTimeout(this.fullTimer);
+    this.timer?.cancel(); clearTimeout(this.fullTimer);
     this.timer = undefined;
     await this.running;
   }
@@ -134,12 +135,17 @@ export class KubeSync {
     if (this.running) { this.again = true; return; }
     if (this.timer) return;
     const wait = Math.max(0, this.lastStart + this.minPeriod() - Date.now());
-    this.timer = setTimeout(() => {
+    const go = () => {
       this.timer = undefined;
       this.running = this.run()
         .catch((e) => { this.failures++; this.fullDue = true; this.o.log.error({ error: (e as Error).stack }, 'sync crashed; a full sync follows'); })
         .finally(() => this.finished());
-    }, wait);
+    };
+    // A sync that may run now runs once the events already read are queued (setImmediate: after
+    // this turn's I/O callbacks, so one watch chunk's events are one sync), as kube-proxy's
+    // BoundedFrequencyRunner runs at once when minSyncPeriod has passed. setTimeout(0) would add
+    // Node's 1 ms timer floor to every change's way to the packets.
+    if (wait === 0) { const t = setImmediate(go); this.timer = { cancel: () => clearImmediate(t) }; } else { const t = setTimeout(go, wait); this.timer = { cancel: () => clearTimeout(t) }; }
   }
 
   /** minSyncPeriod, stretched by failures (doubling from at least 250 ms, at most syncPeriod). */
