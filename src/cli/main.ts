@@ -12,6 +12,7 @@ import { ManifestFileError, manifestObjects } from './manifests.js';
 import { bytes, duration, table } from './format.js';
 import { registerDaemonCommands } from '../daemon/cli.js';
 import { usageErrorsInOrder } from '../util/cli-usage.js';
+import { didYouMean } from '../util/suggest.js';
 import { registerBenchCommands } from '../bench/cli.js';
 import { portsTable, registerPortCommands } from './ports.js';
 import { addFilterOptions, daemonInPort, liveTrace, registerObserveCommands, registerReplayCommand } from './observe.js';
@@ -361,10 +362,15 @@ async function getCommand(cmd: Command, resource: string, name: string | undefin
     }
     default: {
       const elsewhere = OTHER_ENDPOINTS[resource.toLowerCase()];
-      throw new CliError(`unknown resource ${JSON.stringify(resource)}: use services, endpointslices, conntrack, counters, frontends, backends, nodeconfig or ports${elsewhere ? ` (${elsewhere})` : ''}`);
+      const hint = elsewhere ? '' : didYouMean(resource, GET_RESOURCES);
+      throw new CliError(`unknown resource ${JSON.stringify(resource)}${hint ? ` (${hint})` : ''}: use services, endpointslices, conntrack, counters, frontends, backends, nodeconfig or ports${elsewhere ? ` (${elsewhere})` : ''}`);
     }
   }
 }
+
+/** What `wdp get` takes (its aliases too: a misspelt one is suggested). */
+const GET_RESOURCES = ['services', 'service', 'svc', 'endpointslices', 'endpointslice', 'eps', 'conntrack', 'ct', 'flows', 'counters', 'stats',
+  'frontends', 'fe', 'backends', 'be', 'nodeconfig', 'node', 'ports', 'port'];
 
 /** What `wdp get` does not show, and where it is. */
 const OTHER_ENDPOINTS: Record<string, string> = {
@@ -467,7 +473,8 @@ export function buildProgram(onSubcommand: (name: string) => void = () => {}): C
           // the NodeConfig is deleted from its manifest (wdp get nodeconfig -o yaml gives one): by name
           // there is no asking which one, the daemon has one, whatever name is given
           if (/^nodeconfigs?$/i.test(resource)) throw new CliError('a NodeConfig is deleted with -f FILE naming it (wdp get nodeconfig -o yaml > node.yaml; wdp delete -f node.yaml), not by RESOURCE NAME: use service or endpointslice');
-          throw new CliError(`unknown resource ${JSON.stringify(resource)}: use service or endpointslice`);
+          const hint = didYouMean(resource, ['services', 'service', 'svc', 'endpointslices', 'endpointslice', 'eps']);
+          throw new CliError(`unknown resource ${JSON.stringify(resource)}${hint ? ` (${hint})` : ''}: use service or endpointslice`);
         }
         const [dns, dname] = namespacedName(name, cmd.getOptionValueSource('namespace') === 'default' ? undefined : o.namespace, `delete ${resource}`);
         r = await client(cmd).call('DELETE', `/api/v1/namespaces/${encodeURIComponent(dns)}/${kind}/${encodeURIComponent(dname)}${q}`) as ApplyResult;
