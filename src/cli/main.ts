@@ -13,13 +13,20 @@ import { bytes, duration, table } from './format.js';
 import { registerDaemonCommands } from '../daemon/cli.js';
 import { usageErrorsInOrder } from '../util/cli-usage.js';
 import { didYouMean } from '../util/suggest.js';
+import { DurationError, parseDurationFlag, type DurationFlag } from '../util/duration.js';
 import { registerBenchCommands } from '../bench/cli.js';
+import { registerDemoCommand } from '../demo/cli.js';
 import { portsTable, registerPortCommands } from './ports.js';
 import { addFilterOptions, daemonInPort, liveTrace, registerObserveCommands, registerReplayCommand } from './observe.js';
 
 type Raw = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 class CliError extends Error {}
+
+/** A duration flag's value (src/util/duration.ts), its error as the CLI's. */
+function durationFlag(text: string, f: DurationFlag): number {
+  try { return parseDurationFlag(text, f); } catch (e) { throw e instanceof DurationError ? new CliError(e.message) : e; }
+}
 
 function client(cmd: Command): ApiClient {
   const o = cmd.optsWithGlobals() as { server?: string; token?: string };
@@ -292,8 +299,7 @@ async function getCommand(cmd: Command, resource: string, name: string | undefin
     case 'counters': case 'stats': {
       if (name !== undefined) throw new CliError(`get counters takes no name (got ${JSON.stringify(name)}): -n NS for a namespace's services, -o wide for every frontend and backend`);
       const countersPath = `/api/v1/counters${ns ? `?namespace=${encodeURIComponent(ns)}` : ''}`;
-      const secs = Number(o.rate);
-      if (o.rate !== undefined && !(secs > 0 && secs <= 3600)) throw new CliError(`--rate takes a number of seconds in (0, 3600], got ${JSON.stringify(o.rate)}`);
+      const secs = o.rate === undefined ? NaN : durationFlag(o.rate, { flag: '--rate', unit: 's', min: 0, above: true, max: 3600 });
       let c = await api.getAll(countersPath) as Raw;
       if (o.rate !== undefined) {
         // live rates: two snapshots `--rate` seconds apart, differences per second
@@ -494,7 +500,7 @@ export function buildProgram(onSubcommand: (name: string) => void = () => {}): C
     .option('--client <ip>', 'conntrack: only flows from this client address')
     .option('--backend <ip>', 'conntrack: only flows translated to this backend address')
     .option('--proto <p>', 'conntrack: only flows of this protocol (TCP, UDP, SCTP)')
-    .option('--rate <seconds>', 'counters: take two snapshots this many seconds apart and show live rates')
+    .option('--rate <duration>', 'counters: take two snapshots this long apart (2, 2s, 500ms, 1m; a bare number is seconds; at most 1h) and show live rates')
     .action(async (resource: string, name: string | undefined, o, cmd: Command) => getCommand(cmd, resource, name, o));
 
   program.command('diff').description('show what applying the manifests would change in the dataplane (exit 0: no change, 1: changes, 2: error)')
@@ -563,6 +569,7 @@ export function buildProgram(onSubcommand: (name: string) => void = () => {}): C
   registerObserveCommands(program, client);
   registerReplayCommand(program);
   registerDaemonCommands(program);
+  registerDemoCommand(program);
   registerBenchCommands(program);
   // an unknown option named before a missing required one; each usage error says where the usage is
   usageErrorsInOrder(program);

@@ -35,7 +35,10 @@ export async function runDemo(o: DemoOptions): Promise<number> {
   if (o.mode === 'synthetic' || missing) {
     if (missing) say(`${bold('wdp demo')}: ${missing === ROOT ? 'not running as root, so no network namespaces' : `no network namespaces (they need ${missing})`} — running the same forwarding core on synthetic in-process traffic instead.\n`);
     const { runSynthetic } = await import('./synthetic.js');
-    return runSynthetic({ durationS: o.durationS ?? (interactive() ? 5 : 2) });
+    // --rounds counts one-second measuring rounds here (the HTTP rounds' stand-in); neither
+    // bound given: a short run
+    const durationS = o.durationS ?? (o.rounds !== undefined ? undefined : interactive() ? 5 : 2);
+    return runSynthetic({ ...(durationS !== undefined ? { durationS } : {}), ...(o.rounds !== undefined ? { rounds: o.rounds } : {}) });
   }
   if (!nativeAvailable().ok) say(dim('(no native port addon: the daemon\'s ports are python3 relays, ~100x slower — npm run build:native with a Rust toolchain, https://rustup.rs, builds it)\n'));
   return runNetnsDemo(o);

@@ -1,0 +1,31 @@
+// `wdp demo --rounds N` bounds the run in both of its modes, as `wdp demo --help` and
+// docs/running.md say: HTTP request rounds in namespaces, one-second measuring rounds on synthetic
+// traffic (before, the synthetic run ignored it and ran its fixed time).
+import test from 'ava';
+import { spawnSync } from 'node:child_process';
+
+const WDP = new URL('../bin/wdp.js', import.meta.url).pathname;
+const run = (args) => spawnSync(process.execPath, [WDP, ...args], { encoding: 'utf8', timeout: 120_000, env: { ...process.env, CI: 'true' } });
+
+test('demo --mode synthetic --rounds 3: three rounds, then the summary', (t) => {
+  const r = run(['demo', '--mode', 'synthetic', '--rounds', '3']);
+  t.is(r.status, 0, r.stderr);
+  t.regex(r.stdout, /3 one-second rounds/);
+  t.deepEqual([...r.stdout.matchAll(/^ +round (\d+): [\d.]+ Mpps$/gm)].map((m) => Number(m[1])), [1, 2, 3]);
+  t.regex(r.stdout, /\[4\/4\] \d+ packets in/);
+});
+
+test('demo --mode synthetic --rounds with --duration: whichever ends first', (t) => {
+  const r = run(['demo', '--mode', 'synthetic', '--rounds', '50', '--duration', '1500ms']);
+  t.is(r.status, 0, r.stderr);
+  t.regex(r.stdout, /for 1\.5 s or 50 one-second rounds/);
+  t.true([...r.stdout.matchAll(/^ +round \d+:/gm)].length <= 2, r.stdout);
+});
+
+test('demo --help says what --rounds counts in each mode', (t) => {
+  const r = run(['demo', '--help']);
+  t.is(r.status, 0);
+  const text = r.stdout.replace(/\s+/g, ' ');
+  t.regex(text, /--rounds <n> rounds to run: HTTP request rounds in namespaces .* one-second measuring rounds on synthetic traffic/);
+  t.regex(text, /whichever ends first/);
+});
