@@ -308,11 +308,16 @@ async function getCommand(cmd: Command, resource: string, name: string | undefin
         c = await api.getAll(countersPath) as Raw;
         const per = (a: number, b: number | undefined) => Math.round((((a ?? 0) - (b ?? 0)) / secs) * 10) / 10;
         const before = new Map((c0.services as Raw[]).map((x) => [x.service, x.packets as number]));
+        // per frontend and backend by id (-o wide's rows); an id new in the second snapshot counts from 0
+        const feBefore = new Map((c0.services as Raw[]).flatMap((x) => (x.frontends as Raw[]).map((f) => [f.id, f.packets as number])));
+        const beBefore = new Map((c0.backends as Raw[]).map((b) => [b.id, b.packets as number]));
         c.rates = {
           seconds: secs,
           rx_pps: per(c.global.rx_packets, c0.global.rx_packets), forward_pps: per(c.global.forward, c0.global.forward),
           drop_pps: per(c.global.drop, c0.global.drop), rx_bps: per(c.global.rx_bytes * 8, c0.global.rx_bytes * 8),
           services: Object.fromEntries((c.services as Raw[]).map((x) => [x.service, per(x.packets, before.get(x.service))])),
+          frontends: Object.fromEntries((c.services as Raw[]).flatMap((x) => (x.frontends as Raw[]).map((f) => [f.id, per(f.packets, feBefore.get(f.id))]))),
+          backends: Object.fromEntries((c.backends as Raw[]).map((b) => [b.id, per(b.packets, beBefore.get(b.id))])),
         };
       }
       return print(c, structured, () => {
@@ -328,12 +333,15 @@ async function getCommand(cmd: Command, resource: string, name: string | undefin
         out += '\n';
         const svcs = (c.services as Raw[]).filter((s) => !ns || s.service.startsWith(`${ns}/`));
         if (wide) {
+          // with --rate a PACKETS/S column, as the per-service table's
+          const rate = (m: Record<string, number> | undefined, id: number) => (c.rates ? [m?.[id] ?? 0] : []);
           const fronts = svcs.flatMap((s) => s.frontends.map((f: Raw) =>
-            [s.service, f.portName || '-', f.kind, hp(f.addr, f.port) + `/${f.proto}`, f.packets, bytes(f.bytes)]));
+            [s.service, f.portName || '-', f.kind, hp(f.addr, f.port) + `/${f.proto}`, f.packets, bytes(f.bytes), ...rate(c.rates?.frontends, f.id)]));
           const backs = (c.backends as Raw[]).filter((b) => !ns || b.service.startsWith(`${ns}/`))
-            .map((b) => [hp(b.addr, b.port), b.service, b.state, b.packets, bytes(b.bytes)]);
-          out += !fronts.length ? 'No frontends.\n' : table(['SERVICE', 'PORT', 'KIND', 'ADDRESS', 'PACKETS', 'BYTES'], fronts);
-          out += '\n' + (!backs.length ? 'No backends.\n' : table(['BACKEND', 'SERVICE', 'STATE', 'PACKETS', 'BYTES'], backs));
+            .map((b) => [hp(b.addr, b.port), b.service, b.state, b.packets, bytes(b.bytes), ...rate(c.rates?.backends, b.id)]);
+          const rateHead = c.rates ? ['PACKETS/S'] : [];
+          out += !fronts.length ? 'No frontends.\n' : table(['SERVICE', 'PORT', 'KIND', 'ADDRESS', 'PACKETS', 'BYTES', ...rateHead], fronts);
+          out += '\n' + (!backs.length ? 'No backends.\n' : table(['BACKEND', 'SERVICE', 'STATE', 'PACKETS', 'BYTES', ...rateHead], backs));
         } else {
           out += !svcs.length ? 'No services.\n' : c.rates
             ? table(['SERVICE', 'PACKETS', 'BYTES', 'PACKETS/S'], svcs.map((s) => [s.service, s.packets, bytes(s.bytes), c.rates.services[s.service] ?? 0]))
