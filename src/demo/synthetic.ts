@@ -42,7 +42,7 @@ export async function runSynthetic(o: { durationS?: number; rounds?: number }): 
   for (let c = 0; c < 4096; c++) {
     frames.push(frame({ src: `10.0.${(c >> 8) & 0xff}.${(c & 0xff) || 1}`, dst: VIP, proto: 'TCP', sport: 10000 + c, dport: 80, flags: 'S', dstMac: '02:dd:00:00:00:00' }));
   }
-  const bound = [o.durationS !== undefined ? `for ${o.durationS} s` : '', o.rounds !== undefined ? `${o.durationS !== undefined ? 'or ' : ''}${o.rounds} one-second round${o.rounds === 1 ? '' : 's'}` : ''].filter(Boolean).join(' ');
+  const bound = 'for ' + [o.durationS !== undefined ? `${o.durationS} s` : '', o.rounds !== undefined ? `${o.rounds} one-second round${o.rounds === 1 ? '' : 's'}` : ''].filter(Boolean).join(' or ');
   say(`[3/4] Running ${frames.length} client flows through the core in batches of ${core.batchMax} ${bound}.`);
   const batch = core.batchMax;
   let sent = 0, forwarded = 0, fi = 0;
