@@ -22,10 +22,12 @@ test('demo --mode synthetic --rounds with --duration: whichever ends first', (t)
   t.true([...r.stdout.matchAll(/^ +round \d+:/gm)].length <= 2, r.stdout);
 });
 
-test('demo --help says what --rounds counts in each mode', (t) => {
+test('demo --help says what --rounds counts in each mode, and what --mode auto is', (t) => {
   const r = run(['demo', '--help']);
   t.is(r.status, 0);
   const text = r.stdout.replace(/\s+/g, ' ');
   t.regex(text, /--rounds <n> rounds to run: HTTP request rounds in namespaces .* one-second measuring rounds on synthetic traffic/);
   t.regex(text, /whichever ends first/);
+  // and what --mode auto (the default) does
+  t.regex(text, /--mode <mode> netns \(needs root\), synthetic, or auto: netns where it can run, else synthetic/);
 });
