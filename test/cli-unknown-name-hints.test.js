@@ -16,6 +16,9 @@ const cases = [
   [['strat'], "error: unknown command 'strat' (did you mean \"start\"?)\n(run 'wdp --help' for usage)\n"],
   [['bench', 'cor'], "error: unknown command 'cor' (did you mean \"core\"?)\n(run 'wdp help bench' for usage)\n"],
   [['port', 'ad', 'x'], "error: unknown command 'ad' (did you mean \"add\"?)\n(run 'wdp help port' for usage)\n"],
+  // a help topic that is no command: the same error (before: the parent's help, exit 0)
+  [['help', 'strat'], "error: unknown command 'strat' (did you mean \"start\"?)\n(run 'wdp --help' for usage)\n"],
+  [['help', 'port', 'ad'], "error: unknown command 'ad' (did you mean \"add\"?)\n(run 'wdp help port' for usage)\n"],
   // nothing close: no hint
   [['get', 'svc', '--zzzzzz'], "error: unknown option '--zzzzzz'\n(run 'wdp help get' for usage)\n"],
   [['frobnicate'], "error: unknown command 'frobnicate'\n(run 'wdp --help' for usage)\n"],
@@ -40,4 +43,12 @@ test('wdp get servces: the resource is suggested', (t) => {
   t.regex(r.stderr, /^error: unknown resource "servces" \(did you mean "services"\?\): use services,/);
   const d = run(['delete', 'sevice', 'x']);
   t.regex(d.stderr, /^error: unknown resource "sevice" \(did you mean "service"\?\): use service or endpointslice/);
+});
+
+test('wdp help TOPIC for a real command still prints its help', (t) => {
+  for (const [args, usage] of [[['help', 'get'], 'Usage: wdp get '], [['help', 'port', 'add'], 'Usage: wdp port add '], [['help', 'port', 'rm'], 'Usage: wdp port remove|rm ']]) {
+    const r = spawnSync(process.execPath, [WDP, ...args], { encoding: 'utf8', timeout: 60_000 });
+    t.is(r.status, 0, r.stderr);
+    t.true(r.stdout.startsWith(usage), r.stdout);
+  }
 });

@@ -605,6 +605,22 @@ function restoreLines(r: Raw): string {
   return lines.join('\n') + '\n';
 }
 
+/** `wdp help strat` (or `help port ad`): an unknown command, as `wdp strat` says it (with its
+ * hint), not the parent's help and exit 0, which is what commander does for a help topic it does
+ * not know. */
+function helpTopicExists(program: Command, words: string[]): void {
+  let c = program;
+  for (const w of words) {
+    if (w.startsWith('-') || w === 'help') return;
+    const sub = c.commands.find((x) => x.name() === w || x.aliases().includes(w));
+    if (!sub) {
+      if (c.commands.length) c.error(`error: unknown command '${w}'`, { code: 'commander.unknownCommand', exitCode: 1 });
+      return;
+    }
+    c = sub;
+  }
+}
+
 export async function main(argv: string[]): Promise<number> {
   let failureExit = failureExitOf(null); // (the subcommand's, once it is known: below)
   // a reader that goes away (`wdp replay x.pcap | head`) ends the output, not with a stack trace
@@ -613,13 +629,14 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`error: writing the output: ${e.message}\n`);
     process.exit(failureExit);   // `wdp diff`: 2, never its 1 ("changes")
   });
-  // `wdp help port add` is `wdp port add --help` (commander's help command looks one level down only)
-  if (argv[2] === 'help' && argv.length > 4) argv = [...argv.slice(0, 2), ...argv.slice(3), '--help'];
   const program = buildProgram((name) => { failureExit = failureExitOf(name); });
   // every command, not only the root: a subcommand's usage error then comes back here too
   const override = (c: Command): void => { c.exitOverride(); c.commands.forEach(override); };
   override(program);
   try {
+    if (argv[2] === 'help') helpTopicExists(program, argv.slice(3));
+    // `wdp help port add` is `wdp port add --help` (commander's help command looks one level down only)
+    if (argv[2] === 'help' && argv.length > 4) argv = [...argv.slice(0, 2), ...argv.slice(3), '--help'];
     await program.parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (e) {
