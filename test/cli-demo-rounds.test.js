@@ -3,6 +3,7 @@
 // traffic (before, the synthetic run ignored it and ran its fixed time).
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
+import { rootGate } from './lib/root-gate.js';
 
 const WDP = new URL('../bin/wdp.js', import.meta.url).pathname;
 const run = (args) => spawnSync(process.execPath, [WDP, ...args], { encoding: 'utf8', timeout: 120_000, env: { ...process.env, CI: 'true' } });
@@ -30,4 +31,13 @@ test('demo --help says what --rounds counts in each mode, and what --mode auto i
   t.regex(text, /whichever ends first/);
   // and what --mode auto (the default) does
   t.regex(text, /--mode <mode> netns \(needs root\), synthetic, or auto: netns where it can run, else synthetic/);
+});
+
+// --duration is the rounds' time, from the first round: before, it was counted from before the
+// namespaces and the daemon were set up, so `--duration 1` sent no request at all
+rootGate(test).test('demo (namespaces) --duration 200ms: one round of requests is sent, then it ends', (t) => {
+  const r = run(['demo', '--mode', 'netns', '--duration', '200ms']);
+  t.is(r.status, 0, `${r.stdout}\n${r.stderr}`);
+  t.regex(r.stdout, /^ +round 1: 30 requests in \d+ ms$/m);
+  t.regex(r.stdout, /\[6\/6\] Cleaning up/);
 });

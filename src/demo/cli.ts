@@ -11,7 +11,7 @@ function refuse(message: string): never {
 export function registerDemoCommand(program: Command): void {
   program.command('demo')
     .description('embedded demo (what `npm start` runs): a Service over three pods in network namespaces, or synthetic traffic when not root')
-    .option('--duration <duration>', 'stop after this long: 30s, 1m30s, 500ms, or a bare number of seconds (default: until Ctrl-C when interactive, one short run otherwise)')
+    .option('--duration <duration>', 'run rounds for this long, from the first: 30s, 1m30s, 500ms, or a bare number of seconds (default: until Ctrl-C when interactive, one short run otherwise)')
     .option('--rounds <n>', 'rounds to run: HTTP request rounds in namespaces (non-interactive default: 3, or as many as --duration allows); one-second measuring rounds on synthetic traffic')
     .addOption(new Option('--mode <mode>', 'netns (needs root), synthetic, or auto: netns where it can run, else synthetic (saying why)').choices(['auto', 'netns', 'synthetic']).default('auto'))
     .addHelpText('after', '\nWith --duration and --rounds, whichever ends first.')

@@ -101,7 +101,10 @@ async function runNetnsDemo(o: DemoOptions): Promise<number> {
   const live = interactive();
   // --duration alone: rounds until it is up
   const rounds = o.rounds ?? (live || o.durationS !== undefined ? Infinity : 3);
-  const deadline = o.durationS !== undefined ? Date.now() + o.durationS * 1000 : Infinity;
+  // --duration is the rounds' time, counted from the first round (as the synthetic run counts its
+  // measuring time), not from before the namespaces and the daemon are set up: a short one would
+  // otherwise be used up before a request was sent
+  let deadline = Infinity;
   let stop = false;
   const onSignal = () => { if (stop) return; stop = true; say(`\n${dim('(stopping — cleaning up)')}`); };
   process.on('SIGINT', onSignal);
@@ -145,6 +148,7 @@ async function runNetnsDemo(o: DemoOptions): Promise<number> {
     say(dim(`      (the same numbers meanwhile: \`node ${WDP_BIN} get counters --server unix:${topo.config.api.listen}\`)`));
     let prev = (await api(topo, 'GET', '/api/v1/counters')).json;
     let prevT = Date.now();
+    if (o.durationS !== undefined) deadline = Date.now() + o.durationS * 1000;
     for (let round = 1; round <= rounds && !stop && Date.now() < deadline; round++) {
       const r = await requestRound(topo, 30);
       const now = (await api(topo, 'GET', '/api/v1/counters')).json;
