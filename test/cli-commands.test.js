@@ -221,7 +221,7 @@ test('get counters --rate: two snapshots, live packets per second overall and pe
   t.regex(text.stdout.split('\n').find((l) => l.startsWith('SERVICE')) ?? '', /PACKETS\/S$/);
   const bad = await run(['get', 'counters', '--rate', 'soon']);
   t.not(bad.code, 0);
-  t.regex(bad.stderr, /--rate takes a number of seconds/);
+  t.regex(bad.stderr, /--rate takes a duration like 500ms, 30s, 1m30s or 1h \(a bare number is seconds\), got "soon"/);
 });
 
 test('get pages through large lists transparently: every object once', async (t) => {

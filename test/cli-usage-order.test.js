@@ -21,10 +21,10 @@ test('wdp start --bogus: the unknown option first, with the hint to wdp help sta
   t.is(r.stdout, '');
 });
 
-test('wdp start --conifg FILE: the misspelt option, with commander\'s suggestion', (t) => {
+test('wdp start --conifg FILE: the misspelt option, with its suggestion (src/util/cli-hints.ts)', (t) => {
   const r = run(['start', '--conifg', '/nonexistent.yaml']);
   t.is(r.status, 1, r.stderr);
-  t.regex(r.stderr, /^error: unknown option '--conifg'\n\(Did you mean --config\?\)/);
+  t.regex(r.stderr, /^error: unknown option '--conifg' \(did you mean "--config"\?\)\n/);
 });
 
 test('wdp start without --config: the missing option, as before', (t) => {

@@ -22,7 +22,7 @@ const bad = [
   [['get', 'widgets', ...NO_SERVER], /unknown resource "widgets"/],
   [['get', 'conntrack', '--limit', 'x', ...NO_SERVER], /--limit takes a positive integer, got "x"/],
   [['get', 'conntrack', '--limit', '0', ...NO_SERVER], /--limit takes a positive integer/],
-  [['get', 'counters', '--rate', 'abc', ...NO_SERVER], /--rate takes a number of seconds/],
+  [['get', 'counters', '--rate', 'abc', ...NO_SERVER], /--rate takes a duration like 500ms, 30s, 1m30s or 1h \(a bare number is seconds\)/],
   [['get', 'services', '--server', 'ftp://x'], /invalid --server "ftp:\/\/x": only http:\/\/ and unix: are supported/],
   [['get', 'services', '--server', 'http://127.0.0.1:1'], /cannot reach the wdp API at http:\/\/127\.0\.0\.1:1 \(ECONNREFUSED\)/],
   [['get', 'services', '--server', 'unix:'], /invalid --server "unix:": expected unix:\/path/],

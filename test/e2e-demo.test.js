@@ -71,5 +71,5 @@ const nobodyCanRun = root && existsSync('/usr/bin/setpriv') &&
 test('demo rejects nonsense options', async (t) => {
   const r = await run(['demo', '--duration', '-3']);
   t.is(r.code, 2);
-  t.regex(r.err, /--duration must be a positive number/);
+  t.regex(r.err, /--duration must be a positive duration/);
 });

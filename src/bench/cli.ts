@@ -14,6 +14,8 @@ import type { E2eResult } from './e2e.js';
 import { formatRttFloor } from './platform.js';
 import type { CoreWorkersBenchResult } from './core-workers.js';
 import { registerKubeBench } from './kube.js';
+import { durationArg } from '../util/duration.js';
+import * as L from '../../assembly/layout.js';
 
 // ---- option parsing: every number is checked, with the option's name in the error --------------
 
@@ -23,14 +25,6 @@ function intOpt(name: string, min: number, max: number): (v: string) => number {
     const m = /^(-?\d+(?:\.\d+)?)([kKmM]?)$/.exec(s);
     const n = m ? Number(m[1]) * (m[2] === '' ? 1 : /k/i.test(m[2]) ? 1e3 : 1e6) : NaN;
     if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`${name} must be an integer in ${min}..${max} (k/M suffixes allowed), got ${JSON.stringify(v)}`);
-    return n;
-  };
-}
-
-function numOpt(name: string, min: number, max: number): (v: string) => number {
-  return (v: string) => {
-    const n = Number(v);
-    if (!Number.isFinite(n) || n < min || n > max) throw new InvalidArgumentError(`${name} must be a number in ${min}..${max}, got ${JSON.stringify(v)}`);
     return n;
   };
 }
@@ -126,16 +120,16 @@ export const SWEEPS: Record<'services' | 'flows', number[]> = {
 function registerCore(bench: Command): void {
   bench.command('core')
     .description('forwarding-core throughput in this process (wraps runCoreBench)')
-    .option('--services <n>', 'services', intOpt('--services', 1, 1_000_000))
-    .option('--endpoints <m>', 'endpoints per service', intOpt('--endpoints', 1, 1000))
-    .option('--flows <f>', 'distinct flows in the traffic mix', intOpt('--flows', 1, 16_000_000))
-    .option('--seconds <s>', 'measuring time per point', numOpt('--seconds', 0.05, 3600))
-    .option('--batch <n>', 'frames per process() call', intOpt('--batch', 1, 65535))
-    .option('--ct-capacity <n>', 'conntrack capacity for the new-flow test (default 1M)', intOpt('--ct-capacity', 16, 1 << 24))
+    .option('--services <n>', 'services (default: 1000)', intOpt('--services', 1, 1_000_000))
+    .option('--endpoints <m>', 'endpoints per service (default: 10)', intOpt('--endpoints', 1, 1000))
+    .option('--flows <f>', 'distinct flows in the traffic mix (default: 100k)', intOpt('--flows', 1, 16_000_000))
+    .option('--seconds <duration>', `measuring time per point: 3s, 500ms, or a bare number of seconds (default: 3, with --workers 2)`, durationArg({ flag: '--seconds', unit: 's', min: 0.05, max: 3600 }))
+    .option('--batch <n>', `frames per process() call (default: ${L.DEFAULT_BATCH_MAX})`, intOpt('--batch', 1, 65535))
+    .option('--ct-capacity <n>', 'conntrack capacity for the new-flow test (default: 1M, at least --flows)', intOpt('--ct-capacity', 16, 1 << 24))
     .option('--huge-pages', 'table sets on transparent huge pages (the daemon\'s hugePages: true)')
     .option('--workers <n>', 'N worker threads sharing the traffic (fanout + steering) against one: established flows (src/bench/core-workers.ts)', intOpt('--workers', 2, 16))
     .addOption(new Option('--sweep <what>', 'one row per point: services 100..100k or flows 1k..4M').choices(['services', 'flows']))
-    .option('--points <list>', 'override the sweep points (comma-separated)', listOpt('--points', intOpt('--points', 1, 16_000_000)))
+    .option('--points <list>', `override the sweep points, comma-separated (default: services ${SWEEPS.services.join(',')}; flows ${SWEEPS.flows.join(',')})`, listOpt('--points', intOpt('--points', 1, 16_000_000)))
     .option('--json', 'one JSON object on stdout')
     .option('--plot <file.svg>', 'draw the sweep as a line chart')
     .option('--quiet', 'no progress on stderr')
@@ -370,17 +364,17 @@ function registerE2e(bench: Command): void {
   const contenders = ['wdp', 'kernel', 'ovs'] as const, tests = ['rtt', 'conn', 'one', 'new'] as const;
   bench.command('e2e')
     .description('end-to-end through namespaces: wdp daemon vs kernel nftables DNAT vs Open vSwitch userspace ct(nat), same topology and generator, and the generator alone')
-    .option('--seconds <s>', 'duration of each blast; the TCP connection test per contender, split over the rounds', numOpt('--seconds', 0.1, 600), 3)
+    .option('--seconds <duration>', 'duration of each blast (a bare number is seconds); the TCP connection test per contender, split over the rounds', durationArg({ flag: '--seconds', unit: 's', min: 0.1, max: 600 }), 3)
     .option('--rtt-samples <n>', 'UDP ping-pong round trips per contender for the latency figures, split over the rounds', intOpt('--rtt-samples', 10, 1_000_000), 10_000)
-    .option('--rtt-seconds <s>', "time bound of one contender's round trips over all rounds (fewer samples when it runs out)", numOpt('--rtt-seconds', 0.1, 3600), 60)
+    .option('--rtt-seconds <duration>', "time bound of one contender's round trips over all rounds (fewer samples when it runs out; a bare number is seconds)", durationArg({ flag: '--rtt-seconds', unit: 's', min: 0.1, max: 3600 }), 60)
     .option('--rounds <n>', 'latency and connection rate: rounds of short chunks, every contender up at once, the order rotating', intOpt('--rounds', 1, 1000), 10)
     .addOption(new Option('--only <side>', 'measure one side').choices(['wdp', 'kernel']))
-    .option('--contenders <list>', `which dataplanes (${contenders.join(',')}); OVS is skipped with a reason when not installed`, choiceListOpt('--contenders', contenders))
-    .option('--tests <list>', `which tests (${tests.join(',')})`, choiceListOpt('--tests', tests))
+    .option('--contenders <list>', `which dataplanes (${contenders.join(',')}); OVS is skipped with a reason when not installed (default: all, or --only's)`, choiceListOpt('--contenders', contenders))
+    .option('--tests <list>', `which tests (${tests.join(',')}; default: all)`, choiceListOpt('--tests', tests))
     .option('--no-generator', 'skip the generator-alone run (no ceiling, no CPU-per-packet figures)')
     .addOption(new Option('--wdp-port <type>', 'wdp port type on the router').choices(['afxdp', 'afpacket']).default('afxdp'))
-    .option('--wdp-busy-poll <us>', "wdp's busyPollUs (default: the daemon's)", intOpt('--wdp-busy-poll', 0, 100_000))
-    .option('--wdp-bin <path>', "another build's bin/wdp.js as the wdp contender (A/B of versions)")
+    .option('--wdp-busy-poll <duration>', "wdp's busyPollUs: 50us, 0.1ms, or a bare number of microseconds (default: the daemon's)", durationArg({ flag: '--wdp-busy-poll', unit: 'us', min: 0, max: 100_000, integer: true }))
+    .option('--wdp-bin <path>', "another build's bin/wdp.js as the wdp contender (A/B of versions; default: this one's)")
     .option('--wdp-worker-nice <n>', "wdp's workerNice, -20..19 (default: the daemon's)", intOpt('--wdp-worker-nice', -20, 19))
     .option('--wdp-worker-realtime <prio>', "wdp's workerRealtimePriority, 0..99 (default: the daemon's)", intOpt('--wdp-worker-realtime', 0, 99))
     .option('--json', 'one JSON object on stdout')
@@ -415,11 +409,11 @@ function phaseProgress(p: Progress): (phase: string, done: number, total: number
 function registerIo(bench: Command): void {
   bench.command('io')
     .description('port I/O throughput: AF_PACKET and TAP ports vs kernel forwarding (wraps runIoBench)')
-    .option('--seconds <s>', 'measuring window per mode', numOpt('--seconds', 0.05, 3600))
-    .option('--warmup <s>', 'traffic before each window opens', numOpt('--warmup', 0, 60))
-    .option('--batch <n>', 'frames per burst', intOpt('--batch', 1, 65535))
-    .option('--size <bytes>', 'frame length without FCS', intOpt('--size', 60, 65535))
-    .option('--modes <list>', 'af_packet,tap,kernel (default all)')
+    .option('--seconds <duration>', 'measuring window per mode: 3s, 500ms, or a bare number of seconds (default: 3)', durationArg({ flag: '--seconds', unit: 's', min: 0.05, max: 3600 }))
+    .option('--warmup <duration>', 'traffic before each window opens, a bare number in seconds (default: 0.5)', durationArg({ flag: '--warmup', unit: 's', min: 0, max: 60 }))
+    .option('--batch <n>', 'frames per burst (default: 256)', intOpt('--batch', 1, 65535))
+    .option('--size <bytes>', 'frame length without FCS (default: 60)', intOpt('--size', 60, 65535))
+    .option('--modes <list>', 'af_packet,tap,kernel (default: all three)')
     .option('--json', 'one JSON object on stdout')
     .option('--plot <file.svg>', 'draw the figures as bars')
     .option('--quiet', 'no progress on stderr')

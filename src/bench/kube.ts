@@ -9,6 +9,7 @@
 import { loadavg } from 'node:os';
 import { InvalidArgumentError, type Command } from 'commander';
 import { kvTable, round } from './report.js';
+import { durationArg } from '../util/duration.js';
 import { ip, loadDouble, seed, slice } from './kube-objects.js';
 import { measureKubeDaemon } from './kube-daemon.js';
 import { daemonUnavailable } from './daemon-process.js';
@@ -97,7 +98,7 @@ export function registerKubeBench(bench: Command, hostInfo: () => object): void 
     .option('--endpoints <m>', 'endpoints per service (one EndpointSlice each)', intArg('--endpoints', 1, 1000), 10)
     .option('--page-size <n>', 'list page size (client-go\'s reflector: 500)', intArg('--page-size', 1, 10_000), 500)
     .option('--changes <k>', 'one-endpoint changes, each in another Service (daemon mode)', intArg('--changes', 1, 100_000), 200)
-    .option('--min-sync-period <ms>', 'kubernetes.minSyncPeriod of the daemon (kube-proxy\'s default is 1000)', intArg('--min-sync-period', 0, 60_000), 0)
+    .option('--min-sync-period <duration>', 'kubernetes.minSyncPeriod of the daemon: 1s, 500ms, or a bare number of milliseconds (kube-proxy\'s default is 1s)', durationArg({ flag: '--min-sync-period', unit: 'ms', min: 0, max: 60_000, integer: true }), 0)
     .option('--watch-cache', 'the double answers the first list in one response, as an API server with its watch cache (its default) does; without it, in pages of --page-size (daemon mode)')
     .option('--in-process', 'the watcher alone in this process over an in-thread core (no daemon, no root needed)')
     .option('--json', 'one JSON object on stdout')

@@ -12,13 +12,21 @@ import { ManifestFileError, manifestObjects } from './manifests.js';
 import { bytes, duration, table } from './format.js';
 import { registerDaemonCommands } from '../daemon/cli.js';
 import { usageErrorsInOrder } from '../util/cli-usage.js';
+import { didYouMean } from '../util/suggest.js';
+import { DurationError, parseDurationFlag, type DurationFlag } from '../util/duration.js';
 import { registerBenchCommands } from '../bench/cli.js';
+import { registerDemoCommand } from '../demo/cli.js';
 import { portsTable, registerPortCommands } from './ports.js';
 import { addFilterOptions, daemonInPort, liveTrace, registerObserveCommands, registerReplayCommand } from './observe.js';
 
 type Raw = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 class CliError extends Error {}
+
+/** A duration flag's value (src/util/duration.ts), its error as the CLI's. */
+function durationFlag(text: string, f: DurationFlag): number {
+  try { return parseDurationFlag(text, f); } catch (e) { throw e instanceof DurationError ? new CliError(e.message) : e; }
+}
 
 function client(cmd: Command): ApiClient {
   const o = cmd.optsWithGlobals() as { server?: string; token?: string };
@@ -291,8 +299,7 @@ async function getCommand(cmd: Command, resource: string, name: string | undefin
     case 'counters': case 'stats': {
       if (name !== undefined) throw new CliError(`get counters takes no name (got ${JSON.stringify(name)}): -n NS for a namespace's services, -o wide for every frontend and backend`);
       const countersPath = `/api/v1/counters${ns ? `?namespace=${encodeURIComponent(ns)}` : ''}`;
-      const secs = Number(o.rate);
-      if (o.rate !== undefined && !(secs > 0 && secs <= 3600)) throw new CliError(`--rate takes a number of seconds in (0, 3600], got ${JSON.stringify(o.rate)}`);
+      const secs = o.rate === undefined ? NaN : durationFlag(o.rate, { flag: '--rate', unit: 's', min: 0, above: true, max: 3600 });
       let c = await api.getAll(countersPath) as Raw;
       if (o.rate !== undefined) {
         // live rates: two snapshots `--rate` seconds apart, differences per second
@@ -301,11 +308,16 @@ async function getCommand(cmd: Command, resource: string, name: string | undefin
         c = await api.getAll(countersPath) as Raw;
         const per = (a: number, b: number | undefined) => Math.round((((a ?? 0) - (b ?? 0)) / secs) * 10) / 10;
         const before = new Map((c0.services as Raw[]).map((x) => [x.service, x.packets as number]));
+        // per frontend and backend by id (-o wide's rows); an id new in the second snapshot counts from 0
+        const feBefore = new Map((c0.services as Raw[]).flatMap((x) => (x.frontends as Raw[]).map((f) => [f.id, f.packets as number])));
+        const beBefore = new Map((c0.backends as Raw[]).map((b) => [b.id, b.packets as number]));
         c.rates = {
           seconds: secs,
           rx_pps: per(c.global.rx_packets, c0.global.rx_packets), forward_pps: per(c.global.forward, c0.global.forward),
           drop_pps: per(c.global.drop, c0.global.drop), rx_bps: per(c.global.rx_bytes * 8, c0.global.rx_bytes * 8),
           services: Object.fromEntries((c.services as Raw[]).map((x) => [x.service, per(x.packets, before.get(x.service))])),
+          frontends: Object.fromEntries((c.services as Raw[]).flatMap((x) => (x.frontends as Raw[]).map((f) => [f.id, per(f.packets, feBefore.get(f.id))]))),
+          backends: Object.fromEntries((c.backends as Raw[]).map((b) => [b.id, per(b.packets, beBefore.get(b.id))])),
         };
       }
       return print(c, structured, () => {
@@ -321,12 +333,15 @@ async function getCommand(cmd: Command, resource: string, name: string | undefin
         out += '\n';
         const svcs = (c.services as Raw[]).filter((s) => !ns || s.service.startsWith(`${ns}/`));
         if (wide) {
+          // with --rate a PACKETS/S column, as the per-service table's
+          const rate = (m: Record<string, number> | undefined, id: number) => (c.rates ? [m?.[id] ?? 0] : []);
           const fronts = svcs.flatMap((s) => s.frontends.map((f: Raw) =>
-            [s.service, f.portName || '-', f.kind, hp(f.addr, f.port) + `/${f.proto}`, f.packets, bytes(f.bytes)]));
+            [s.service, f.portName || '-', f.kind, hp(f.addr, f.port) + `/${f.proto}`, f.packets, bytes(f.bytes), ...rate(c.rates?.frontends, f.id)]));
           const backs = (c.backends as Raw[]).filter((b) => !ns || b.service.startsWith(`${ns}/`))
-            .map((b) => [hp(b.addr, b.port), b.service, b.state, b.packets, bytes(b.bytes)]);
-          out += !fronts.length ? 'No frontends.\n' : table(['SERVICE', 'PORT', 'KIND', 'ADDRESS', 'PACKETS', 'BYTES'], fronts);
-          out += '\n' + (!backs.length ? 'No backends.\n' : table(['BACKEND', 'SERVICE', 'STATE', 'PACKETS', 'BYTES'], backs));
+            .map((b) => [hp(b.addr, b.port), b.service, b.state, b.packets, bytes(b.bytes), ...rate(c.rates?.backends, b.id)]);
+          const rateHead = c.rates ? ['PACKETS/S'] : [];
+          out += !fronts.length ? 'No frontends.\n' : table(['SERVICE', 'PORT', 'KIND', 'ADDRESS', 'PACKETS', 'BYTES', ...rateHead], fronts);
+          out += '\n' + (!backs.length ? 'No backends.\n' : table(['BACKEND', 'SERVICE', 'STATE', 'PACKETS', 'BYTES', ...rateHead], backs));
         } else {
           out += !svcs.length ? 'No services.\n' : c.rates
             ? table(['SERVICE', 'PACKETS', 'BYTES', 'PACKETS/S'], svcs.map((s) => [s.service, s.packets, bytes(s.bytes), c.rates.services[s.service] ?? 0]))
@@ -361,10 +376,15 @@ async function getCommand(cmd: Command, resource: string, name: string | undefin
     }
     default: {
       const elsewhere = OTHER_ENDPOINTS[resource.toLowerCase()];
-      throw new CliError(`unknown resource ${JSON.stringify(resource)}: use services, endpointslices, conntrack, counters, frontends, backends, nodeconfig or ports${elsewhere ? ` (${elsewhere})` : ''}`);
+      const hint = elsewhere ? '' : didYouMean(resource, GET_RESOURCES);
+      throw new CliError(`unknown resource ${JSON.stringify(resource)}${hint ? ` (${hint})` : ''}: use services, endpointslices, conntrack, counters, frontends, backends, nodeconfig or ports${elsewhere ? ` (${elsewhere})` : ''}`);
     }
   }
 }
+
+/** What `wdp get` takes (its aliases too: a misspelt one is suggested). */
+const GET_RESOURCES = ['services', 'service', 'svc', 'endpointslices', 'endpointslice', 'eps', 'conntrack', 'ct', 'flows', 'counters', 'stats',
+  'frontends', 'fe', 'backends', 'be', 'nodeconfig', 'node', 'ports', 'port'];
 
 /** What `wdp get` does not show, and where it is. */
 const OTHER_ENDPOINTS: Record<string, string> = {
@@ -467,7 +487,8 @@ export function buildProgram(onSubcommand: (name: string) => void = () => {}): C
           // the NodeConfig is deleted from its manifest (wdp get nodeconfig -o yaml gives one): by name
           // there is no asking which one, the daemon has one, whatever name is given
           if (/^nodeconfigs?$/i.test(resource)) throw new CliError('a NodeConfig is deleted with -f FILE naming it (wdp get nodeconfig -o yaml > node.yaml; wdp delete -f node.yaml), not by RESOURCE NAME: use service or endpointslice');
-          throw new CliError(`unknown resource ${JSON.stringify(resource)}: use service or endpointslice`);
+          const hint = didYouMean(resource, ['services', 'service', 'svc', 'endpointslices', 'endpointslice', 'eps']);
+          throw new CliError(`unknown resource ${JSON.stringify(resource)}${hint ? ` (${hint})` : ''}: use service or endpointslice`);
         }
         const [dns, dname] = namespacedName(name, cmd.getOptionValueSource('namespace') === 'default' ? undefined : o.namespace, `delete ${resource}`);
         r = await client(cmd).call('DELETE', `/api/v1/namespaces/${encodeURIComponent(dns)}/${kind}/${encodeURIComponent(dname)}${q}`) as ApplyResult;
@@ -487,7 +508,7 @@ export function buildProgram(onSubcommand: (name: string) => void = () => {}): C
     .option('--client <ip>', 'conntrack: only flows from this client address')
     .option('--backend <ip>', 'conntrack: only flows translated to this backend address')
     .option('--proto <p>', 'conntrack: only flows of this protocol (TCP, UDP, SCTP)')
-    .option('--rate <seconds>', 'counters: take two snapshots this many seconds apart and show live rates')
+    .option('--rate <duration>', 'counters: take two snapshots this long apart (2, 2s, 500ms, 1m; a bare number is seconds; at most 1h) and show live rates')
     .action(async (resource: string, name: string | undefined, o, cmd: Command) => getCommand(cmd, resource, name, o));
 
   program.command('diff').description('show what applying the manifests would change in the dataplane (exit 0: no change, 1: changes, 2: error)')
@@ -556,6 +577,7 @@ export function buildProgram(onSubcommand: (name: string) => void = () => {}): C
   registerObserveCommands(program, client);
   registerReplayCommand(program);
   registerDaemonCommands(program);
+  registerDemoCommand(program);
   registerBenchCommands(program);
   // an unknown option named before a missing required one; each usage error says where the usage is
   usageErrorsInOrder(program);
@@ -583,6 +605,22 @@ function restoreLines(r: Raw): string {
   return lines.join('\n') + '\n';
 }
 
+/** `wdp help strat` (or `help port ad`): an unknown command, as `wdp strat` says it (with its
+ * hint), not the parent's help and exit 0, which is what commander does for a help topic it does
+ * not know. */
+function helpTopicExists(program: Command, words: string[]): void {
+  let c = program;
+  for (const w of words) {
+    if (w.startsWith('-') || w === 'help') return;
+    const sub = c.commands.find((x) => x.name() === w || x.aliases().includes(w));
+    if (!sub) {
+      if (c.commands.length) c.error(`error: unknown command '${w}'`, { code: 'commander.unknownCommand', exitCode: 1 });
+      return;
+    }
+    c = sub;
+  }
+}
+
 export async function main(argv: string[]): Promise<number> {
   let failureExit = failureExitOf(null); // (the subcommand's, once it is known: below)
   // a reader that goes away (`wdp replay x.pcap | head`) ends the output, not with a stack trace
@@ -591,13 +629,14 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`error: writing the output: ${e.message}\n`);
     process.exit(failureExit);   // `wdp diff`: 2, never its 1 ("changes")
   });
-  // `wdp help port add` is `wdp port add --help` (commander's help command looks one level down only)
-  if (argv[2] === 'help' && argv.length > 4) argv = [...argv.slice(0, 2), ...argv.slice(3), '--help'];
   const program = buildProgram((name) => { failureExit = failureExitOf(name); });
   // every command, not only the root: a subcommand's usage error then comes back here too
   const override = (c: Command): void => { c.exitOverride(); c.commands.forEach(override); };
   override(program);
   try {
+    if (argv[2] === 'help') helpTopicExists(program, argv.slice(3));
+    // `wdp help port add` is `wdp port add --help` (commander's help command looks one level down only)
+    if (argv[2] === 'help' && argv.length > 4) argv = [...argv.slice(0, 2), ...argv.slice(3), '--help'];
     await program.parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (e) {

@@ -2,6 +2,7 @@
 // (src/api/observe-routes.ts; docs/observe.md).
 import { openSync, writeSync, closeSync, writeFileSync } from 'node:fs';
 import { readInputBytes, readInputFile } from '../util/input-file.js';
+import { DurationError, parseDurationFlag } from '../util/duration.js';
 
 import { Option, type Command } from 'commander';
 import { ApiError, type ApiClient } from './client.js';
@@ -24,17 +25,13 @@ function num(v: string | undefined, what: string): number | undefined {
   return Number(v);
 }
 
-/** "30s", "2m", "500ms", "10" (seconds) -> milliseconds. */
+/** "30s", "2m", "500ms", "10" (seconds) -> milliseconds (src/util/duration.ts: every duration flag's form). */
 export function parseDuration(v: string | undefined, what: string): number | undefined {
   if (v === undefined) return undefined;
-  // Go's form (kube-proxy's, wdp's config): one or more number+unit parts (1m30s), or bare seconds
-  const text = v.trim();
-  const unit: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-  const parts = /^\d+(\.\d+)?$/.test(text) ? [[text, text, 's']] : [...text.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)];
-  if (!parts.length || parts.map((p) => p[0]).join('') !== text) throw new UsageError(`--${what} takes a duration like 500ms, 30s, 1m30s or 1h, got ${JSON.stringify(v)}`);
-  const ms = parts.reduce((sum, p) => sum + Number(p[1]) * unit[p[2]], 0);
-  if (!(ms >= 1)) throw new UsageError(`--${what} must be at least 1ms`);
-  return Math.round(ms);
+  // (a bare number is seconds here)
+  try { return Math.round(parseDurationFlag(v, { flag: `--${what}`, unit: 's', min: 0.001 }) * 1000); } catch (e) {
+    throw e instanceof DurationError ? new UsageError(e.message) : e;
+  }
 }
 
 /** The filter flags shared by `trace --live` and `capture` -> the API's filter object. */

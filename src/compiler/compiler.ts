@@ -34,6 +34,7 @@ import { ObjectSink, TableSink, type ServiceSink } from './service-sink.js';
 import { Candidates } from './candidates.js';
 import { firewallSources } from './firewall-sources.js';
 import { noLocalEndpoint } from './local-policy.js';
+import { HOLD_MS, HOLD_PER_ADDRESS } from '../util/neighbour-hold.js';
 import {
   fieldError, ValidationError, type FieldError, type ModelObject, type NodeSpec, type ServicePortSpec,
   type ServiceSpec, type SliceSpec, servedByProxy,
@@ -800,7 +801,7 @@ export class Compiler {
       const uniq = [...new Set(unresolved)];
       // (what a daemon does meanwhile: src/daemon/worker.ts probes, src/daemon/hold-queue.ts holds)
       warnings.push(`Service ${svc.key}: no neighbour or route for ${uniq.length} endpoint address(es) (${uniq.slice(0, 5).join(', ')}${uniq.length > 5 ? ', ...' : ''}) yet: `
-        + 'a daemon asks for them (ARP/ND) every probeIntervalMs and holds a new flow\'s first packets to them (3 per address, up to 3 s) until one answers; packets beyond those are dropped (drop_no_route)');
+        + `a daemon asks for them (ARP/ND) every probeIntervalMs and holds a new flow's first packets to them (${HOLD_PER_ADDRESS} per address, up to ${HOLD_MS / 1000} s) until one answers; packets beyond those are dropped (drop_no_route)`);
     }
     return out;
   }

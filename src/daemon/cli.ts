@@ -1,4 +1,4 @@
-// `wdp start` (the daemon) and `wdp demo` (what `npm start` runs).
+// `wdp start` (the daemon); `wdp demo` is src/demo/cli.ts.
 import { Option, type Command } from 'commander';
 import pino from 'pino';
 import { loadConfigFile, ConfigError } from './config.js';
@@ -73,20 +73,5 @@ export function registerDaemonCommands(program: Command): void {
       }
       if (pendingStop) await stopNow(daemon);
       await daemon.stopped;
-    });
-
-  program.command('demo')
-    .description('embedded demo (what `npm start` runs): a Service over three pods in network namespaces, or synthetic traffic when not root')
-    .option('--duration <seconds>', 'stop after this many seconds (default: until Ctrl-C when interactive, one short run otherwise)')
-    .option('--rounds <n>', 'request rounds to send (non-interactive default: 3, or as many as --duration allows)')
-    .addOption(new Option('--mode <mode>', 'netns (needs root) or synthetic').choices(['auto', 'netns', 'synthetic']).default('auto'))
-    .action(async (o: { duration?: string; rounds?: string; mode: 'auto' | 'netns' | 'synthetic' }) => {
-      const { runDemo } = await import('../demo/demo.js');
-      const code = await runDemo({
-        ...(o.duration !== undefined ? { durationS: Number(o.duration) } : {}),
-        ...(o.rounds !== undefined ? { rounds: Number(o.rounds) } : {}),
-        mode: o.mode,
-      });
-      process.exit(code);
     });
 }

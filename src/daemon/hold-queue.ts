@@ -10,16 +10,18 @@
 // per-frame bookkeeping is typed arrays plus one string per slot (the address, shared with the
 // worker's map of unresolved backends): nothing grows with traffic.
 
+import { HOLD_MS, HOLD_PER_ADDRESS } from '../util/neighbour-hold.js';
+
 export interface HoldQueueOptions {
   /** Most frames held at once (default 256). */
   frames?: number;
   /** Most bytes of slots in all (default 1 MiB): frames = min(frames, bytes / slotBytes). */
   bytes?: number;
-  /** Most frames held per address (default 3, like a small unres_qlen). */
+  /** Most frames held per address (default HOLD_PER_ADDRESS, like a small unres_qlen). */
   perAddress?: number;
   /** The largest frame (the core's slot size). */
   slotBytes: number;
-  /** How long a frame may wait (ms, default 3000: the probes' give-up time). */
+  /** How long a frame may wait (ms, default HOLD_MS: the probes' give-up time). */
   holdMs?: number;
 }
 
@@ -53,8 +55,8 @@ export class HoldQueue {
     if (!(o.slotBytes > 0)) throw new Error('hold queue: slotBytes must be positive');
     this.slotBytes = o.slotBytes;
     this.capacity = Math.max(0, Math.min(o.frames ?? 256, Math.floor((o.bytes ?? 1 << 20) / o.slotBytes)));
-    this.perAddress = o.perAddress ?? 3;
-    this.holdMs = o.holdMs ?? 3000;
+    this.perAddress = o.perAddress ?? HOLD_PER_ADDRESS;
+    this.holdMs = o.holdMs ?? HOLD_MS;
     this.buf = new Uint8Array(this.capacity * this.slotBytes);
     this.len = new Uint16Array(this.capacity);
     this.port = new Uint16Array(this.capacity);

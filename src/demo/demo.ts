@@ -35,7 +35,10 @@ export async function runDemo(o: DemoOptions): Promise<number> {
   if (o.mode === 'synthetic' || missing) {
     if (missing) say(`${bold('wdp demo')}: ${missing === ROOT ? 'not running as root, so no network namespaces' : `no network namespaces (they need ${missing})`} — running the same forwarding core on synthetic in-process traffic instead.\n`);
     const { runSynthetic } = await import('./synthetic.js');
-    return runSynthetic({ durationS: o.durationS ?? (interactive() ? 5 : 2) });
+    // --rounds counts one-second measuring rounds here (the HTTP rounds' stand-in); neither
+    // bound given: a short run
+    const durationS = o.durationS ?? (o.rounds !== undefined ? undefined : interactive() ? 5 : 2);
+    return runSynthetic({ ...(durationS !== undefined ? { durationS } : {}), ...(o.rounds !== undefined ? { rounds: o.rounds } : {}) });
   }
   if (!nativeAvailable().ok) say(dim('(no native port addon: the daemon\'s ports are python3 relays, ~100x slower — npm run build:native with a Rust toolchain, https://rustup.rs, builds it)\n'));
   return runNetnsDemo(o);
@@ -98,7 +101,10 @@ async function runNetnsDemo(o: DemoOptions): Promise<number> {
   const live = interactive();
   // --duration alone: rounds until it is up
   const rounds = o.rounds ?? (live || o.durationS !== undefined ? Infinity : 3);
-  const deadline = o.durationS !== undefined ? Date.now() + o.durationS * 1000 : Infinity;
+  // --duration is the rounds' time, counted from the first round (as the synthetic run counts its
+  // measuring time), not from before the namespaces and the daemon are set up: a short one would
+  // otherwise be used up before a request was sent
+  let deadline = Infinity;
   let stop = false;
   const onSignal = () => { if (stop) return; stop = true; say(`\n${dim('(stopping — cleaning up)')}`); };
   process.on('SIGINT', onSignal);
@@ -142,6 +148,7 @@ async function runNetnsDemo(o: DemoOptions): Promise<number> {
     say(dim(`      (the same numbers meanwhile: \`node ${WDP_BIN} get counters --server unix:${topo.config.api.listen}\`)`));
     let prev = (await api(topo, 'GET', '/api/v1/counters')).json;
     let prevT = Date.now();
+    if (o.durationS !== undefined) deadline = Date.now() + o.durationS * 1000;
     for (let round = 1; round <= rounds && !stop && Date.now() < deadline; round++) {
       const r = await requestRound(topo, 30);
       const now = (await api(topo, 'GET', '/api/v1/counters')).json;

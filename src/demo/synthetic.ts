@@ -15,7 +15,11 @@ const PODS = [
 ];
 const say = (s = '') => process.stdout.write(s + '\n');
 
-export async function runSynthetic(o: { durationS: number }): Promise<number> {
+/** Runs until `durationS` is up or `rounds` one-second measuring rounds are done, whichever is
+ * first (at least one of them given). */
+export async function runSynthetic(o: { durationS?: number; rounds?: number }): Promise<number> {
+  const limitMs = (o.durationS ?? Infinity) * 1000;
+  const rounds = o.rounds ?? Infinity;
   say('[1/4] Loading the forwarding core (build/core.wasm) into this process.');
   const dp = new LocalDataplane({ flows: 65536 });
   const core = dp.core;
@@ -38,13 +42,15 @@ export async function runSynthetic(o: { durationS: number }): Promise<number> {
   for (let c = 0; c < 4096; c++) {
     frames.push(frame({ src: `10.0.${(c >> 8) & 0xff}.${(c & 0xff) || 1}`, dst: VIP, proto: 'TCP', sport: 10000 + c, dport: 80, flags: 'S', dstMac: '02:dd:00:00:00:00' }));
   }
-  say(`[3/4] Running ${frames.length} client flows through the core in batches of ${core.batchMax} for ${o.durationS} s.`);
+  const bound = 'for ' + [o.durationS !== undefined ? `${o.durationS} s` : '', o.rounds !== undefined ? `${o.rounds} one-second round${o.rounds === 1 ? '' : 's'}` : ''].filter(Boolean).join(' or ');
+  say(`[3/4] Running ${frames.length} client flows through the core in batches of ${core.batchMax} ${bound}.`);
   const batch = core.batchMax;
   let sent = 0, forwarded = 0, fi = 0;
   const t0 = performance.now();
   let tick = t0;
   let tickSent = 0;
-  while (performance.now() - t0 < o.durationS * 1000) {
+  let round = 0;
+  while (performance.now() - t0 < limitMs && round < rounds) {
     for (let i = 0; i < batch; i++) { core.writeFrame(i, frames[fi], 0); fi = (fi + 1) % frames.length; }
     core.process(batch);
     const dv = core.dv;
@@ -52,7 +58,8 @@ export async function runSynthetic(o: { durationS: number }): Promise<number> {
     sent += batch;
     const now = performance.now();
     if (now - tick >= 1000) {
-      say(`      ${((sent - tickSent) / ((now - tick) / 1000) / 1e6).toFixed(2)} Mpps`);
+      round++;
+      say(`      round ${round}: ${((sent - tickSent) / ((now - tick) / 1000) / 1e6).toFixed(2)} Mpps`);
       tick = now; tickSent = sent;
     }
   }

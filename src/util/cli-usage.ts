@@ -6,6 +6,7 @@
 // options, missing arguments and bad choices: the first error named is the one on the command line.
 // Each command's usage error ends with where its usage is (`wdp help start`).
 import type { Command } from 'commander';
+import { suggestUnknownNames } from './cli-hints.js';
 
 /** The command and every command below it. */
 function commandsOf(root: Command): Command[] {
@@ -25,8 +26,10 @@ function commandPath(c: Command): string {
 /** Applies both to `program` and every command registered on it (call it once they all are):
  * required options are checked after unknown ones (with commander's own message and code, so a
  * caller's exit code for usage errors is unchanged), and a usage error ends with
- * "(run 'wdp help CMD' for usage)". */
+ * "(run 'wdp help CMD' for usage)"; an unknown flag or command gets src/util/cli-hints.ts's hint. */
 export function usageErrorsInOrder(program: Command): void {
+  // a misspelt flag or command: suggest.ts's "did you mean ...?", as a config file's key gets
+  suggestUnknownNames(program);
   for (const c of commandsOf(program)) {
     const path = commandPath(c);
     c.showHelpAfterError(path ? `(run '${program.name()} help ${path}' for usage)` : `(run '${program.name()} --help' for usage)`);

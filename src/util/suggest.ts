@@ -1,6 +1,6 @@
-// "did you mean ...?" for a name that is not one of the known ones (a config file's unknown key).
-// The CLI's unknown-flag hint is commander's own (its suggestSimilar is not exported), so this is
-// the project's one: a name is suggested when it is within 2 edits of the word (insert, delete,
+// "did you mean ...?" for a name that is not one of the known ones: a config file's unknown key,
+// the CLI's unknown flag, command (src/util/cli-hints.ts, in place of commander's own hint) or
+// `wdp get` resource. One rule for all: a name is suggested when it is within 2 edits of the word (insert, delete,
 // substitute, swap two neighbours; case ignored) or when one is a prefix of the other ("worker"
 // for "workers"). Cost: a (|word|+1) x (|name|+1) table per known name, for names of ~20 chars.
 
