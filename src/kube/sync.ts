@@ -53,7 +53,7 @@ export interface KubeSyncOptions {
   families?: () => readonly IpFamilyName[];
   /** kubeproxy_sync_proxy_rules_last_timestamp_seconds / _last_queued_ (the control plane's
    * gauges, per family): queued(family) for an EndpointSlice of that family, queued() for the rest. */
-  timestamps?: { markSynced(): void; queued(family?: IpFamilyName): void; changeEvent?(kind: SyncKind, family?: IpFamilyName): void; watcherSynced?(seconds: number): void };
+  timestamps?: { markSynced(): void; queued(family?: IpFamilyName, atMs?: number): void; changeEvent?(kind: SyncKind, family?: IpFamilyName, n?: number): void; watcherSynced?(seconds: number): void };
   /** After every successful sync (service health checks, node-local counts). */
   afterSync?: () => Promise<void> | void;
 }
@@ -95,11 +95,48 @@ export class KubeSync {
     this.o.health?.queued();
     const addressType = kind === 'EndpointSlice' ? (obj as { addressType?: unknown }).addressType : undefined;
     const family = addressType === 'IPv4' || addressType === 'IPv6' ? addressType : undefined;
-    this.o.timestamps?.queued(family);
-    this.o.timestamps?.changeEvent?.(kind, family);
-    this.updatePendingGauges();
+    if (this.held) {
+      // (the family's entry moved last: released in the order of each family's last event)
+      this.heldQueued.delete(family);
+      this.heldQueued.set(family, Date.now());
+      const c = kind === 'Service' ? this.heldChanges.Service : this.heldChanges[family ?? 'other'];
+      c.n++;
+    } else {
+      this.o.timestamps?.queued(family);
+      this.o.timestamps?.changeEvent?.(kind, family);
+      this.updatePendingGauges();
+    }
     this.request();
   }
+
+  /** While an informer delivers a list (hold() … release(): the library hands its items to the
+   * handlers in one loop, one synchronous job, so nothing reads the metrics in between), each
+   * event's metric updates — the last-queued gauge per family, the change counters, the pending
+   * gauges — are summed here and made once at release, with each family's last event's time: 20k
+   * events of a first list were three prom-client updates each (docs/performance.md, "Full sync
+   * through the watcher"). Holds nest (one per informer delivering). */
+  hold(): void { this.held++; }
+
+  release(): void {
+    if (!this.held || --this.held) return;
+    const t = this.o.timestamps;
+    for (const [family, at] of this.heldQueued) t?.queued(family, at);
+    this.heldQueued.clear();
+    for (const c of [this.heldChanges.Service, this.heldChanges.IPv4, this.heldChanges.IPv6, this.heldChanges.other]) {
+      if (c.n) t?.changeEvent?.(c.kind, c.family, c.n);
+      c.n = 0;
+    }
+    this.updatePendingGauges();
+  }
+
+  private held = 0;
+  /** Held events (hold()): each family's last event's time (undefined: a Service's, or a slice of
+   * neither family), and the events per kind and family. */
+  private readonly heldQueued = new Map<IpFamilyName | undefined, number>();
+  private readonly heldChanges: Record<'Service' | IpFamilyName | 'other', { kind: SyncKind; family?: IpFamilyName; n: number }> = {
+    Service: { kind: 'Service', n: 0 }, IPv4: { kind: 'EndpointSlice', family: 'IPv4', n: 0 },
+    IPv6: { kind: 'EndpointSlice', family: 'IPv6', n: 0 }, other: { kind: 'EndpointSlice', n: 0 },
+  };
 
   /** The informers have listed: the first (full) sync may run. */
   start(): void {

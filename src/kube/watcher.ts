@@ -157,6 +157,8 @@ export class KubeWatcher {
       },
       ...(o.informer ?? {}),
     };
+    // a list's items reach the sync in one synchronous loop: its per-event metrics are summed (KubeSync.hold)
+    const onDelivery = (delivering: boolean) => { if (delivering) this.sync.hold(); else this.sync.release(); };
     const onListed = (resource: string) => () => {
       this.kubeMetrics.lists.inc({ resource });
       if (this.informers.services.synced && this.informers.slices.synced) this.sync.start();
@@ -176,13 +178,13 @@ export class KubeWatcher {
     informers.services = new ResilientInformer(o.kubeConfig, {
       ...common, path: SERVICES_PATH, labelSelector: proxyLabelSelector(o.serviceProxyName),
       onAdd: (x) => this.sync.queue('Service', x), onUpdate: (x) => this.sync.queue('Service', x), onDelete: (x) => this.sync.queue('Service', x, true),
-      onListed: onListed('services'), onError: onError('services'), onHandlerError: onHandlerError('services'),
+      onListed: onListed('services'), onDelivery, onError: onError('services'), onHandlerError: onHandlerError('services'),
     });
     informers.slices = new ResilientInformer(o.kubeConfig, {
       ...common, path: ENDPOINTSLICES_PATH, labelSelector: proxyLabelSelector(o.serviceProxyName),
       trim: trimSlice,
       onAdd: (x) => this.sync.queue('EndpointSlice', x), onUpdate: (x) => this.sync.queue('EndpointSlice', x), onDelete: (x) => this.sync.queue('EndpointSlice', x, true),
-      onListed: onListed('endpointslices'), onError: onError('endpointslices', 'discovery.k8s.io'), onHandlerError: onHandlerError('endpointslices'),
+      onListed: onListed('endpointslices'), onDelivery, onError: onError('endpointslices', 'discovery.k8s.io'), onHandlerError: onHandlerError('endpointslices'),
     });
     const node = new ResilientInformer(o.kubeConfig, {
       ...common, path: NODES_PATH, fieldSelector: `metadata.name=${o.nodeName}`,
