@@ -45,7 +45,7 @@ export interface KubeWatcherOptions {
   kubeConfig: KubeConfig;
   /** The control plane: what the sync programs into, and the compiled state the
    * no-local-endpoints gauge reads. */
-  control: SyncTarget & { readonly compiler: CompiledServices };
+  control: SyncTarget & { readonly compiler: CompiledServices; readonly serviceChanges?: number };
   metrics: ControlPlaneMetrics;
   counters?: () => Promise<CounterSnapshot>;
   /** The Node's facts changed (its addresses, primary IPs, pod CIDRs, zone) or the node and
@@ -373,6 +373,25 @@ export class KubeWatcher {
     if (!this.stopped) void this.serviceHealth?.setAddresses(this.healthCheckAddresses());
   }
 
+  /** The Services with a Local traffic policy, as [namespace, name] in the compiler's order, found
+   * by a pass over every Service only when a Service changed since the last pass
+   * (ControlPlaneCore.serviceChanges counts every change that upserts or removes one, whoever
+   * applied it): a sync of EndpointSlices alone — a one-endpoint change — made that pass over all
+   * 10k Services at 10k × 10, after every change. Without the count (a test's control plane),
+   * every time. */
+  private localPolicyServices(): ReadonlyArray<readonly [string, string]> {
+    const changes = this.o.control.serviceChanges;
+    if (this.localServices && changes !== undefined && changes === this.localServicesAt) return this.localServices;
+    const out: Array<[string, string]> = [];
+    for (const svc of this.o.control.compiler.eachService()) if (svc.externalLocal || svc.internalLocal) out.push([svc.namespace, svc.name]);
+    this.localServices = out;
+    this.localServicesAt = changes;
+    return out;
+  }
+
+  private localServices: Array<[string, string]> | null = null;
+  private localServicesAt: number | undefined;
+
   /** Service health checks and the no-local-endpoints gauge, both from what the syncs programmed
    * (the model's Services and slices: what the dataplane forwards by), only for Services with a
    * Local policy; at start, from the model the daemon restored. A healthCheckNodePort opens with the sync that programs its Service's Local
@@ -383,8 +402,9 @@ export class KubeWatcher {
     const compiled = this.o.control.compiler;
     const none = noLocalCounts();
     const ports = new Map<string, { port: number; families: Array<4 | 6> }>();
-    for (const svc of compiled.eachService()) {
-      if (!svc.externalLocal && !svc.internalLocal) continue;
+    for (const [namespace, name] of this.localPolicyServices()) {
+      const svc = compiled.getService(namespace, name);
+      if (!svc || (!svc.externalLocal && !svc.internalLocal)) continue;
       addNoLocalEndpointPorts(compiled, svc.namespace, svc.name, none);
       // (the model keeps a healthCheckNodePort only for a LoadBalancer with externalTrafficPolicy Local)
       if (svc.healthCheckNodePort !== undefined) ports.set(svc.key, { port: svc.healthCheckNodePort, families: svc.families });
