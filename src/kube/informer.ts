@@ -70,9 +70,8 @@ export interface InformerOptions {
   backoffResetMs?: number;
   /** Drops what the handlers never read from each listed or watched object (managedFields always
    * go), before the handlers and the cache see it: the cache keeps every object for as long as it
-   * lives, and the collector walks what it keeps. It may return another object to cache and hand
-   * on in its place (nothing: `obj`, changed or not). */
-  trim?(obj: KubeObject): KubeObject | void;
+   * lives, and the collector walks what it keeps. */
+  trim?(obj: KubeObject): void;
   onAdd(obj: KubeObject): void;
   onUpdate(obj: KubeObject): void;
   onDelete(obj: KubeObject): void;
@@ -139,7 +138,7 @@ class BookmarkWatch extends Watch {
       }
       if (phase !== 'ERROR') this.informer.seen(rv);
       stripManagedFields(obj);
-      if (phase !== 'ERROR' && phase !== 'BOOKMARK' && obj && typeof obj === 'object') obj = this.informer.trim?.(obj) ?? obj;
+      if (phase !== 'ERROR' && phase !== 'BOOKMARK' && obj && typeof obj === 'object') this.informer.trim?.(obj);
       callback(phase, obj, w);
     };
     // (a 410 is no failure here: the library re-lists and watches again at once, without the
@@ -175,7 +174,7 @@ export class ResilientInformer {
   private pagedLists = false;
   readonly timeoutRange: [number, number];
   readonly watchIdleMs: number;
-  readonly trim: ((obj: KubeObject) => KubeObject | void) | undefined;
+  readonly trim: ((obj: KubeObject) => void) | undefined;
   /** Counters the tests and metrics read. */
   readonly stats = { lists: 0, watches: 0, errors: 0, restarts: 0, handlerErrors: 0, ignoredEvents: 0 };
 
@@ -204,12 +203,7 @@ export class ResilientInformer {
       if (rv === '0' && l.paginated) this.pagedLists = true;
       this.lastSyncUnavailable = false;
       this.seen(l.metadata?.resourceVersion);
-      const items = l.items;
-      for (let i = 0; i < items.length; i++) {
-        const it = items[i];
-        stripManagedFields(it);
-        if (it && typeof it === 'object' && o.trim) items[i] = o.trim(it) ?? it;
-      }
+      for (const it of l.items) { stripManagedFields(it); if (it && typeof it === 'object') o.trim?.(it); }
       this.delivering = true;
       o.onDelivery?.(true);
       // (a round the library ends some other way — a throw in its delivery with no one to catch it —

@@ -102,38 +102,19 @@ function unownedAddress(a: unknown, unserved?: string[]): boolean {
   return true;
 }
 
-/** Each endpoint's targetRef (the Pod behind it: an object and three strings, a tenth of a slice's
- * objects) is never read (sliceForModel, localReadyEndpoints): dropped from a slice the cache keeps
- * as it came (sliceForCache, for a slice the conversion cannot read) instead of living as long as
- * the slice (docs/performance.md, "Full sync through the watcher"). */
+/** What the watcher's cache keeps of an EndpointSlice: each endpoint's targetRef (the Pod behind
+ * it: an object and three strings, a tenth of a slice's objects) is never read (sliceForModel,
+ * localReadyEndpoints), so it goes as the slice arrives (informer.ts `trim`) instead of living as
+ * long as the slice: ~3 % less of the daemon's CPU on a 10k-Service initial list
+ * (docs/performance.md, "Full sync through the watcher"). */
 export function trimSlice(o: KubeObject): void {
   const eps = (o as { endpoints?: unknown }).endpoints;
   if (!Array.isArray(eps)) return;
   for (const e of eps) if (isObj(e) && e.targetRef !== undefined) delete e.targetRef;
 }
 
-/** The slices sliceForCache made: already the model's input (sliceForModel returns them as they
- * are). Nothing changes them afterwards: the informer caches them as made, the model keeps what
- * validation was given unchanged (test model-fastpath), and an update is a new object. */
-const modelShaped = new WeakSet<object>();
-
-/** What the watcher's cache keeps of an EndpointSlice: the model's input (sliceForModel), made as
- * the slice arrives, in place of the API's object — one object per slice for as long as the slice
- * lives, the model's and the cache's (each full sync then finds it made), where the cache held the
- * API's object (its uid, creationTimestamp, owner references, each endpoint's targetRef and
- * hostname) and the model a copy of what it reads. A slice the conversion cannot read is cached as
- * it came (trimSlice): the sync reports it. */
-export function sliceForCache(o: KubeObject): KubeObject {
-  let m: Raw;
-  // (JSON does not make the conversion throw; a throw is the sync's to report, as for any object)
-  try { m = sliceForModel(o); } catch { trimSlice(o); return o; }
-  modelShaped.add(m);
-  return m as KubeObject;
-}
-
 /** An EndpointSlice from the API as the model's input: per endpoint what the dataplane reads. */
 export function sliceForModel(o: KubeObject): Raw {
-  if (modelShaped.has(o)) return o as Raw;
   const eps = Array.isArray(o.endpoints) ? o.endpoints : [];
   const out: Raw = {
     apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', metadata: metadataOf(o),

@@ -24,7 +24,7 @@ import { cidrsInFamilies } from './families.js';
 import { existsSync } from 'node:fs';
 import { nodeAddressList, nodePortAddresses, nodePortFilter, selectNodeAddresses } from './nodeport-addresses.js';
 import {
-  ENDPOINTSLICES_PATH, NODES_PATH, proxyLabelSelector, SERVICES_PATH, localReadyEndpoints, serviceNameOf, sliceForCache,
+  ENDPOINTSLICES_PATH, NODES_PATH, proxyLabelSelector, SERVICES_PATH, localReadyEndpoints, serviceNameOf, trimSlice,
 } from './objects.js';
 
 export { loadKubeConfig, nodeAddressList, nodePortAddresses };
@@ -182,7 +182,7 @@ export class KubeWatcher {
     });
     informers.slices = new ResilientInformer(o.kubeConfig, {
       ...common, path: ENDPOINTSLICES_PATH, labelSelector: proxyLabelSelector(o.serviceProxyName),
-      trim: sliceForCache,
+      trim: trimSlice,
       onAdd: (x) => this.sync.queue('EndpointSlice', x), onUpdate: (x) => this.sync.queue('EndpointSlice', x), onDelete: (x) => this.sync.queue('EndpointSlice', x, true),
       onListed: onListed('endpointslices'), onDelivery, onError: onError('endpointslices', 'discovery.k8s.io'), onHandlerError: onHandlerError('endpointslices'),
     });
