@@ -376,9 +376,10 @@ export class KubeWatcher {
   /** The Services with a Local traffic policy, as [namespace, name] in the compiler's order, found
    * by a pass over every Service only when a Service changed since the last pass
    * (ControlPlaneCore.serviceChanges counts every change that upserts or removes one, whoever
-   * applied it): a sync of EndpointSlices alone — a one-endpoint change — made that pass over all
-   * 10k Services at 10k × 10, after every change. Without the count (a test's control plane),
-   * every time. */
+   * applied it; whether a Service is Local is its own spec's, externalLocal / internalLocal): a
+   * sync of EndpointSlices alone — a one-endpoint change — made that pass over all 10k Services at
+   * 10k × 10, after every change. Each listed Service is read again from the model at every use.
+   * Without the count (a test's control plane), every time. */
   private localPolicyServices(): ReadonlyArray<readonly [string, string]> {
     const changes = this.o.control.serviceChanges;
     if (this.localServices && changes !== undefined && changes === this.localServicesAt) return this.localServices;
