@@ -149,6 +149,10 @@ export class ControlPlaneCore {
   readonly compiler = new Compiler();
   private queue: Promise<unknown> = Promise.resolve();
   lastUpdated = new Date();
+  /** Raised by every change that upserts or removes a Service (and by a restore), whoever applied
+   * it: what is derived from the Services alone can be kept while it stays the same (the
+   * watcher's list of Services with a Local traffic policy, read after each of its syncs). */
+  serviceChanges = 0;
   /** Problems found while restoring state (shown by the API and logged by the daemon). */
   restoreProblems: string[] = [];
   restoredFrom: 'store' | 'migrated' | 'none' | 'disabled' = 'disabled';
@@ -236,6 +240,7 @@ export class ControlPlaneCore {
       this.addresses.reset();
       this.externalClaims.reset(this.compiler.eachService());
       this.lastUpdated = new Date();
+      this.serviceChanges++;
       // the configured node config is in force now: saved, as an apply of it would be. An apply of
       // the same node config later (the daemon's first program) changes nothing and saves nothing,
       // and a restart needs it: the node as last seen when the Kubernetes API server is away, and
@@ -477,6 +482,7 @@ export class ControlPlaneCore {
     this.addresses.update(old.values(), batch.upsert ?? []);
     this.externalClaims.update(old.values(), batch.upsert ?? []);
     this.lastUpdated = new Date();
+    if (batch.upsert?.some((o) => o.kind === 'Service') || batch.remove?.some((r) => r.kind === 'Service')) this.serviceChanges++;
     const node = this.compiler.getNode();
     if (node !== nodeBefore) {
       // the change is applied and saved: a listener that throws must not turn it into an error reply

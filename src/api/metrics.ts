@@ -147,13 +147,13 @@ export class ControlPlaneMetrics {
     this.endpointChanges.inc(endpointSlices);
   }
 
-  /** An informer event (add, update — a no-op one too —, delete), counted as kube-proxy's change
+  /** `n` informer events (add, update — a no-op one too —, delete), counted as kube-proxy's change
    * trackers count it: a Service's by each family proxier (every family), an EndpointSlice's by
    * the proxier of its address type only (an FQDN slice, or one of a family not run: none). */
-  changeEvent(kind: 'Service' | 'EndpointSlice', family?: IpFamilyLabel): void {
+  changeEvent(kind: 'Service' | 'EndpointSlice', family?: IpFamilyLabel, n = 1): void {
     if (this.fedBy !== 'watcher') return;
-    if (kind === 'Service') this.serviceChanges.inc(this.ipFamilies().length);
-    else if (family && this.ipFamilies().includes(family)) this.endpointChanges.inc();
+    if (kind === 'Service') this.serviceChanges.inc(n * this.ipFamilies().length);
+    else if (family && this.ipFamilies().includes(family)) this.endpointChanges.inc(n);
   }
 
   /** The rules are in sync now (a sync, also one that changed nothing; a restore). */
@@ -162,10 +162,10 @@ export class ControlPlaneMetrics {
     for (const ip_family of this.ipFamilies()) this.lastSync.set({ ip_family }, now);
   }
 
-  /** A change now waits for a sync: that of `family` (an EndpointSlice's, when kube-proxy runs a
-   * proxier of it), else that of every family (a Service, a NodeConfig, an apply). */
-  queued(family?: IpFamilyLabel): void {
-    const now = Date.now() / 1000, families = this.ipFamilies();
+  /** A change now (or at `atMs`) waits for a sync: that of `family` (an EndpointSlice's, when
+   * kube-proxy runs a proxier of it), else that of every family (a Service, a NodeConfig, an apply). */
+  queued(family?: IpFamilyLabel, atMs = Date.now()): void {
+    const now = atMs / 1000, families = this.ipFamilies();
     if (family && families.includes(family)) { this.lastQueued.set({ ip_family: family }, now); return; }
     for (const ip_family of families) this.lastQueued.set({ ip_family }, now);
   }

@@ -77,6 +77,11 @@ export interface InformerOptions {
   onDelete(obj: KubeObject): void;
   /** After each list has been delivered (the first one: the informer is synced). */
   onListed?(): void;
+  /** true: a list's items are about to be handed to the handlers — the library does it in one
+   * loop right after the list resolves, with nothing but promise callbacks in between; false: they
+   * have been (or the round failed). The handlers may sum per-object bookkeeping meanwhile
+   * (KubeSync.hold). */
+  onDelivery?(delivering: boolean): void;
   onError?(err: unknown, retryInMs: number): void;
   /** onAdd / onUpdate / onDelete threw for `obj` (the watch goes on). */
   onHandlerError?(err: unknown, obj: KubeObject): void;
@@ -101,6 +106,7 @@ class BookmarkWatch extends Watch {
   constructor(private readonly kc: KubeConfig, private readonly informer: ResilientInformer) { super(kc); }
 
   override async watch(path: string, queryParams: Record<string, string | number | boolean | undefined>, callback: (phase: string, apiObj: any, watchObj?: any) => void, done: (err: any) => void): Promise<AbortController> {
+    this.informer.delivered(); // (a list's items, if any, are with the handlers: stopped or not)
     if (this.stopped) { const c = new AbortController(); c.abort(); return c; }
     this.informer.watchStarting();
     // A watch the server (or a proxy) ends at once, with nothing delivered, is re-opened by the
@@ -198,6 +204,11 @@ export class ResilientInformer {
       this.lastSyncUnavailable = false;
       this.seen(l.metadata?.resourceVersion);
       for (const it of l.items) { stripManagedFields(it); if (it && typeof it === 'object') o.trim?.(it); }
+      this.delivering = true;
+      o.onDelivery?.(true);
+      // (a round the library ends some other way — a throw in its delivery with no one to catch it —
+      // is over by the next turn of the loop all the same)
+      setImmediate(() => this.delivered());
       return l as never;
     };
     this.lw = new ListWatch(o.path, this.watch, list, false, o.labelSelector, o.fieldSelector);
@@ -232,6 +243,16 @@ export class ResilientInformer {
   /** Every object the informer holds (the API's state as of its resourceVersion). */
   list(): readonly KubeObject[] { return this.lw.list() as KubeObject[]; }
 
+  /** A list's items are being handed to the handlers (onDelivery). */
+  private delivering = false;
+
+  /** A list round's items (if any) have been handed to the handlers, or the round failed. */
+  delivered(): void {
+    if (!this.delivering) return;
+    this.delivering = false;
+    this.o.onDelivery?.(false);
+  }
+
   /** Called by the watch before each watch request: a list round (if any) has been delivered. */
   watchStarting(): void {
     this.stats.watches++;
@@ -249,6 +270,7 @@ export class ResilientInformer {
   seen(rv: unknown): void { if (typeof rv === 'string' && rv) this.lastSyncResourceVersion = rv; }
 
   private failed(err: unknown): void {
+    this.delivered();
     this.listing = false;
     this.stats.errors++;
     if (this.stopped || this.restartTimer) return;

@@ -34,7 +34,11 @@ export type SyncKind = 'Service' | 'EndpointSlice';
 /** What the sync programs into: the control plane (ControlPlaneCore) and its model. */
 export interface SyncTarget {
   applyEach(raws: unknown[], removes?: ObjectRef[]): Promise<PartialApplyResult>;
-  readonly compiler: { listServices(): ServiceSpec[]; listSlices(): SliceSpec[] };
+  readonly compiler: {
+    listServices(): ServiceSpec[]; listSlices(): SliceSpec[];
+    /** The same objects in no particular order, without the copy and sort (the Compiler's). */
+    eachService?(): Iterable<ServiceSpec>; eachSlice?(): Iterable<SliceSpec>;
+  };
 }
 
 /** The informers' current state (what a full sync makes the model equal to). */
@@ -53,7 +57,7 @@ export interface KubeSyncOptions {
   families?: () => readonly IpFamilyName[];
   /** kubeproxy_sync_proxy_rules_last_timestamp_seconds / _last_queued_ (the control plane's
    * gauges, per family): queued(family) for an EndpointSlice of that family, queued() for the rest. */
-  timestamps?: { markSynced(): void; queued(family?: IpFamilyName): void; changeEvent?(kind: SyncKind, family?: IpFamilyName): void; watcherSynced?(seconds: number): void };
+  timestamps?: { markSynced(): void; queued(family?: IpFamilyName, atMs?: number): void; changeEvent?(kind: SyncKind, family?: IpFamilyName, n?: number): void; watcherSynced?(seconds: number): void };
   /** After every successful sync (service health checks, node-local counts). */
   afterSync?: () => Promise<void> | void;
 }
@@ -95,11 +99,48 @@ export class KubeSync {
     this.o.health?.queued();
     const addressType = kind === 'EndpointSlice' ? (obj as { addressType?: unknown }).addressType : undefined;
     const family = addressType === 'IPv4' || addressType === 'IPv6' ? addressType : undefined;
-    this.o.timestamps?.queued(family);
-    this.o.timestamps?.changeEvent?.(kind, family);
-    this.updatePendingGauges();
+    if (this.held) {
+      // (the family's entry moved last: released in the order of each family's last event)
+      this.heldQueued.delete(family);
+      this.heldQueued.set(family, Date.now());
+      const c = kind === 'Service' ? this.heldChanges.Service : this.heldChanges[family ?? 'other'];
+      c.n++;
+    } else {
+      this.o.timestamps?.queued(family);
+      this.o.timestamps?.changeEvent?.(kind, family);
+      this.updatePendingGauges();
+    }
     this.request();
   }
+
+  /** While an informer delivers a list (hold() … release(): the library hands its items to the
+   * handlers in one loop, one synchronous job, so nothing reads the metrics in between), each
+   * event's metric updates — the last-queued gauge per family, the change counters, the pending
+   * gauges — are summed here and made once at release, with each family's last event's time: 20k
+   * events of a first list were three prom-client updates each (docs/performance.md, "Full sync
+   * through the watcher"). Holds nest (one per informer delivering). */
+  hold(): void { this.held++; }
+
+  release(): void {
+    if (!this.held || --this.held) return;
+    const t = this.o.timestamps;
+    for (const [family, at] of this.heldQueued) t?.queued(family, at);
+    this.heldQueued.clear();
+    for (const c of [this.heldChanges.Service, this.heldChanges.IPv4, this.heldChanges.IPv6, this.heldChanges.other]) {
+      if (c.n) t?.changeEvent?.(c.kind, c.family, c.n);
+      c.n = 0;
+    }
+    this.updatePendingGauges();
+  }
+
+  private held = 0;
+  /** Held events (hold()): each family's last event's time (undefined: a Service's, or a slice of
+   * neither family), and the events per kind and family. */
+  private readonly heldQueued = new Map<IpFamilyName | undefined, number>();
+  private readonly heldChanges: Record<'Service' | IpFamilyName | 'other', { kind: SyncKind; family?: IpFamilyName; n: number }> = {
+    Service: { kind: 'Service', n: 0 }, IPv4: { kind: 'EndpointSlice', family: 'IPv4', n: 0 },
+    IPv6: { kind: 'EndpointSlice', family: 'IPv6', n: 0 }, other: { kind: 'EndpointSlice', n: 0 },
+  };
 
   /** The informers have listed: the first (full) sync may run. */
   start(): void {
@@ -268,12 +309,17 @@ export class KubeSync {
   private fullBatch(upserts: Array<{ kind: SyncKind; obj: KubeObject }>, removes: ObjectRef[], cut: readonly IpFamilyName[] | null): void {
     const want = new Set<string>();
     const have = new Map<string, unknown>();
-    for (const s of this.target.compiler.listServices()) have.set(keyOf('Service', s.namespace, s.name), s.raw);
-    for (const s of this.target.compiler.listSlices()) have.set(keyOf('EndpointSlice', s.namespace, s.name), s.raw);
+    const c = this.target.compiler;
+    for (const s of c.eachService?.() ?? c.listServices()) have.set(keyOf('Service', s.namespace, s.name), s.raw);
+    for (const s of c.eachSlice?.() ?? c.listSlices()) have.set(keyOf('EndpointSlice', s.namespace, s.name), s.raw);
+    // An empty model and nothing skipped (a first full sync): every object goes, and no key is
+    // needed — none to compare with, remove or forget.
+    const keyed = have.size > 0 || this.skipped.size > 0;
     const consider = (kind: SyncKind, obj: KubeObject) => {
       // (what cannot be read goes to run(), which skips it with its reason)
       const unread = (f: () => boolean): boolean => { try { return f(); } catch { return true; } };
       if (cut && !unread(() => (kind === 'Service' ? serviceInFamiliesAtAll(obj, cut) : sliceInFamilies(obj, cut)))) return;
+      if (!keyed) { upserts.push({ kind, obj }); return; }
       const k = keyOf(kind, obj.metadata?.namespace || 'default', obj.metadata?.name ?? '');
       want.add(k);
       const rv = obj.metadata?.resourceVersion;
@@ -289,11 +335,16 @@ export class KubeSync {
     };
     for (const o of this.source.services()) consider('Service', o);
     for (const o of this.source.slices()) consider('EndpointSlice', o);
+    const gone: ObjectRef[] = [];
     for (const k of have.keys()) {
       if (want.has(k)) continue;
       const [kind, namespace, ...rest] = k.split('/');
-      removes.push({ kind: kind as SyncKind, namespace, name: rest.join('/') });
+      gone.push({ kind: kind as SyncKind, namespace, name: rest.join('/') });
     }
+    // (in the order the sorted lists gave: Services, then slices, each by namespace/name)
+    const order = (r: ObjectRef) => `${r.namespace}/${r.name}`;
+    gone.sort((a, b) => (a.kind === b.kind ? (order(a) < order(b) ? -1 : order(a) > order(b) ? 1 : 0) : a.kind === 'Service' ? -1 : 1));
+    for (const r of gone) removes.push(r);
     for (const k of [...this.skipped.keys()]) if (!want.has(k)) this.skipped.delete(k);
   }
 
@@ -320,6 +371,8 @@ export class KubeSync {
 
   /** Warns once per Service version that some of its addresses are not served. */
   private noteUnserved(obj: KubeObject, unserved: string[]): void {
+    // (the common case, nothing left out and nothing warned about: no key made per Service)
+    if (!unserved.length && !this.unservedWarned.size) return;
     const k = keyOf('Service', obj.metadata?.namespace || 'default', obj.metadata?.name ?? '');
     if (!unserved.length) { this.unservedWarned.delete(k); return; }
     const rv = obj.metadata?.resourceVersion;
@@ -351,7 +404,8 @@ export class KubeSync {
   private recordSkips(upserts: Array<{ kind: SyncKind; obj: KubeObject }>, removes: ObjectRef[], skipped: SkippedObject[]): void {
     const now = new Map<string, SkippedObject>();
     for (const s of skipped) now.set(keyOf(s.kind, s.namespace, s.name), s);
-    for (const u of upserts) {
+    // (nothing skipped now or before — a first sync's 20k objects —: no key made per object)
+    if (now.size || this.skipped.size) for (const u of upserts) {
       const k = keyOf(u.kind, u.obj.metadata?.namespace || 'default', u.obj.metadata?.name ?? '');
       const s = now.get(k);
       if (!s) { this.skipped.delete(k); continue; }

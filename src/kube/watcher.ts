@@ -45,7 +45,7 @@ export interface KubeWatcherOptions {
   kubeConfig: KubeConfig;
   /** The control plane: what the sync programs into, and the compiled state the
    * no-local-endpoints gauge reads. */
-  control: SyncTarget & { readonly compiler: CompiledServices };
+  control: SyncTarget & { readonly compiler: CompiledServices; readonly serviceChanges?: number };
   metrics: ControlPlaneMetrics;
   counters?: () => Promise<CounterSnapshot>;
   /** The Node's facts changed (its addresses, primary IPs, pod CIDRs, zone) or the node and
@@ -157,6 +157,8 @@ export class KubeWatcher {
       },
       ...(o.informer ?? {}),
     };
+    // a list's items reach the sync in one synchronous loop: its per-event metrics are summed (KubeSync.hold)
+    const onDelivery = (delivering: boolean) => { if (delivering) this.sync.hold(); else this.sync.release(); };
     const onListed = (resource: string) => () => {
       this.kubeMetrics.lists.inc({ resource });
       if (this.informers.services.synced && this.informers.slices.synced) this.sync.start();
@@ -176,13 +178,13 @@ export class KubeWatcher {
     informers.services = new ResilientInformer(o.kubeConfig, {
       ...common, path: SERVICES_PATH, labelSelector: proxyLabelSelector(o.serviceProxyName),
       onAdd: (x) => this.sync.queue('Service', x), onUpdate: (x) => this.sync.queue('Service', x), onDelete: (x) => this.sync.queue('Service', x, true),
-      onListed: onListed('services'), onError: onError('services'), onHandlerError: onHandlerError('services'),
+      onListed: onListed('services'), onDelivery, onError: onError('services'), onHandlerError: onHandlerError('services'),
     });
     informers.slices = new ResilientInformer(o.kubeConfig, {
       ...common, path: ENDPOINTSLICES_PATH, labelSelector: proxyLabelSelector(o.serviceProxyName),
       trim: trimSlice,
       onAdd: (x) => this.sync.queue('EndpointSlice', x), onUpdate: (x) => this.sync.queue('EndpointSlice', x), onDelete: (x) => this.sync.queue('EndpointSlice', x, true),
-      onListed: onListed('endpointslices'), onError: onError('endpointslices', 'discovery.k8s.io'), onHandlerError: onHandlerError('endpointslices'),
+      onListed: onListed('endpointslices'), onDelivery, onError: onError('endpointslices', 'discovery.k8s.io'), onHandlerError: onHandlerError('endpointslices'),
     });
     const node = new ResilientInformer(o.kubeConfig, {
       ...common, path: NODES_PATH, fieldSelector: `metadata.name=${o.nodeName}`,
@@ -371,6 +373,26 @@ export class KubeWatcher {
     if (!this.stopped) void this.serviceHealth?.setAddresses(this.healthCheckAddresses());
   }
 
+  /** The Services with a Local traffic policy, as [namespace, name] in the compiler's order, found
+   * by a pass over every Service only when a Service changed since the last pass
+   * (ControlPlaneCore.serviceChanges counts every change that upserts or removes one, whoever
+   * applied it; whether a Service is Local is its own spec's, externalLocal / internalLocal): a
+   * sync of EndpointSlices alone — a one-endpoint change — made that pass over all 10k Services at
+   * 10k × 10, after every change. Each listed Service is read again from the model at every use.
+   * Without the count (a test's control plane), every time. */
+  private localPolicyServices(): ReadonlyArray<readonly [string, string]> {
+    const changes = this.o.control.serviceChanges;
+    if (this.localServices && changes !== undefined && changes === this.localServicesAt) return this.localServices;
+    const out: Array<[string, string]> = [];
+    for (const svc of this.o.control.compiler.eachService()) if (svc.externalLocal || svc.internalLocal) out.push([svc.namespace, svc.name]);
+    this.localServices = out;
+    this.localServicesAt = changes;
+    return out;
+  }
+
+  private localServices: Array<[string, string]> | null = null;
+  private localServicesAt: number | undefined;
+
   /** Service health checks and the no-local-endpoints gauge, both from what the syncs programmed
    * (the model's Services and slices: what the dataplane forwards by), only for Services with a
    * Local policy; at start, from the model the daemon restored. A healthCheckNodePort opens with the sync that programs its Service's Local
@@ -381,8 +403,9 @@ export class KubeWatcher {
     const compiled = this.o.control.compiler;
     const none = noLocalCounts();
     const ports = new Map<string, { port: number; families: Array<4 | 6> }>();
-    for (const svc of compiled.eachService()) {
-      if (!svc.externalLocal && !svc.internalLocal) continue;
+    for (const [namespace, name] of this.localPolicyServices()) {
+      const svc = compiled.getService(namespace, name);
+      if (!svc || (!svc.externalLocal && !svc.internalLocal)) continue;
       addNoLocalEndpointPorts(compiled, svc.namespace, svc.name, none);
       // (the model keeps a healthCheckNodePort only for a LoadBalancer with externalTrafficPolicy Local)
       if (svc.healthCheckNodePort !== undefined) ports.set(svc.key, { port: svc.healthCheckNodePort, families: svc.families });

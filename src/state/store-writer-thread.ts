@@ -167,7 +167,7 @@ function insert(m: WriteRows): { rows: number; bytes: number } {
     const kind = STORED_KINDS[kinds[i]], key = keys.slice(keyStart, keyEnds[i]);
     keyStart = keyEnds[i];
     if (starts[i] >= 0 && typeof text !== 'string') {
-      // the row's bytes as they are (ASCII: their CRC-32 is that of the text a read returns)
+      // the row's bytes as they are (UTF-8: their CRC-32 is that of the text a read returns)
       const body = text.subarray(starts[i], ends[i]);
       bytes += body.length;
       upBytes.run(kind, key, body, crc32(body));

@@ -39,7 +39,8 @@ export interface WriteRows { kinds: Uint8Array; keys: string; keyEnds: Int32Arra
  * values (a structured clone pays per value: 20k keys as strings were ~10 ms to post): row i is
  * of kind STORED_KINDS[kinds[i]], its key keys.slice(keyEnds[i - 1] ?? 0, keyEnds[i]), and its body
  * text.slice(starts[i], ends[i]) — or, where starts[i] is -1, the next of `bodies`; a text of bytes
- * holds ASCII only (src/util/body-text.ts). `meta`: [key,
+ * is UTF-8 (a request body's: ASCII only, src/util/body-text.ts; the store's own serialisation of
+ * a large write: StateStore.serialisedBytes), its spans byte offsets. `meta`: [key,
  * value] rows of the meta table written in the same transaction (the store's next revision). */
 export type WriterCall =
   | ({ op: 'stage' } & WriteRows)

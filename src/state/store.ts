@@ -497,6 +497,40 @@ export class StateStore {
     return { kinds, keys, keyEnds, text, starts, ends, bodies, removeKinds: w.remove.map((r) => r.kind), removeKeys: w.remove.map((r) => r.key), meta: [this.revisionRow(revision)] };
   }
 
+  /** `w`, none of whose objects came as text (the Kubernetes watcher's full sync: 20k objects at
+   * 10k × 10), as a large write's rows: every body serialised here into one buffer of UTF-8 bytes,
+   * each row a place in it, the buffer handed to the thread (moved, not copied) as a request
+   * body's bytes are. The thread binds the same bytes as the TEXT a string row stores (its CRC-32
+   * is the string's: zlib's crc32 takes a string as UTF-8). Posting the bodies as 20k strings
+   * instead was a structured clone of ~13 MB, value by value, on this thread (and their young
+   * copies for the collector); here each string is garbage as soon as it is written.
+   * JSON.stringify escapes lone surrogates, so every body is valid UTF-8. */
+  private serialisedBytes(w: StoreWrite, revision: number): WriteRows {
+    const n = w.upsert.length;
+    const kinds = new Uint8Array(n), keyEnds = new Int32Array(n), starts = new Int32Array(n), ends = new Int32Array(n);
+    // (a Buffer of its own, not the pool's: its ArrayBuffer is transferred whole)
+    let buf = Buffer.allocUnsafeSlow(Math.max(1 << 16, n * 768));
+    let keys = '', at = 0;
+    for (let i = 0; i < n; i++) {
+      const o = w.upsert[i];
+      kinds[i] = STORED_KINDS.indexOf(o.kind);
+      keys += o.key;
+      keyEnds[i] = keys.length;
+      const body = JSON.stringify(o.raw);
+      // a character is at most 3 bytes of UTF-8 (a surrogate pair, 2 characters, is 4): room for
+      // the whole body, so write() never stops short
+      if (at + 3 * body.length > buf.length) {
+        const grown = Buffer.allocUnsafeSlow(Math.max(2 * buf.length, at + 3 * body.length));
+        buf.copy(grown, 0, 0, at);
+        buf = grown;
+      }
+      starts[i] = at;
+      at += buf.write(body, at);
+      ends[i] = at;
+    }
+    return { kinds, keys, keyEnds, text: new Uint8Array(buf.buffer, 0, at), starts, ends, bodies: [], removeKinds: w.remove.map((r) => r.kind), removeKeys: w.remove.map((r) => r.key), meta: [this.revisionRow(revision)] };
+  }
+
   /** A write request to the thread failed with `e`. When the thread stopped after it was sent
    * (ThreadStoppedError: it may have committed before), the revision row tells: true when the
    * write is durable (commit `revision`); false when it is not (the caller throws `e`). When the
@@ -790,7 +824,8 @@ export class StateStore {
    * It is serialised now and inserted by the writer thread meanwhile (a small one while the WAL is
    * ~WAL_BEHIND_CHECKPOINTS checkpoints long: sent at its commit, once they ran). A large write whose source texts are
    * bytes (a Buffer) hands them to the thread: they are unusable here afterwards (the request's
-   * body, read by no one once its apply began). `undo()`: the write that puts back what `w`
+   * body, read by no one once its apply began); one with no source text goes as bytes serialised
+   * here (serialisedBytes). `undo()`: the write that puts back what `w`
    * replaces, for a commit whose outcome is not known (StoreStateUncertain): committed before the
    * next write if it was durable after all (without one, such a commit is kept). */
   stage(w: StoreWrite, undo?: () => StoreWrite): StagedWrite {
@@ -816,7 +851,8 @@ export class StateStore {
     // one's WAL is counted here (committed()), and checkpointed past CHECKPOINT_BYTES.
     const revision = this.rev!.n + 1;
     if (small) return this.staged(writer, writer.request({ op: 'stage', ...this.serialised(w, revision) }), revision, undo, true);
-    const rows = this.writeRows(w, revision, w.upsert.find((o) => o.source)?.source?.text ?? '');
+    const text = w.upsert.find((o) => o.source)?.source?.text;
+    const rows = text === undefined ? this.serialisedBytes(w, revision) : this.writeRows(w, revision, text);
     // The revision goes in the thread's transaction: committed with the rows or not at all. The
     // counter it names stays right until the commit: the thread's transaction holds the database's
     // write lock from here (BEGIN IMMEDIATE), so no other commit moves the revision meanwhile.
