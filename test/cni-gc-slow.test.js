@@ -16,13 +16,17 @@ async function slowDaemon(t, delayMs, answer) {
   const dir = mkdtempSync(join(tmpdir(), 'wdp-slow-'));
   const sock = join(dir, 'api.sock');
   const seen = [];
+  const answers = new Set(); // the answers not yet sent: cleared at the teardown (a client that gave up leaves one)
   const server = createServer((req, res) => {
     seen.push(`${req.method} ${req.url}`);
     req.resume();
-    req.on('end', () => setTimeout(() => { res.setHeader('content-type', 'application/json'); res.end(JSON.stringify(answer)); }, delayMs));
+    req.on('end', () => {
+      const timer = setTimeout(() => { answers.delete(timer); res.setHeader('content-type', 'application/json'); res.end(JSON.stringify(answer)); }, delayMs);
+      answers.add(timer);
+    });
   });
   await new Promise((r) => server.listen(sock, r));
-  t.teardown(() => { server.closeAllConnections(); server.close(); rmSync(dir, { recursive: true, force: true }); });
+  t.teardown(() => { for (const timer of answers) clearTimeout(timer); server.closeAllConnections(); server.close(); rmSync(dir, { recursive: true, force: true }); });
   return { server: `unix:${sock}`, seen };
 }
 
