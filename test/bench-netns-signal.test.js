@@ -4,6 +4,7 @@
 // gets no signal from the bench's terminal.
 import test from 'ava';
 import { spawn, spawnSync } from 'node:child_process';
+import { within } from './lib/bounded-wait.js';
 
 const NETNS = new URL('../dist/src/bench/peers/netns.js', import.meta.url).href;
 const root = typeof process.getuid === 'function' && process.getuid() === 0;
@@ -25,7 +26,7 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
       t.true(nsList().includes(ns), 'the namespace exists while the bench runs');
       const exited = new Promise((resolve) => child.once('exit', resolve));
       child.kill(sig);
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 30_000))]);
+      await within(exited, 30_000);
       t.not(child.exitCode === null && child.signalCode === null, true, 'the bench exited');
       t.false(nsList().includes(ns), `${ns} deleted`);
     } finally {

@@ -17,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { rootGate } from './lib/root-gate.js';
 import { loopWorks, sleep, unixRequest } from './lib/chaos.js';
+import { within } from './lib/bounded-wait.js';
 
 const gate = rootGate(test, { tools: ['unshare', 'mount', 'losetup', 'mkfs.ext4', 'fsfreeze', 'chattr', 'nsenter'] });
 const serial = gate.ok && !loopWorks() ? (title, ...rest) => test.skip(`${title} (skipped: no loop devices here)`, ...rest) : gate.serial;
@@ -55,8 +56,8 @@ serial('a disk that never completes the store\'s writes: healthz (503), metrics 
   t.teardown(async () => {
     thaw(); // (first: a process blocked on the frozen filesystem cannot end before)
     spawnSync('chattr', ['-i', `${root()}/state/state.db-wal`]);
-    if (child && child.exitCode === null) { const gone = new Promise((r) => child.once('exit', r)); child.kill('SIGKILL'); await Promise.race([gone, sleep(10_000)]); }
-    if (holder.exitCode === null) { const gone = new Promise((r) => holder.once('exit', r)); holder.kill('SIGKILL'); await Promise.race([gone, sleep(5000)]); }
+    if (child && child.exitCode === null) { const gone = new Promise((r) => child.once('exit', r)); child.kill('SIGKILL'); await within(gone, 10_000); }
+    if (holder.exitCode === null) { const gone = new Promise((r) => holder.once('exit', r)); holder.kill('SIGKILL'); await within(gone, 5000); }
     spawnSync('losetup', ['-d', loop]); // (detached at the unmount already, when autoclear was set)
     rmSync(work, { recursive: true, force: true });
   });

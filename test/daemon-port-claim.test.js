@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { buildTopology, startDaemon, startPods, destroyTopology, api, curlOk, serviceYaml, sliceYaml, readyEndpoints, rootGate, ROOT, WDP, sleep } from './lib/topology.js';
 import { systemTool } from '../dist/src/util/system-tool.js';
 import { daemonEnv } from '../dist/src/demo/topology.js';
+import { within } from './lib/bounded-wait.js';
 
 const NFT = systemTool('nft');
 const gate = rootGate(test);
@@ -145,7 +146,7 @@ serial('a daemon on other interfaces of the namespace leaves the running one\'s 
   t.is(nft.trim(), '', 'no change to the ruleset');
   await forwards(t, 'after the refused add');
   child.kill('SIGTERM');
-  t.is(await Promise.race([exited, sleep(60_000).then(() => 'timeout')]), 0, out().slice(-3000));
+  t.is(await within(exited, 60_000, () => 'timeout'), 0, out().slice(-3000));
 });
 
 serial('a claim whose holder was killed blocks nobody: another daemon takes the interfaces', async (t) => {
@@ -156,6 +157,6 @@ serial('a claim whose holder was killed blocks nobody: another daemon takes the 
   // what the killed one had saved of them is the interfaces' (beside their claims), found by this one
   t.regex(out(), /an interface a wdp did not hand back \(killed\): what it had before that wdp took it is what it gets back/);
   child.kill('SIGTERM');
-  t.is(await Promise.race([exited, sleep(60_000).then(() => 'timeout')]), 0, out().slice(-3000));
+  t.is(await within(exited, 60_000, () => 'timeout'), 0, out().slice(-3000));
   t.deepEqual(readdirSync(join(topo.runDir, 'interfaces')), [], 'no claim or hand-back record left in the shared run directory');
 });

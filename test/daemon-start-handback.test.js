@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { canUseNetns, NetnsLab, must } from '../dist/src/netns.js';
 import { systemTool } from '../dist/src/util/system-tool.js';
 import { startWdp, runDirOf, wdpStartArgv } from './lib/wdp-process.js';
+import { within } from './lib/bounded-wait.js';
 
 // (the system's nft: under npx, PATH starts with node_modules/.bin, whose `nft` is another tool's)
 const NFT = systemTool('nft');
@@ -159,7 +160,7 @@ serial('a start refused because a running daemon holds the state directory takes
   t.is(d.child.exitCode, null, 'the running daemon runs on');
 
   d.child.kill('SIGTERM');
-  const stop = await Promise.race([d.exited, sleep(60_000).then(() => ({ code: 'timeout' }))]);
+  const stop = await within(d.exited, 60_000, () => ({ code: 'timeout' }));
   t.is(stop.code, 0, d.log().slice(-3000));
   t.notRegex(dropChains(lab, ns), /in_up0/, 'the stop hands it back');
   // the monitors do see a hand-back (the running daemon's stop): their silence above means something

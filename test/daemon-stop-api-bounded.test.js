@@ -17,6 +17,7 @@ import { parseConfig } from '../dist/src/daemon/config.js';
 import { startDaemon } from '../dist/src/daemon/daemon.js';
 import { ApiServerDouble } from './lib/apiserver-double.js';
 import { waitFor } from './lib/topology.js';
+import { within } from './lib/bounded-wait.js';
 
 const svc = (name, ip) => ({ apiVersion: 'v1', kind: 'Service', metadata: { namespace: 'shop', name }, spec: { clusterIP: ip, ports: [{ name: 'http', port: 80, targetPort: 8080 }] } });
 
@@ -55,7 +56,7 @@ const STOP_BOUND_MS = 50_000;
   t.teardown(async () => {
     agent.destroy();
     // (a stop that did not end is not waited for again: the namespace goes anyway)
-    await Promise.race([daemon?.stop().catch(() => undefined), new Promise((r) => setTimeout(r, 1000))]);
+    await within(daemon?.stop().catch(() => undefined), 1000);
     await lab.destroy();
     rmSync(dir, { recursive: true, force: true });
   });
@@ -116,7 +117,7 @@ const STOP_BOUND_MS = 50_000;
   const double = new ApiServerDouble();
   let daemon;
   t.teardown(async () => {
-    await Promise.race([daemon?.stop().catch(() => undefined), new Promise((r) => setTimeout(r, 1000))]);
+    await within(daemon?.stop().catch(() => undefined), 1000);
     await double.close().catch(() => undefined);
     await lab.destroy();
     rmSync(dir, { recursive: true, force: true });

@@ -8,6 +8,8 @@ import {
   e2eSuite, api, curlOk, serviceYaml, sliceYaml, httpMany, udpAsk, logged, POD_SERVER, WDP, NODE_V6,
 } from './lib/topology.js';
 import { cniCall, ptpLike as ptpPod, startServer as podServer } from './lib/cni-pods.js';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 const suite = e2eSuite(test, { pods: [{ name: 'pod-a', attach: 'afpacket' }, { name: 'pod-b', attach: 'tap' }] });
 const { serial, apply } = suite;
@@ -30,16 +32,20 @@ const ptpLike6 = (i) => ptpPod(topo, i, { ip: null, ip6: `fd00:244:2::${(0x10 + 
 
 const startServer = (ns, name) => podServer(topo, ns, name);
 
-// a long-lived TCP session through a ClusterIP to pod-a: one line every 50 ms, each echoed
+// a long-lived TCP session through a ClusterIP to pod-a: one line every 50 ms, each echoed, for
+// `ms` at most or until `stopFile` exists (the churn it runs beside is over: it ran ~20 s fixed,
+// some 10 s of it after the churn)
 const ECHO = "require('net').createServer((s) => { s.on('data', (d) => s.write(d)); s.on('error', () => {}); }).listen(7000, () => console.log('ready'));";
-const session = (ms) => `
+const session = (ms, stopFile) => `
   const s = require('net').connect(7000, '10.96.7.1');
   let sent = 0, got = '', err = null;
   const iv = setInterval(() => { s.write('x' + (sent++) + '\\n'); }, 50);
   s.on('data', (d) => { got += d; });
   s.on('error', (e) => { err = e.code || e.message; });
   s.on('close', () => { if (!err) err = 'closed'; });
-  setTimeout(() => { clearInterval(iv); setTimeout(() => { console.log(JSON.stringify({ sent, echoed: got.split('\\n').filter(Boolean).length, err })); process.exit(0); }, 1000); }, ${ms});`;
+  const end = () => { clearInterval(iv); clearInterval(stop); clearTimeout(bound); setTimeout(() => { console.log(JSON.stringify({ sent, echoed: got.split('\\n').filter(Boolean).length, err })); process.exit(0); }, 1000); };
+  const stop = setInterval(() => { if (require('fs').existsSync(${JSON.stringify(stopFile)})) end(); }, 100);
+  const bound = setTimeout(end, ${ms});`;
 
 serial('wdp get ports lists the config file\'s ports; the CLI adds and removes a port; bad requests are refused whole', async (t) => {
   const list = await wdp(['get', 'ports']);
@@ -95,7 +101,8 @@ serial('pods added (CNI ADD) and removed (CNI DEL) in a loop while other pods\' 
   t.is((await curlOk(topo, topo.ns.client, 'http://10.96.7.2/')).code, 0);
   const ROUNDS = 5;
   // background traffic for the whole loop (bounded: a fixed duration / request count)
-  const sessionRun = topo.lab.execAsync(topo.ns.client, process.execPath, ['-e', session(ROUNDS * 4000)], { timeoutMs: ROUNDS * 4000 + 20000 });
+  const churnOver = join(topo.dir, 'churn-over');
+  const sessionRun = topo.lab.execAsync(topo.ns.client, process.execPath, ['-e', session(ROUNDS * 4000, churnOver)], { timeoutMs: ROUNDS * 4000 + 20000 });
   const requests = httpMany(topo, topo.ns.client, 'http://10.96.7.2/', ROUNDS * 20, { timeoutMs: 3000 });
   const portsBefore = JSON.parse((await wdp(['get', 'ports', '-o', 'json'])).stdout).items.length;
   const started = Date.now();
@@ -125,6 +132,7 @@ serial('pods added (CNI ADD) and removed (CNI DEL) in a loop while other pods\' 
     srv.kill('SIGKILL');
     await topo.lab.execAsync(topo.ns.dp, 'ip', ['link', 'del', pod.hostIf]);
   }
+  writeFileSync(churnOver, '');
   const s = JSON.parse((await sessionRun).stdout.trim().split('\n').pop());
   t.is(s.err, null, `the long-lived session broke: ${JSON.stringify(s)}`);
   t.true(s.sent > 20 && s.echoed === s.sent, `every line echoed: ${JSON.stringify(s)}`);

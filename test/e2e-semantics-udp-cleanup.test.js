@@ -13,6 +13,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { e2eSuite, api, serviceYaml, sliceYaml, sleep, NODE_V4 } from './lib/topology.js';
+import { within } from './lib/bounded-wait.js';
 
 const suite = e2eSuite(test, { pods: [{ name: 'pod-a', attach: 'tap' }, { name: 'pod-b', attach: 'afpacket' }] });
 const { serial, apply } = suite;
@@ -72,7 +73,7 @@ async function connectedClient(t, sport, vip) {
   const ended = new Promise((resolve) => { client.on('close', resolve); });
   t.true(await first, `the first answer (${out})`);
   const finish = async (ms) => {
-    await Promise.race([ended, sleep(ms)]);
+    await within(ended, ms);
     if (client.exitCode === null) client.kill();
     return out;
   };

@@ -162,7 +162,8 @@ rootTest('HostAddressWatch: the monitor ends with a daemon killed outright (setp
   child.stdout.on('data', (d) => { out += d; });
   child.stderr.on('data', (d) => { out += d; });
   const nsPids = () => execFileSync('ip', ['netns', 'pids', ns], { encoding: 'utf8' }).trim().split(/\s+/).filter(Boolean);
-  for (let i = 0; i < 100 && (!out.includes('watching') || nsPids().length === 0); i++) await sleep(100);
+  // (while the monitor starts, the exec that puts it in the namespace can be seen beside it: wait for one)
+  for (let i = 0; i < 100 && (!out.includes('watching') || nsPids().length !== 1); i++) await sleep(100);
   t.is(nsPids().length, 1, `the monitor runs in the namespace: ${out}`);
   child.kill('SIGKILL');
   for (let i = 0; i < 50 && nsPids().length; i++) await sleep(100);

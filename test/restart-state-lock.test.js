@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { rootGate } from './lib/root-gate.js';
 import { buildTopology, startPods, startDaemon, destroyTopology, api, serviceYaml, sliceYaml, curlOk, WDP, waitFor, logged } from './lib/topology.js';
 import { lockStateDir, LOCK_FILE, MUTEX_FILE, StateDirInUseError } from '../dist/src/daemon/state-lock.js';
+import { within } from './lib/bounded-wait.js';
 
 const { serial } = rootGate(test);
 
@@ -217,7 +218,7 @@ serial('a second `wdp start` on a live daemon\'s state directory fails at once; 
   second.stdout.on('data', (d) => { out += d; });
   second.stderr.on('data', (d) => { out += d; });
   const exit = new Promise((res) => second.once('exit', (code) => res(code)));
-  const code = await Promise.race([exit, new Promise((res) => setTimeout(() => res('still running'), 60000))]);
+  const code = await within(exit, 60000, () => 'still running');
   if (code === 'still running') { second.kill('SIGKILL'); await exit; }
   t.is(code, 1, `the second start must fail: ${out.slice(-3000)}`);
   t.regex(out, new RegExp(`wdp start: cannot start: the state directory \\S+ is in use by another wdp \\(pid ${first.pid} in its PID namespace`));

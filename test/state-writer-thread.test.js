@@ -12,6 +12,7 @@ import Database from 'better-sqlite3';
 import { startControlPlane } from './lib/server.js';
 import { NotSentError, StoreWriterThread } from '../dist/src/state/store-writer.js';
 import { StateStore, StoreStateUncertain } from '../dist/src/state/store.js';
+import { within } from './lib/bounded-wait.js';
 
 function stateDir(t) {
   const dir = mkdtempSync(join(tmpdir(), 'wdp-state-thread-'));
@@ -323,8 +324,7 @@ for (const rows of [1, 1000]) test(`bytes already handed over are refused by a l
   const rev = s.revision();
   s.stageOnThreadRows = rows;
   const again = (async () => s.stage(w).commit())();
-  const timeout = new Promise((resolve) => setTimeout(resolve, 10_000, 'no answer in 10 s')).then((why) => { throw new Error(why); });
-  await t.throwsAsync(Promise.race([again, timeout]), { message: /past|handed over/ });
+  await t.throwsAsync(within(again, 10_000, () => { throw new Error('no answer in 10 s'); }), { message: /past|handed over/ });
   t.is(s.revision(), rev);
   const db = copyDb(dir);
   t.teardown(() => db.close());
@@ -347,7 +347,7 @@ test('a request the thread cannot be sent (a detached buffer) rejects and leaves
 // a clear error, not wait forever. Node raises 'messageerror' for it; no message of the store's
 // kinds fails to deserialise on demand, so the tests raise the event where Node would.
 const oneRow = (key) => ({ op: 'stage', kinds: Uint8Array.of(0), keys: key, keyEnds: Int32Array.of(key.length), text: '', starts: Int32Array.of(-1), ends: new Int32Array(1), bodies: [JSON.stringify({ kind: 'Service' })], removeKinds: [], removeKeys: [], meta: [] });
-const withTimeout = (p, ms = 10_000) => Promise.race([p, new Promise((_, reject) => setTimeout(() => reject(new Error(`no answer in ${ms} ms`)), ms))]);
+const withTimeout = (p, ms = 10_000) => within(p, ms, () => { throw new Error(`no answer in ${ms} ms`); });
 
 test('an answer of the writer thread that cannot be read fails the request in flight clearly, drops its write, and the next write gets a new thread', async (t) => {
   const dir = stateDir(t);

@@ -28,6 +28,7 @@ import { runWdp } from './lib/wdp-cli.js';
 import { ECHO_CLIENT, ECHO_PORT, ECHO_SERVER, report } from './lib/echo-traffic.js';
 import { spawnNode, httpMany } from './lib/topology.js';
 import { kustomize } from './lib/kustomize.js';
+import { within } from './lib/bounded-wait.js';
 import { systemTool } from '../dist/src/util/system-tool.js';
 
 // nftables' `nft` from the system directories: under `npx ava` PATH starts with node_modules/.bin,
@@ -436,7 +437,7 @@ serial('a restart of the DaemonSet\'s pod — SIGTERM, which it obeys well withi
   const grace = ds.spec.template.spec.terminationGracePeriodSeconds;
   const exited = new Promise((r) => daemon.once('exit', (code, sig) => r({ code, sig })));
   daemon.kill('SIGTERM');
-  const stop = await Promise.race([exited, sleep(grace * 1000).then(() => ({ late: true }))]);
+  const stop = await within(exited, grace * 1000, () => ({ late: true }));
   t.deepEqual(stop, { code: 0, sig: null }, `the stop ended within terminationGracePeriodSeconds (${grace} s)`);
   startPod();
   await waitServing(daemon);
@@ -634,7 +635,7 @@ serial('deploy/host-port/ (kubectl apply -k): its daemon, privileged, moves the 
   const grace = hds.spec.template.spec.terminationGracePeriodSeconds;
   let exited = new Promise((r) => daemon.once('exit', (code, sig) => r({ code, sig })));
   daemon.kill('SIGTERM');
-  t.deepEqual(await Promise.race([exited, sleep(grace * 1000).then(() => ({ late: true }))]), { code: 0, sig: null });
+  t.deepEqual(await within(exited, grace * 1000, () => ({ late: true })), { code: 0, sig: null });
   t.deepEqual(nicState(), onNic, 'the NIC\'s addresses and default routes back');
   t.false(lab.exec(topo.ns.dp, NFT, ['list', 'tables']).stdout.includes('netdev wdp'), 'the kernel no longer kept off the NIC');
   t.deepEqual(await outside(), ['outside', 'outside'], 'the node reaches the outside through its NIC');

@@ -22,6 +22,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, rmSync, statfsSync, statSync, writeFileSync } from 'node:fs';
 import { ChaosRig, prng, sleep } from './chaos.js';
+import { within } from './bounded-wait.js';
 
 const NS = 'chaos';
 /** Service indexes drawn from [0, SLOTS): a large apply writes 500–700 Services and as many slices (≥ 1,000 rows: the writer thread). */
@@ -493,7 +494,7 @@ const RUN = {
   async 'two-daemons'(ctx) {
     const { rig, rnd, step } = ctx;
     await ensureUp(ctx);
-    const ended = (d, ms) => Promise.race([d.exited, sleep(ms)]).then(() => d.done);
+    const ended = (d, ms) => within(d.exited, ms).then(() => d.done);
     if (rnd.chance(0.5)) {
       const d2 = rig.start();
       if (!await ended(d2, 30000)) { await rig.kill(d2, 'kill'); throw new Error('a second daemon runs on a live daemon\'s state directory'); }
@@ -505,7 +506,7 @@ const RUN = {
     // over a dead daemon's lock, two starts at once: exactly one runs
     await down(ctx, 'kill');
     const a = rig.start(), b = rig.start();
-    await Promise.race([a.exited, b.exited, sleep(30000)]);
+    await within(Promise.race([a.exited, b.exited]), 30000);
     await sleep(2000);
     const alive = [a, b].filter((d) => !d.done);
     step(`  two starts: ${JSON.stringify(a.done)} / ${JSON.stringify(b.done)}`);

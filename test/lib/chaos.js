@@ -12,6 +12,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NetnsLab } from '../../dist/src/netns.js';
+import { within } from './bounded-wait.js';
 import { mulberry32 } from '../../dist/src/util/rng.js';
 
 
@@ -206,12 +207,12 @@ export class ChaosRig {
 
   /** Tears everything down (daemons, namespace and its TAPs, the mount, the files). */
   async teardown() {
-    for (const d of [...this.daemons]) { try { process.kill(d.pid, 'SIGKILL'); } catch { /* gone */ } await Promise.race([d.exited, sleep(5000)]); }
+    for (const d of [...this.daemons]) { try { process.kill(d.pid, 'SIGKILL'); } catch { /* gone */ } await within(d.exited, 5000); }
     try { this.lab?.destroySync(); } catch { /* best effort */ }
     if (this.holder && this.holder.exitCode === null) {
       const gone = new Promise((r) => this.holder.once('exit', r));
       this.holder.kill('SIGKILL');
-      await Promise.race([gone, sleep(5000)]);
+      await within(gone, 5000);
     }
     rmSync(this.work, { recursive: true, force: true });
   }

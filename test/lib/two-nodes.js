@@ -23,6 +23,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { request } from 'node:http';
 import { NetnsLab, must, sweepStale } from '../../dist/src/netns.js';
+import { within } from './bounded-wait.js';
 import { startPods, startDaemon, sleep } from '../../dist/src/demo/topology.js';
 
 const DOUBLE = fileURLToPath(new URL('./apiserver-double.js', import.meta.url));
@@ -186,7 +187,7 @@ export async function buildTwoNodes({ kind = 'tn', uplink = 'afpacket' } = {}) {
 /** Stops both daemons (SIGTERM, bounded), then removes every namespace and the temp dir. */
 export async function destroyTwoNodes(two) {
   if (!two) return;
-  await Promise.all(Object.values(two.nodes).map((n) => Promise.race([stopNode(n), sleep(5000)])));
+  await Promise.all(Object.values(two.nodes).map((n) => within(stopNode(n), 5000)));
   await two.lab.destroy();
   rmSync(two.dir, { recursive: true, force: true });
 }

@@ -7,6 +7,7 @@
 // would stay; daemons started with the same `dir` share it, as the daemons of one node do.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { within } from './bounded-wait.js';
 
 const WDP = new URL('../../bin/wdp.js', import.meta.url).pathname;
 const ROOT = new URL('../../', import.meta.url).pathname;
@@ -38,5 +39,5 @@ export async function startWdp(lab, ns, dir, config, name = 'wdp.json', { prefix
 /** Signals the daemon and waits for its exit ({ code, signal }), or { code: 'timeout' } after 60 s. */
 export async function stopWdp(d, signal = 'SIGTERM') {
   d.child.kill(signal);
-  return Promise.race([d.exited, sleep(60_000).then(() => ({ code: 'timeout' }))]);
+  return within(d.exited, 60_000, () => ({ code: 'timeout' }));
 }
