@@ -76,3 +76,13 @@ test('the bench\'s times take the same forms; bad ones name the flag', (t) => {
     t.regex(r.stderr, msg, args.join(' '));
   }
 });
+
+test('the config file\'s durations and the CLI\'s flags are read by one parser of Go\'s form (kube-proxy\'s config takes time.ParseDuration\'s)', async (t) => {
+  const { parseDuration } = await import('../dist/src/daemon/config.js');
+  for (const [text, ms] of [['1s', 1000], ['500ms', 500], ['1h30m', 5_400_000], ['1.5s', 1500], ['250us', 0.25], ['1500µs', 1.5], ['.5s', 500], ['0', 0], ['-1s', -1000]]) {
+    t.is(parseDuration(text), ms, text);
+    t.is(parseDurationFlag(text, { flag: '--x', unit: 'ms' }), ms, `${text} as a flag`);
+  }
+  for (const bad of ['', '1', '1x', 's', '1s2', '1 s']) t.true(Number.isNaN(parseDuration(bad)), bad);
+  t.is(parseDuration(30), 30_000, 'a YAML number is seconds');
+});

@@ -22,6 +22,7 @@ import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { InputFileError, readInputFile } from '../util/input-file.js';
 import { didYouMean } from '../util/suggest.js';
+import { goDurationMicros } from '../util/duration.js';
 import { DocumentError, parseSingleDocument } from '../model/load.js';
 import { z } from 'zod';
 import { cidrNetwork, parseCidr } from '../util/addr.js';
@@ -201,13 +202,10 @@ const nodeName = z.string().regex(NODE_NAME_RE, 'must be a lowercase RFC 1123 na
 const hostnameOverride = z.string().transform((s) => (s === '' ? undefined : s.trim().toLowerCase()))
   .pipe(z.string().min(1, 'empty hostname is invalid').regex(NODE_NAME_RE, 'must be an RFC 1123 name (letters, digits, "-" and ".")').max(253).optional());
 
-/** A duration as kube-proxy's config writes them ("1s", "500ms", "30s", "1m", "1h30m") or seconds. */
+/** A duration as kube-proxy's config writes them (Go's form: "1s", "500ms", "1h30m") in ms, or a
+ * number of seconds; NaN when it is neither. */
 export function parseDuration(v: string | number): number {
-  if (typeof v === 'number') return v * 1000;
-  const parts = [...v.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)];
-  if (!parts.length || parts.map((p) => p[0]).join('') !== v) return NaN;
-  const unit: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-  return parts.reduce((ms, p) => ms + Number(p[1]) * unit[p[2]], 0);
+  return typeof v === 'number' ? v * 1000 : goDurationMicros(v) / 1000;
 }
 const duration = z.union([z.number().min(0), z.string()]).transform((v, ctx) => {
   const ms = parseDuration(v);

@@ -41,20 +41,27 @@ export function formatDuration(us: number): string {
   return sign + out;
 }
 
+/** `text` in Go's time.ParseDuration form (an optional sign, then one or more number+unit parts:
+ * "1m30s", "500ms", "-1.5h", ".5s"; "0" alone) as microseconds; NaN when it is not one. The one
+ * reader of that form: the CLI's duration flags (below) and the config file's durations
+ * (src/daemon/config.ts parseDuration). */
+export function goDurationMicros(text: string): number {
+  const m = /^([+-]?)(.*)$/.exec(text)!;
+  const body = m[2];
+  if (body === '0') return 0;
+  const parts = [...body.matchAll(/(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)/g)];
+  if (!parts.length || parts.map((p) => p[0]).join('') !== body) return NaN;
+  const us = parts.reduce((sum, p) => sum + Number(p[1]) * MICROS[p[2]], 0);
+  return m[1] === '-' ? -us : us;
+}
+
 /** The flag's value in its unit; a DurationError naming the flag for anything else. */
 export function parseDurationFlag(text: string, f: DurationFlag): number {
   const t = text.trim();
   const forms = `${f.flag} takes a duration like 500ms, 30s, 1m30s or 1h (a bare number is ${UNIT_NAME[f.unit]}), got ${JSON.stringify(text)}`;
-  const m = /^([+-]?)(.*)$/.exec(t)!;
-  const body = m[2];
-  let us: number;
-  if (/^(\d+(\.\d*)?|\.\d+)$/.test(body)) us = Number(body) * MICROS[f.unit];
-  else {
-    const parts = [...body.matchAll(/(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)/g)];
-    if (!parts.length || parts.map((p) => p[0]).join('') !== body) throw new DurationError(forms);
-    us = parts.reduce((sum, p) => sum + Number(p[1]) * MICROS[p[2]], 0);
-  }
-  if (m[1] === '-') us = -us;
+  // a bare number is in the flag's own unit; anything else is Go's form
+  const bare = /^([+-]?)(\d+(\.\d*)?|\.\d+)$/.exec(t);
+  const us = bare ? (bare[1] === '-' ? -1 : 1) * Number(bare[2]) * MICROS[f.unit] : goDurationMicros(t);
   if (!Number.isFinite(us)) throw new DurationError(forms);
   const value = us / MICROS[f.unit];
   const shown = (v: number) => formatDuration(v * MICROS[f.unit]);
