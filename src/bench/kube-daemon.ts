@@ -194,7 +194,12 @@ export async function measureKubeDaemon(o: { services: number; endpoints: number
             puts.push(performance.now() - s0);
             const g2 = await waitGeneration<Generation>(api, d, (x) => x.generation !== gen, 60_000, `programmed with change ${k}`, 1);
             samples.push(performance.now() - s0);
-            updated.push(Date.parse(g2.lastUpdated) - sentAt);
+            // lastUpdated is the control plane's, set once the change is saved too, after the
+            // workers' switch that moves the generation: a poll between the two reads the previous
+            // change's time
+            const g3 = Date.parse(g2.lastUpdated) >= sentAt ? g2
+              : await waitGeneration<Generation>(api, d, (x) => Date.parse(x.lastUpdated) >= sentAt, 60_000, `saved with change ${k}`, 1);
+            updated.push(Date.parse(g3.lastUpdated) - sentAt);
             gen = g2.generation;
             latest.set(i, addr);
           }
