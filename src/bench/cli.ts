@@ -15,7 +15,7 @@ import { formatRttFloor } from './platform.js';
 import type { CoreWorkersBenchResult } from './core-workers.js';
 import { registerKubeBench } from './kube.js';
 import { durationArg } from '../util/duration.js';
-import * as L from '../../assembly/layout.js';
+import { CORE_BENCH_DEFAULTS, IO_BENCH_DEFAULTS } from './defaults.js';
 
 // ---- option parsing: every number is checked, with the option's name in the error --------------
 
@@ -120,11 +120,11 @@ export const SWEEPS: Record<'services' | 'flows', number[]> = {
 function registerCore(bench: Command): void {
   bench.command('core')
     .description('forwarding-core throughput in this process (wraps runCoreBench)')
-    .option('--services <n>', 'services (default: 1000)', intOpt('--services', 1, 1_000_000))
-    .option('--endpoints <m>', 'endpoints per service (default: 10)', intOpt('--endpoints', 1, 1000))
-    .option('--flows <f>', 'distinct flows in the traffic mix (default: 100k)', intOpt('--flows', 1, 16_000_000))
-    .option('--seconds <duration>', `measuring time per point: 3s, 500ms, or a bare number of seconds (default: 3, with --workers 2)`, durationArg({ flag: '--seconds', unit: 's', min: 0.05, max: 3600 }))
-    .option('--batch <n>', `frames per process() call (default: ${L.DEFAULT_BATCH_MAX})`, intOpt('--batch', 1, 65535))
+    .option('--services <n>', `services (default: ${CORE_BENCH_DEFAULTS.services})`, intOpt('--services', 1, 1_000_000))
+    .option('--endpoints <m>', `endpoints per service (default: ${CORE_BENCH_DEFAULTS.endpoints})`, intOpt('--endpoints', 1, 1000))
+    .option('--flows <f>', `distinct flows in the traffic mix (default: ${CORE_BENCH_DEFAULTS.flows / 1000}k)`, intOpt('--flows', 1, 16_000_000))
+    .option('--seconds <duration>', `measuring time per point: 3s, 500ms, or a bare number of seconds (default: ${CORE_BENCH_DEFAULTS.seconds}, with --workers ${CORE_BENCH_DEFAULTS.workersSeconds})`, durationArg({ flag: '--seconds', unit: 's', min: 0.05, max: 3600 }))
+    .option('--batch <n>', `frames per process() call (default: ${CORE_BENCH_DEFAULTS.batch})`, intOpt('--batch', 1, 65535))
     .option('--ct-capacity <n>', 'conntrack capacity for the new-flow test (default: 1M, at least --flows)', intOpt('--ct-capacity', 16, 1 << 24))
     .option('--huge-pages', 'table sets on transparent huge pages (the daemon\'s hugePages: true)')
     .option('--workers <n>', 'N worker threads sharing the traffic (fanout + steering) against one: established flows (src/bench/core-workers.ts)', intOpt('--workers', 2, 16))
@@ -409,10 +409,10 @@ function phaseProgress(p: Progress): (phase: string, done: number, total: number
 function registerIo(bench: Command): void {
   bench.command('io')
     .description('port I/O throughput: AF_PACKET and TAP ports vs kernel forwarding (wraps runIoBench)')
-    .option('--seconds <duration>', 'measuring window per mode: 3s, 500ms, or a bare number of seconds (default: 3)', durationArg({ flag: '--seconds', unit: 's', min: 0.05, max: 3600 }))
-    .option('--warmup <duration>', 'traffic before each window opens, a bare number in seconds (default: 0.5)', durationArg({ flag: '--warmup', unit: 's', min: 0, max: 60 }))
-    .option('--batch <n>', 'frames per burst (default: 256)', intOpt('--batch', 1, 65535))
-    .option('--size <bytes>', 'frame length without FCS (default: 60)', intOpt('--size', 60, 65535))
+    .option('--seconds <duration>', `measuring window per mode: 3s, 500ms, or a bare number of seconds (default: ${IO_BENCH_DEFAULTS.seconds})`, durationArg({ flag: '--seconds', unit: 's', min: 0.05, max: 3600 }))
+    .option('--warmup <duration>', `traffic before each window opens, a bare number in seconds (default: ${IO_BENCH_DEFAULTS.warmupSeconds})`, durationArg({ flag: '--warmup', unit: 's', min: 0, max: 60 }))
+    .option('--batch <n>', `frames per burst (default: ${IO_BENCH_DEFAULTS.batch})`, intOpt('--batch', 1, 65535))
+    .option('--size <bytes>', `frame length without FCS (default: ${IO_BENCH_DEFAULTS.size})`, intOpt('--size', 60, 65535))
     .option('--modes <list>', 'af_packet,tap,kernel (default: all three)')
     .option('--json', 'one JSON object on stdout')
     .option('--plot <file.svg>', 'draw the figures as bars')

@@ -16,6 +16,7 @@ import { loadavg } from 'node:os';
 import { steerRingsFor } from '../daemon/steering.js';
 import type { CoreWorkerJob, CoreWorkerResult } from './core-workers-thread.js';
 import { round } from './report.js';
+import { CORE_BENCH_DEFAULTS as D } from './defaults.js';
 
 export interface CoreWorkersBenchOptions {
   workers?: number;    // default 2
@@ -86,8 +87,8 @@ export async function runCoreWorkersBench(opts: CoreWorkersBenchOptions = {}): P
   const workers = opts.workers ?? 2;
   if (!Number.isInteger(workers) || workers < 2 || workers > 16) throw new RangeError(`workers must be 2..16, got ${workers}`);
   const base = {
-    services: opts.services ?? 1000, endpoints: opts.endpoints ?? 10, flows: opts.flows ?? 100_000,
-    batch: opts.batchSize ?? 256, seconds: opts.seconds ?? 2,
+    services: opts.services ?? D.services, endpoints: opts.endpoints ?? D.endpoints, flows: opts.flows ?? D.flows,
+    batch: opts.batchSize ?? D.batch, seconds: opts.seconds ?? D.workersSeconds,
   };
   const loadBefore = loadavg()[0];
   const one = await runOnce({ ...base, workers: 1, split: 'fanout' }, false);

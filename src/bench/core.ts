@@ -30,6 +30,7 @@ import { maglevTable } from '../compiler/maglev.js';
 import { tableSetBytes, type TableCapacities } from '../core/table-writer.js';
 import { ReferenceModel } from '../reference/model.js';
 import { intToIp } from './peers/service-set.js';
+import { CORE_BENCH_DEFAULTS as D } from './defaults.js';
 
 export interface CoreBenchOptions {
   services?: number;         // default 1000
@@ -162,11 +163,11 @@ const yieldToLoop = () => new Promise<void>((r) => setImmediate(r));
 const cpuUs = (u: NodeJS.CpuUsage) => u.user + u.system;
 
 export async function runCoreBench(opts: CoreBenchOptions = {}): Promise<CoreBenchResult> {
-  const services = opts.services ?? 1000;
-  const endpoints = opts.endpoints ?? 10;
-  const flows = opts.flows ?? 100_000;
-  const seconds = opts.seconds ?? 3;
-  const batch = opts.batchSize ?? L.DEFAULT_BATCH_MAX;
+  const services = opts.services ?? D.services;
+  const endpoints = opts.endpoints ?? D.endpoints;
+  const flows = opts.flows ?? D.flows;
+  const seconds = opts.seconds ?? D.seconds;
+  const batch = opts.batchSize ?? D.batch;
   const slotSize = opts.slotSize ?? L.DEFAULT_SLOT_SIZE;
   const progress = opts.onProgress ?? (() => {});
   for (const [k, v, min] of [['services', services, 1], ['endpoints', endpoints, 1], ['flows', flows, 1], ['batchSize', batch, 1]] as const) {

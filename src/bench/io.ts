@@ -24,6 +24,7 @@ import { join } from 'node:path';
 import { NetnsLab, canUseNetns, run } from '../netns.js';
 import type { ChildProcess } from 'node:child_process';
 import { DESC_SIZE, D_OUT_PORT, D_VERDICT, V_FORWARD } from '../../assembly/layout.js';
+import { IO_BENCH_DEFAULTS as D } from './defaults.js';
 
 export interface IoBenchOptions {
   /** Measuring window per mode (default 3). */
@@ -158,10 +159,10 @@ async function startForwarder(inHandle: number, outHandle: number, batch: number
 }
 
 export async function runIoBench(opts: IoBenchOptions = {}): Promise<IoBenchResult> {
-  const seconds = opts.seconds ?? 3;
-  const batch = opts.batch ?? 256;
-  const size = opts.size ?? 60;
-  const warmup = opts.warmupSeconds ?? 0.5;
+  const seconds = opts.seconds ?? D.seconds;
+  const batch = opts.batch ?? D.batch;
+  const size = opts.size ?? D.size;
+  const warmup = opts.warmupSeconds ?? D.warmupSeconds;
   const modes = opts.modes ?? ['af_packet', 'tap', 'kernel'];
   if (!(seconds > 0 && seconds <= 3600)) throw new Error(`seconds must be in (0, 3600], got ${seconds}`);
   if (!Number.isInteger(batch) || batch < 1 || batch > 4096) throw new Error(`batch must be an integer 1..4096, got ${batch}`);
