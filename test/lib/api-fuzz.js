@@ -103,7 +103,12 @@ export class FuzzDaemon {
     return new Promise((resolve, reject) => {
       const h = { ...headers };
       if (body !== undefined && h['content-length'] === undefined && h['transfer-encoding'] === undefined) h['content-length'] = Buffer.byteLength(body);
+      // where a failed request got to (a transport error names it: written, answered, after how long)
+      const t0 = Date.now();
+      let stage = 'connecting';
+      const fail = (e) => { e.message = `${e.message} (${stage}, after ${Date.now() - t0} ms)`; reject(e); };
       const rq = request({ socketPath: this.sock, method, path, headers: h, timeout: timeoutMs, agent: false }, (res) => {
+        stage = `answered ${res.statusCode}`;
         const chunks = [];
         res.on('data', (c) => chunks.push(c));
         res.on('end', () => {
@@ -111,10 +116,12 @@ export class FuzzDaemon {
           let json; try { json = JSON.parse(text); } catch { json = undefined; }
           resolve({ status: res.statusCode, text, json, headers: res.headers });
         });
-        res.on('error', reject);
+        res.on('error', fail);
       });
+      rq.on('socket', (sock) => sock.once('connect', () => { stage = 'writing'; }));
+      rq.on('finish', () => { stage = 'written, no answer yet'; });
       rq.on('timeout', () => rq.destroy(new Error(`no answer within ${timeoutMs} ms`)));
-      rq.on('error', reject);
+      rq.on('error', fail);
       if (body !== undefined) rq.end(body); else rq.end();
     });
   }
