@@ -1,5 +1,6 @@
 // Large writes go through the store's writer thread (src/state/store-writer.ts): staged while the
-// change compiles, committed only after it compiled and went to the dataplane. Every failure on
+// change compiles (one without request text, the watcher's: once the diff went to the dataplane),
+// committed only after it compiled and went to the dataplane. Every failure on
 // that path refuses the apply and leaves dataplane and store as they were; a refused compile drops
 // the staged rows; the next apply works (a new thread when the old one died).
 import test from 'ava';
@@ -155,6 +156,56 @@ test('a change the compiler refuses drops its staged rows; the next write does n
   const b = await server(t, dir);
   t.deepEqual(await names(b.req), ['web']);
   t.is((await b.req('GET', '/api/v1/namespaces/shop/endpointslices/web-1')).json.endpoints[0].addresses[0], '10.244.1.8');
+});
+
+/** Records, in order, when the control plane posts a change to the dataplane and when it stages
+ * the store's write (`posted`, `staged`). */
+function orderOf(a) {
+  const order = [];
+  const dp = a.cp.core.dataplane, store = a.cp.core.store;
+  const apply = dp.apply.bind(dp), stage = store.stage.bind(store);
+  dp.apply = (...args) => { order.push('posted'); return apply(...args); };
+  store.stage = (...args) => { order.push('staged'); return stage(...args); };
+  return order;
+}
+
+test('a large write with no request text (the watcher\'s) is staged after the diff went to the dataplane, committed before the apply resolves, and survives a restart; one with request text is staged before the compile', async (t) => {
+  const dir = stateDir(t);
+  const a = await server(t, dir);
+  const order = orderOf(a);
+  t.is((await apply(a, [svc('web', '10.96.0.10'), slice('web-1', 'web', ['10.244.1.5'])])).status, 200);
+  t.deepEqual(order.splice(0), ['staged', 'posted'], 'the API\'s body: its bytes staged before the compile');
+  const r = await a.cp.core.applyEach([svc('api', '10.96.0.11'), slice('api-1', 'api', ['10.244.1.7']), slice('web-1', 'web', ['10.244.1.6'])]);
+  t.deepEqual(r.skipped, []);
+  t.deepEqual(order.splice(0), ['posted', 'staged'], 'serialised while the workers apply the diff');
+  t.is(a.cp.core.store.lastCommit.rows, 3, 'committed before applyEach resolved');
+  t.deepEqual(storedRows(dir), ['EndpointSlice shop/api-1', 'EndpointSlice shop/web-1', 'Service shop/api', 'Service shop/web']);
+  await a.close();
+  const b = await server(t, dir);
+  t.deepEqual(await names(b.req), ['api', 'web']);
+  t.is((await b.req('GET', '/api/v1/namespaces/shop/endpointslices/web-1')).json.endpoints[0].addresses[0], '10.244.1.6');
+});
+
+test('the writer thread dying on a watcher\'s large write staged after the post: refused, the dataplane and the store as they were, the next one works', async (t) => {
+  const dir = stateDir(t);
+  const a = await server(t, dir);
+  t.deepEqual((await a.cp.core.applyEach([svc('web', '10.96.0.10'), slice('web-1', 'web', ['10.244.1.5'])])).skipped, []);
+  const store = a.cp.core.store;
+  const stage = store.stage.bind(store);
+  let kill = true;
+  store.stage = (w) => {
+    const s = stage(w);
+    if (kill) { kill = false; store.writerThreadForTests.threadForTests.terminate(); }
+    return s;
+  };
+  const err = await t.throwsAsync(a.cp.core.applyEach([svc('api', '10.96.0.11'), slice('web-1', 'web', ['10.244.1.9'])]));
+  t.regex(err.message, /saving the desired state failed \(nothing applied; the dataplane was restored to the previous state\): the store writer thread stopped/);
+  t.deepEqual(frontends(a.dp), ['shop/web']);
+  t.is((await a.req('GET', '/api/v1/namespaces/shop/endpointslices/web-1')).json.endpoints[0].addresses[0], '10.244.1.5');
+  t.deepEqual(storedRows(dir), ['EndpointSlice shop/web-1', 'Service shop/web']);
+  t.deepEqual((await a.cp.core.applyEach([svc('api', '10.96.0.11'), slice('web-1', 'web', ['10.244.1.9'])])).skipped, []);
+  t.deepEqual(frontends(a.dp), ['shop/api', 'shop/web']);
+  t.deepEqual(storedRows(dir), ['EndpointSlice shop/web-1', 'Service shop/api', 'Service shop/web']);
 });
 
 test('after a large write the writer thread copies the WAL into the database file (not the main thread)', async (t) => {

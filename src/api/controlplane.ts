@@ -409,8 +409,14 @@ export class ControlPlaneCore {
     const modelChanged = results.some((r) => r.action !== 'unchanged');
     // The store's write starts before the compile (a large one is inserted by the store's writer
     // thread meanwhile) and is committed only once the change compiled and went to the dataplane;
-    // it is aborted when the compile refuses the change.
-    const staged = this.store && !dryRun && modelChanged ? this.stageWrite(batch, objs, old, sources) : null;
+    // it is aborted when the compile refuses the change. A large write with no request text (the
+    // watcher's full sync) has its rows serialised on this thread (JSON.stringify, ~5 µs an
+    // object): it is staged once the diff went to the workers, so that the serialising runs while
+    // they apply the diff rather than before the compile. Either way it is committed before the
+    // change is acknowledged.
+    const storing = !!this.store && !dryRun && modelChanged;
+    const stageLate = storing && !sources && objs.length >= this.store!.stageOnThreadRows;
+    let staged = storing && !stageLate ? this.stageWrite(batch, objs, old, sources) : null;
     let ch: Change;
     try {
       ch = this.compiler.change(batch);
@@ -432,6 +438,7 @@ export class ControlPlaneCore {
     const programming: Promise<Programmed> = isEmptyDiff(ch.diff) ? Promise.resolve({ generation: this.dataplane.generation(), programmedAtNs: Number(t0) })
       : this.dataplane.apply(ch.diff, this.compiler.ir, ch.undoDiff);
     programming.catch(() => undefined); // awaited below, after the commit
+    if (stageLate) staged = this.stageWrite(batch, objs, old, sources);
     let programmedYet = false;
     programming.then(() => { programmedYet = true; }, () => undefined);
     // the answer's view of the diff, built while the workers apply it (the diff went to them
