@@ -53,6 +53,9 @@ export interface KubeDaemonResult extends RestartFigures {
   /** the daemon's CPU (all threads) over list_to_programmed and from spawn to programmed */
   list_to_programmed_cpu_ms: number | null;
   start_to_programmed_cpu_ms: number | null;
+  /** the API answers → the full sync saved too (the control plane's lastUpdated: the store's
+   * commit, which may end after the workers switched); the changes start after it */
+  list_to_saved_ms: number;
   /** the double's CPU over list_to_programmed: serving the list pages (and the watches) */
   list_to_programmed_double_cpu_ms: number | null;
   list_pages: number;
@@ -167,7 +170,7 @@ export async function measureKubeDaemon(o: { services: number; endpoints: number
         let d: Daemon = startDaemon(ns, config, DAEMON_BIN);
         try {
           await waitGeneration<Generation>(api, d, () => true, 120_000, 'answering', 2);
-          const tApi = performance.now(), cApi = cpuMs(d.child.pid), dApi = cpuMs(dbl.child.pid);
+          const tApi = performance.now(), cApi = cpuMs(d.child.pid), dApi = cpuMs(dbl.child.pid), apiAt = Date.now();
           await waitGeneration<Generation>(api, d, programmed, 30 * 60_000, `compiled with ${o.services} services`, 5);
           // the counts are the compiler's, ahead of the workers: the full sync is one apply, so
           // once a trace through the worker's core finds a backend for the last Service, all are
@@ -177,6 +180,10 @@ export async function measureKubeDaemon(o: { services: number; endpoints: number
           const rssProgrammed = rssMb(d.child.pid);
           say(`programmed ${o.services} services in ${Math.round(tProg - tApi)} ms after the API answered (${Math.round(tProg - t0)} ms after spawn)`);
           const stats = await doubleCall(doubleSock, 'GET', '/__double/stats') as { listPages: number };
+          // the changes start once the full sync is saved as well (its lastUpdated, set after the
+          // store's commit): its commit's tail is the sync's, not the first changes'
+          await waitGeneration<Generation>(api, d, (x) => programmed(x) && Date.parse(x.lastUpdated) > apiAt, 60_000, 'the full sync saved', 1);
+          const tSaved = performance.now();
 
           // one endpoint moved in a different service each time, over the whole set
           const samples: number[] = [], puts: number[] = [], updated: number[] = [];
@@ -225,7 +232,7 @@ export async function measureKubeDaemon(o: { services: number; endpoints: number
           updated.sort((a, b) => a - b);
           return {
             mode: 'daemon', services: o.services, endpoints_per_service: o.endpoints, page_size: o.pageSize, min_sync_period_ms: o.minSyncPeriodMs, watch_cache: !!o.watchCache,
-            seed_ms: dbl.seedMs, start_to_api_ms: round(tApi - t0, 0), start_to_programmed_ms: round(tProg - t0, 0), list_to_programmed_ms: round(tProg - tApi, 0),
+            seed_ms: dbl.seedMs, start_to_api_ms: round(tApi - t0, 0), start_to_programmed_ms: round(tProg - t0, 0), list_to_programmed_ms: round(tProg - tApi, 0), list_to_saved_ms: round(tSaved - tApi, 0),
             list_to_programmed_cpu_ms: cApi !== null && cProg !== null ? round(cProg - cApi, 0) : null, start_to_programmed_cpu_ms: cProg === null ? null : round(cProg, 0),
             list_to_programmed_double_cpu_ms: dApi !== null && dProg !== null ? round(dProg - dApi, 0) : null,
             list_pages: stats.listPages, frontends: g.frontends, backends: g.backends, rss_programmed_mb: rssProgrammed,
