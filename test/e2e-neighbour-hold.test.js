@@ -4,8 +4,8 @@
 // reaches the tables only through the daemon (debounced, then an apply). A client that sends at
 // that moment — one UDP datagram, no retry; one TCP connect — used to lose the datagram and the
 // first SYN (drop_no_route; the connect then waited for the SYN's 1 s retransmit). Now the worker
-// holds them and sends them on once the neighbour is programmed. A frame whose backend never
-// resolves is dropped after 3 s.
+// holds them and sends them on once the neighbour is programmed (counted once as received, and not
+// as dropped). A frame whose backend never resolves is dropped after 3 s (drop_no_route then).
 // No timed assertion (the resolution takes ~60 ms on a quiet machine, seconds on a loaded one):
 // that the first SYN itself got through is read from the counters — held, released, none expired
 // or refused — not from how soon the connect finished.
@@ -22,7 +22,8 @@ const { serial, apply } = suite;
 let topo;
 test.before(() => { topo = suite.topo; });
 
-const counters = async () => (await api(topo, 'GET', '/api/v1/counters')).json.global;
+// the global counters, with drop_no_route beside them
+const counters = async () => { const j = (await api(topo, 'GET', '/api/v1/counters')).json; return { ...j.global, drop_no_route: j.drops.drop_no_route }; };
 const backends = async (service) => (await api(topo, 'GET', `/api/v1/backends?service=${encodeURIComponent(service)}`)).json.items;
 
 // Started before the apply (a process entering a namespace takes longer than the resolution
@@ -100,6 +101,10 @@ serial('the first UDP datagram and the first SYN to a backend still being resolv
     // the first datagram and SYN were held (the client sent right after the apply), and every held
     // frame was released: none waited out the hold time, so the first SYN itself was sent on
     t.is(moved('slowpath_hold_expired'), 0, 'nothing held expired');
+    // a frame held and sent on is no drop, and counts once as received: every frame received
+    // meanwhile once in rx_packets and once in its verdict
+    t.is(moved('drop_no_route'), 0, 'the held frames are not counted as dropped');
+    t.is(moved('rx_packets'), moved('forward') + moved('reject') + moved('to_host') + moved('drop'), 'received once, decided once');
     t.true((await backends('default/fresh')).every((b) => b.outPort !== null && b.outPort !== undefined), 'the pod resolved');
     // a capture's `in` is what the port received: the datagram once, not again when released
     const c = await capture.done;
@@ -122,11 +127,14 @@ serial('a frame to a backend that never resolves is dropped after the hold time,
   const r = await topo.lab.execAsync(topo.ns.client, process.execPath, ['-e',
     "const s = require('dgram').createSocket('udp4'); s.send('x', 53, '10.96.4.2', () => s.close());"]);
   t.is(r.code, 0, r.stderr);
-  await waitFor('the datagram held', async () => ((await counters()).slowpath_hold_queued ?? 0) > (before.slowpath_hold_queued ?? 0), 15000);
+  const held = await waitFor('the datagram held', async () => { const now = await counters(); return (now.slowpath_hold_queued ?? 0) > (before.slowpath_hold_queued ?? 0) ? now : undefined; }, 15000);
+  // (read before the 3 s are over: a waitFor poll comes well within them)
+  if ((held.slowpath_hold_expired ?? 0) === (before.slowpath_hold_expired ?? 0)) t.is(held.drop_no_route - before.drop_no_route, 0, 'while held it is not counted as dropped');
   // 3 s hold; expiry is checked on the worker's next loop (it wakes at least every idle wait)
   const c = await waitFor('the datagram expired', async () => {
     const now = await counters();
     return (now.slowpath_hold_expired ?? 0) > (before.slowpath_hold_expired ?? 0) ? now : undefined;
   }, 15000);
   t.is((c.slowpath_hold_released ?? 0) - (before.slowpath_hold_released ?? 0), 0, 'nothing released for it');
+  t.is(c.drop_no_route - before.drop_no_route, (c.slowpath_hold_expired ?? 0) - (before.slowpath_hold_expired ?? 0), 'dropped once it expired: drop_no_route');
 });

@@ -578,6 +578,37 @@ export class Core {
 
   private u64(off: number): number { return Number(this.dv.getBigUint64(off, true)); }
 
+  /** Adds `delta` to counter `slot` (a global counter L.GC_*, or L.GC_COUNT + a reason), never
+   * below 0. */
+  private addCounter(slot: number, delta: number): void {
+    const off = this.map.counters + slot * 8;
+    const v = this.dv.getBigUint64(off, true) + BigInt(delta);
+    this.dv.setBigUint64(off, v < 0n ? 0n : v, true);
+  }
+
+  // The worker's hold queue (docs/running.md, "Frames waiting for a neighbour") corrects what the
+  // core counted: a frame it keeps until its backend's neighbour is resolved is not a drop unless
+  // it is dropped in the end, and one decided again after its release was received only once. So
+  // every frame received counts once in rx_packets and once in its final verdict.
+
+  /** `n` frames the last batch dropped for want of a route (drop_no_route) were kept instead. */
+  countHeld(n: number): void {
+    this.addCounter(L.GC_DROP, -n);
+    this.addCounter(L.GC_COUNT + L.REASON_DROP_NO_ROUTE, -n);
+  }
+
+  /** `n` frames kept were dropped after all (held too long, their port removed): drop_no_route. */
+  countHeldDropped(n: number): void {
+    this.addCounter(L.GC_DROP, n);
+    this.addCounter(L.GC_COUNT + L.REASON_DROP_NO_ROUTE, n);
+  }
+
+  /** `n` frames kept (`bytes` in all) were decided again by the last batch: received once. */
+  countRedecided(n: number, bytes: number): void {
+    this.addCounter(L.GC_RX_PACKETS, -n);
+    this.addCounter(L.GC_RX_BYTES, -bytes);
+  }
+
   counters(): CounterSnapshot {
     const c = this.map.counters;
     const global: Record<string, number> = {};

@@ -397,6 +397,8 @@ class Worker {
   private readonly heldSince: Float64Array;
   private releasedFrom = 0;
   private releasedTo = 0;
+  /** The released frames' bytes as received (the core counts them again: countRedecided). */
+  private releasedBytes = 0;
 
   /** A port added at runtime (a pod created): opened, then it takes part in the next batch. One
    * removed while it opens (`opening.abandon`) is closed when the open ends instead. */
@@ -469,7 +471,9 @@ class Worker {
     this.core.setPortMtu(index, 0);
     for (const n of this.learned.forgetPort(index)) this.post({ type: 'neighbour-lost', neighbour: n });
     for (let k = this.inject.length - 1; k >= 0; k--) if (this.inject[k].port === index) this.inject.splice(k, 1);
-    this.countN('hold_port_removed', this.awaitingNeighbour.dropPort(index));
+    const lost = this.awaitingNeighbour.dropPort(index);
+    this.countN('hold_port_removed', lost);
+    if (lost > 0) this.core.countHeldDropped(lost);
     this.post({ type: 'reply', id, ok: true, value: { removed: port.name } });
   }
 
@@ -738,15 +742,18 @@ class Worker {
     const len = Math.min(core.dv.getUint16(d + L.D_LEN, true), core.slotSize);
     const since = i >= this.releasedFrom && i < this.releasedTo ? this.heldSince[i] : now;
     const r = this.awaitingNeighbour.hold(addr, core.u8, core.slotOffset(i), len, core.dv.getUint16(d + L.D_IN_PORT, true), since);
-    this.count(r === 'held' ? 'hold_queued' : 'hold_overflow');
+    // (a frame over the bounds stays what the core counted it: dropped, drop_no_route)
+    if (r === 'held') { this.count('hold_queued'); core.countHeld(1); } else this.count('hold_overflow');
   }
 
   /** Frames released by a diff go first in the batch (slots from `n` on); returns the new length. */
   private takeReleased(n: number): number {
     const core = this.core, q = this.awaitingNeighbour;
     this.releasedFrom = n;
+    this.releasedBytes = 0;
     while (q.releasedPending > 0 && n < core.batchMax) {
       const r = q.takeReleased(core.u8, core.slotOffset(n));
+      this.releasedBytes += r & 0xffff;
       this.heldSince[n] = q.takenArrivedAt;
       const d = core.descOffset(n);
       core.dv.setUint16(d + L.D_LEN, r & 0xffff, true);
@@ -872,7 +879,11 @@ class Worker {
       const now = core.now();
       this.probeUnresolved(now);
       this.refreshMtus(now);
-      if (this.awaitingNeighbour.waiting > 0) this.countN('hold_expired', this.awaitingNeighbour.expire(now));
+      if (this.awaitingNeighbour.waiting > 0) {
+        const expired = this.awaitingNeighbour.expire(now);
+        this.countN('hold_expired', expired);
+        if (expired > 0) core.countHeldDropped(expired);
+      }
       const area = core.burstArea();
       const np = this.ports.length;
       const t0 = clock();
@@ -908,6 +919,7 @@ class Worker {
         if (observing) this.observer.before(core, n, this.releasedFrom, this.releasedTo);
         t1 = clock();
         core.process(n, now);
+        if (this.releasedTo > this.releasedFrom) core.countRedecided(this.releasedTo - this.releasedFrom, this.releasedBytes);
         t2 = clock();
         if (observing) this.observer.after(core, n);
         this.slowPath(n, now);
