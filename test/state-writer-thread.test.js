@@ -180,10 +180,16 @@ test('a large write with no request text (the watcher\'s) is staged after the di
   t.deepEqual(order.splice(0), ['posted', 'staged'], 'serialised while the workers apply the diff');
   t.is(a.cp.core.store.lastCommit.rows, 3, 'committed before applyEach resolved');
   t.deepEqual(storedRows(dir), ['EndpointSlice shop/api-1', 'EndpointSlice shop/web-1', 'Service shop/api', 'Service shop/web']);
+  // a YAML body has no JSON text to store either (the same as a JSON List's)
+  const yaml = [svc('db', '10.96.0.12'), slice('db-1', 'db', ['10.244.1.8'])].map((o) => JSON.stringify(o)).join('\n---\n');
+  t.is((await a.req('POST', '/api/v1/apply', yaml, { 'content-type': 'application/yaml' })).status, 200);
+  t.deepEqual(order.splice(0), ['posted', 'staged']);
+  t.is(a.cp.core.store.lastCommit.rows, 2);
   await a.close();
   const b = await server(t, dir);
-  t.deepEqual(await names(b.req), ['api', 'web']);
+  t.deepEqual(await names(b.req), ['api', 'db', 'web']);
   t.is((await b.req('GET', '/api/v1/namespaces/shop/endpointslices/web-1')).json.endpoints[0].addresses[0], '10.244.1.6');
+  t.is((await b.req('GET', '/api/v1/namespaces/shop/endpointslices/db-1')).json.endpoints[0].addresses[0], '10.244.1.8');
 });
 
 test('the writer thread dying on a watcher\'s large write staged after the post: refused, the dataplane and the store as they were, the next one works', async (t) => {
