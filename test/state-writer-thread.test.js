@@ -72,6 +72,16 @@ function stagingStore(t, dir) {
   return s;
 }
 const apply = (a, objs) => a.req('POST', '/api/v1/apply', JSON.stringify(objs));
+/** The store's writer thread is terminated right after the next write is staged on it. */
+function killWriterAtNextStage(store) {
+  const stage = store.stage.bind(store);
+  let kill = true;
+  store.stage = (w) => {
+    const s = stage(w);
+    if (kill) { kill = false; store.writerThreadForTests.threadForTests.terminate(); }
+    return s;
+  };
+}
 
 test('a large write is committed by the writer thread, survives a restart, and small writes still commit here', async (t) => {
   const dir = stateDir(t);
@@ -92,14 +102,7 @@ test('the writer thread dying mid-write: apply refused, dataplane and store unch
   const dir = stateDir(t);
   const a = await server(t, dir);
   t.is((await apply(a, [svc('web', '10.96.0.10'), slice('web-1', 'web', ['10.244.1.5'])])).status, 200);
-  const store = a.cp.core.store;
-  const stage = store.stage.bind(store);
-  let kill = true;
-  store.stage = (w) => {
-    const s = stage(w);
-    if (kill) { kill = false; store.writerThreadForTests.threadForTests.terminate(); }
-    return s;
-  };
+  killWriterAtNextStage(a.cp.core.store);
   const r = await apply(a, [svc('api', '10.96.0.11'), slice('web-1', 'web', ['10.244.1.9'])]);
   t.is(r.status, 500);
   t.regex(r.json.message, /saving the desired state failed \(nothing applied; the dataplane was restored to the previous state\): the store writer thread stopped/);
@@ -196,14 +199,7 @@ test('the writer thread dying on a watcher\'s large write staged after the post:
   const dir = stateDir(t);
   const a = await server(t, dir);
   t.deepEqual((await a.cp.core.applyEach([svc('web', '10.96.0.10'), slice('web-1', 'web', ['10.244.1.5'])])).skipped, []);
-  const store = a.cp.core.store;
-  const stage = store.stage.bind(store);
-  let kill = true;
-  store.stage = (w) => {
-    const s = stage(w);
-    if (kill) { kill = false; store.writerThreadForTests.threadForTests.terminate(); }
-    return s;
-  };
+  killWriterAtNextStage(a.cp.core.store);
   const err = await t.throwsAsync(a.cp.core.applyEach([svc('api', '10.96.0.11'), slice('web-1', 'web', ['10.244.1.9'])]));
   t.regex(err.message, /saving the desired state failed \(nothing applied; the dataplane was restored to the previous state\): the store writer thread stopped/);
   t.deepEqual(frontends(a.dp), ['shop/web']);
