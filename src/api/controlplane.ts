@@ -410,10 +410,10 @@ export class ControlPlaneCore {
     // The store's write starts before the compile (a large one is inserted by the store's writer
     // thread meanwhile) and is committed only once the change compiled and went to the dataplane;
     // it is aborted when the compile refuses the change. A large write with no request text (the
-    // watcher's full sync; a YAML or List body) has its rows serialised on this thread (JSON.stringify, ~5 µs an
-    // object): it is staged once the diff went to the workers, so that the serialising runs while
-    // they apply the diff rather than before the compile. Either way it is committed before the
-    // change is acknowledged.
+    // watcher's full sync; a YAML or List body) has its rows serialised on this thread
+    // (JSON.stringify, ~5 µs an object): it is staged once the diff went to the workers, so that
+    // the serialising runs while they apply the diff rather than before the compile. Either way
+    // it is committed before the change is acknowledged.
     const storing = !!this.store && !dryRun && modelChanged;
     const stageLate = storing && !sources && objs.length >= this.store!.stageOnThreadRows;
     let staged = storing && !stageLate ? this.stageWrite(batch, objs, old, sources) : null;
