@@ -8,6 +8,7 @@
 import test from 'ava';
 import { e2eSuite, api, curlOk, httpMany, serviceYaml, sliceYaml, ROOT, join } from './lib/topology.js';
 import { rootReason } from './lib/root-gate.js';
+import { within } from './lib/bounded-wait.js';
 
 const FLOWS = 512;
 const toolMissing = rootReason(['python3']);
@@ -60,11 +61,10 @@ function keepAlive(k, seconds) {
     setTimeout(finish, ${(seconds + 35) * 1000});`;
   const child = topo.lab.spawn(topo.ns.client, process.execPath, ['-e', script]);
   let stdout = '';
-  const connected = new Promise((resolve) => {
+  const connected = within(new Promise((resolve) => {
     child.stdout.on('data', (d) => { stdout += d; if (stdout.includes('connected')) resolve(true); });
     child.on('exit', () => resolve(false));
-    setTimeout(() => resolve(false), 30000);
-  });
+  }), 30000, () => false);
   const done = new Promise((resolve) => child.on('close', () => resolve(stdout)));
   return { child, connected, done };
 }
@@ -90,7 +90,7 @@ serial('SYN flood answered by the pod, then a bare-ACK flood, into a 512-flow ta
   // connection after one answer); it goes with the pod's namespace, and is killed here first
   const echo = topo.lab.spawn(topo.pods[0].ns, process.execPath, ['-e', "require('net').createServer((s) => { s.on('error', () => {}); s.pipe(s); }).listen(7000, () => console.log('ready'))"]);
   t.teardown(() => { if (echo.exitCode === null) echo.kill(); });
-  await new Promise((resolve) => { echo.stdout.on('data', (d) => { if (String(d).includes('ready')) resolve(); }); setTimeout(resolve, 5000); });
+  await within(new Promise((resolve) => { echo.stdout.on('data', (d) => { if (String(d).includes('ready')) resolve(); }); }), 5000);
   const before = await counters();
 
   // 16 long-lived connections across both floods (~14 s), established (each has had an echo)

@@ -142,7 +142,7 @@ serial('a datagram the pod sends after it stopped serving is no answer of the Se
     });
     s.bind(6000, () => console.log('ready'));`]);
   t.teardown(() => { if (server.exitCode === null) server.kill(); });
-  await new Promise((resolve) => { server.stdout.on('data', (d) => { if (String(d).includes('ready')) resolve(); }); setTimeout(resolve, 10000); });
+  await within(new Promise((resolve) => { server.stdout.on('data', (d) => { if (String(d).includes('ready')) resolve(); }); }), 10000);
   /** A connected client on `sport`: its first answer, then (after `between` ran and the server was
    * told) whether a second datagram reaches it within 2 s. */
   const round = async (sport, between) => {
@@ -185,7 +185,7 @@ serial('an ICMP error the pod sends about a UDP flow after it stopped serving is
     s.on('message', (m, r) => s.send('first', r.port, r.address));
     s.bind(6001, () => console.log('ready'));`]);
   t.teardown(() => { if (server.exitCode === null) server.kill(); });
-  await new Promise((resolve) => { server.stdout.on('data', (d) => { if (String(d).includes('ready')) resolve(); }); setTimeout(resolve, 10000); });
+  await within(new Promise((resolve) => { server.stdout.on('data', (d) => { if (String(d).includes('ready')) resolve(); }); }), 10000);
   /** A connected client on `sport`: its first answer; then (after `between` ran) an ICMP port
    * unreachable from the pod about its flow; whether its socket reports ECONNREFUSED within 2 s. */
   const round = async (sport, between) => {

@@ -25,6 +25,7 @@ import { NetnsLab, canUseNetns, run } from '../netns.js';
 import type { ChildProcess } from 'node:child_process';
 import { DESC_SIZE, D_OUT_PORT, D_VERDICT, V_FORWARD } from '../../assembly/layout.js';
 import { IO_BENCH_DEFAULTS as D } from './defaults.js';
+import { within } from '../util/within.js';
 
 export interface IoBenchOptions {
   /** Measuring window per mode (default 3). */
@@ -141,7 +142,7 @@ async function startForwarder(inHandle: number, outHandle: number, batch: number
   w.on('message', (m: ForwarderDone | { ready: true }) => { if ('ready' in m) markReady(); else { result = m; markReady(); } });
   w.on('error', (e) => { failure = e; markReady(); });
   const exited = new Promise<void>((r) => w.once('exit', () => { markReady(); r(); }));
-  await Promise.race([ready, sleep(30000)]);
+  await within(ready, 30000);
   if (failure || result?.error) {
     await w.terminate();
     throw failure ?? new Error(`forwarder: ${result?.error}`);
@@ -219,7 +220,7 @@ export async function runIoBench(opts: IoBenchOptions = {}): Promise<IoBenchResu
         return { mode, forwarded_mpps: fwd, offered_mpps: offered, loss_pct: offered > 0 ? Math.max(0, (1 - fwd / offered) * 100) : null };
       } finally {
         signalGroup('SIGINT'); // trafgen restores what it changed on SIGINT
-        await Promise.race([genExit, sleep(3000)]);
+        await within(genExit, 3000);
         signalGroup('SIGKILL');
         // the forked sender may outlive the parent by a moment: wait until the group is empty
         for (let k = 0; k < 60; k++) {

@@ -20,6 +20,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { canonicalAddr, eui64LinkLocal } from './l2.js';
 import { writeFileAtomic } from '../util/atomic-file.js';
+import { LATE, within } from '../util/within.js';
 import { interfaceMtu, MTU_REFRESH_PORTS, type MtuReader } from './port-mtu.js';
 import { ConfigError, parsePortConfig, type DaemonConfig, type PortConfig } from './config.js';
 import type { PortInfo, WorkerPortSpec } from './protocol.js';
@@ -482,9 +483,7 @@ export class PortManager {
       const c = this.abandon(p.spec, undo, absent);
       // the workers that answered close it at once; one whose open is still under way may take
       // long: the error is not held up for it (its index stays in `closing` meanwhile)
-      let timer: NodeJS.Timeout | undefined;
-      const late = new Promise<void>((r) => { timer = setTimeout(r, ABANDON_WAIT_MS); });
-      await Promise.race([Promise.all(c.asking.values()), late]).finally(() => clearTimeout(timer));
+      await within(Promise.all(c.asking.values()), ABANDON_WAIT_MS);
       throw e;
     }
   }
@@ -670,12 +669,10 @@ export class PortManager {
    * within LINK_STATS_WAIT_MS: a busy or hung worker does not hold up the port changes queued
    * behind the check; nothing is judged from it then). */
   private async freshStats(): Promise<Map<number, PortInfo> | undefined> {
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<undefined>((r) => { timer = setTimeout(() => r(undefined), LINK_STATS_WAIT_MS); });
     try {
-      const got = await Promise.race([this.dp!.ports(), late]);
-      return got && new Map(got.map((i) => [i.index, i]));
-    } catch { return undefined; } finally { clearTimeout(timer); }
+      const got = await within(this.dp!.ports(), LINK_STATS_WAIT_MS);
+      return got === LATE ? undefined : new Map(got.map((i) => [i.index, i]));
+    } catch { return undefined; }
   }
 
   /** Those of `ports` whose interface is gone: an AF_PACKET / AF_XDP port's (or a config-file

@@ -18,6 +18,7 @@ import { WakeSender, wakeSignalBuffer } from './worker-wake.js';
 import type { FlowRecords, FromWorker, ImportStats, PortInfo, ToWorker, WorkerInit, WorkerPortSpec } from './protocol.js';
 import type { ObserveEvents, ObserveSpec } from '../observe/types.js';
 import type { ImageStartResult } from './table-image-file.js';
+import { within } from '../util/within.js';
 
 type DistributiveOmitSession<T> = T extends unknown ? Omit<T, 'session'> : never;
 /** A live trace or capture without its session number (the dataplane assigns it). */
@@ -394,9 +395,7 @@ export class WorkerDataplane implements Dataplane {
     await Promise.all(this.workers.map(async (h) => {
       if (!h.dead) await this.request(h, { type: 'stop' }, 5000).catch(() => undefined);
       // a thread stuck in a native call ends when it returns: the stop does not wait for that
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([h.thread.terminate().catch(() => undefined), new Promise((r) => { timer = setTimeout(r, TERMINATE_WAIT_MS); })]);
-      clearTimeout(timer);
+      await within(h.thread.terminate().catch(() => undefined), TERMINATE_WAIT_MS);
       h.port.close();
     }));
   }

@@ -43,6 +43,7 @@ import { WAL_MARK_SUFFIX } from './wal-mark.js';
 import { holdIndex, releaseIndex, waitReleased } from './index-holder.js';
 import { NotSentError, StoreWriterThread, ThreadStoppedError, type WriteRows } from './store-writer.js';
 import { bodySlice } from '../util/body-text.js';
+import { LATE, within } from '../util/within.js';
 import { checkFree, freeNote, SET_META_SQL, STORED_KINDS, tooFull } from './store-sql.js';
 import { StateError, StoreStateUncertain, type DesiredState, type StoredKind, type StoreWrite } from './types.js';
 
@@ -74,13 +75,6 @@ const HEALTH_WAIT_MS = 500;
  * sync's COMMIT is ~30 ms, one-row commits' p99 tens of ms on a loaded node. */
 const WRITE_STUCK_MS = 5000;
 
-/** `p`, or LATE once `ms` passed first. */
-const LATE = Symbol('late');
-function within<T>(p: Promise<T>, ms: number): Promise<T | typeof LATE> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<typeof LATE>((resolve) => { timer = setTimeout(() => resolve(LATE), ms); timer.unref(); });
-  return Promise.race([p, late]).finally(() => clearTimeout(timer));
-}
 
 /** Rows from which a write is staged as places in the request's text (its bytes handed over);
  * smaller ones (a one-endpoint change: one row) are serialised here, and the thread checkpoints
@@ -639,7 +633,7 @@ export class StateStore {
       void c.done.finally(() => { if (this.dirCheck === c) this.dirCheck = null; });
     }
     const c = this.dirCheck;
-    const r = await within(c.done, HEALTH_WAIT_MS);
+    const r = await within(c.done, HEALTH_WAIT_MS, { holdProcess: false });
     return r === LATE ? `${this.dir} has not answered a check (its sync) for ${((Date.now() - c.at) / 1000).toFixed(1)} s: its disk does not complete what it is asked` : r;
   }
 
@@ -676,7 +670,7 @@ export class StateStore {
       this.probing = done;
     }
     const p = this.probing;
-    const r = await within(p, HEALTH_WAIT_MS);
+    const r = await within(p, HEALTH_WAIT_MS, { holdProcess: false });
     if (r === LATE) return `the store's probe (a small durable write) has not answered within ${HEALTH_WAIT_MS} ms: ${this.dir}'s disk does not complete its writes`;
     if (this.probing === p) this.probing = null;
     return r;

@@ -17,22 +17,24 @@ import { registerCompletionHandler } from 'ava';
 const GRACE_MS = 2000;
 const loadedMs = Date.now();
 
+/** The worker's test file (ava's worker options are internal: best effort, '?' otherwise). */
+function testFile() {
+  try {
+    const require = createRequire(import.meta.url);
+    return require(join(dirname(require.resolve('ava')), '../lib/worker/options.cjs')).get().file;
+  } catch { return '?'; }
+}
+
 registerCompletionHandler(() => {
   const times = process.env.WDP_TEST_FILE_TIMES;
   if (times) {
-    const doneMs = Date.now();
-    let file = '?';
-    // (ava's worker options are internal: the file name is best effort)
-    try {
-      const require = createRequire(import.meta.url);
-      file = require(join(dirname(require.resolve('ava')), '../lib/worker/options.cjs')).get().file;
-    } catch { /* unknown */ }
+    const doneMs = Date.now(), file = testFile();
     process.once('exit', () => appendFileSync(times, `${JSON.stringify({ file, loadedMs, doneMs, exitMs: Date.now() })}\n`));
   }
   setTimeout(() => {
     // (ava's own IPC channel and the stdio pipes are always there: only what is left over is named)
     const held = process.getActiveResourcesInfo().filter((r) => r !== 'PipeWrap' && r !== 'TTYWrap');
-    console.log(`test/lib/exit-when-done.js: ${GRACE_MS / 1000} s after the last test the worker is still held (${held.join(', ') || 'pipes: child processes?'}); ending it`);
+    console.log(`test/lib/exit-when-done.js: ${GRACE_MS / 1000} s after the last test of ${testFile()} the worker is still held (${held.join(', ') || 'pipes: child processes?'}); ending it`);
     process.exit(0);
   }, GRACE_MS).unref();
 });
