@@ -75,7 +75,6 @@ const HEALTH_WAIT_MS = 500;
  * sync's COMMIT is ~30 ms, one-row commits' p99 tens of ms on a loaded node. */
 const WRITE_STUCK_MS = 5000;
 
-
 /** Rows from which a write is staged as places in the request's text (its bytes handed over);
  * smaller ones (a one-endpoint change: one row) are serialised here, and the thread checkpoints
  * after a large one's commit only. */
