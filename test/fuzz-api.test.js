@@ -29,7 +29,7 @@ const CASES = 250;
 const report = (t, problems) => {
   for (const p of problems) t.log(`seed ${p.seed} case ${p.i}: ${p.what}\n  ${p.request.slice(0, 600)}\n  -> ${p.extra}`);
   // (the details in the failure itself: a CI log may keep only the summary at its end)
-  t.deepEqual(problems.map((p) => `seed ${p.seed} case ${p.i}: ${p.what} -> ${p.extra.slice(0, 300)}`), []);
+  t.deepEqual(problems.map((p) => `seed ${p.seed} case ${p.i}: ${p.what} -> ${p.extra.slice(0, 700)}`), []);
 };
 
 /** A `wdp start` in a namespace of its own lab, removed with its files when the test ends. */

@@ -468,7 +468,7 @@ export async function fuzz(d, { seed, iterations, restartEvery = 0, onCase, star
       // still being written when the answer comes, and Node's client reports the write's EPIPE
       // where curl stops sending and reads the 415)
       const early = c.path.length > 16000 || (c.text?.length ?? 0) > 16 * 1024 * 1024 || contentTypeProblem(c.method, { 'content-type': c.type, 'content-length': '1' }) !== null;
-      if (!(early && /EPIPE|ECONNRESET/.test(e.message))) problem(i, c, 'no answer', e.message);
+      if (!(early && /EPIPE|ECONNRESET/.test(e.message))) problem(i, c, 'no answer', `${e.message} | daemon log: ${d.log.slice(-400) || '(nothing)'}`);
     }
     count(`${c.kind} ${res ? res.status : 'none'}`);
     // the daemon answers
