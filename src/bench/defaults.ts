@@ -3,7 +3,7 @@
 // suites to show them.
 import { DEFAULT_BATCH_MAX } from '../../assembly/layout.js';
 
-/** `wdp bench core` (runCoreBench; runCoreWorkersBench's seconds are WORKERS_SECONDS). */
+/** `wdp bench core` (runCoreBench; runCoreWorkersBench's seconds are `workersSeconds`). */
 export const CORE_BENCH_DEFAULTS = { services: 1000, endpoints: 10, flows: 100_000, seconds: 3, workersSeconds: 2, batch: DEFAULT_BATCH_MAX } as const;
 
 /** `wdp bench io` (runIoBench). */
