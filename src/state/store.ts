@@ -490,8 +490,8 @@ export class StateStore {
     return { kinds, keys, keyEnds, text, starts, ends, bodies, removeKinds: w.remove.map((r) => r.kind), removeKeys: w.remove.map((r) => r.key), meta: [this.revisionRow(revision)] };
   }
 
-  /** `w`, none of whose objects came as text (the Kubernetes watcher's full sync: 20k objects at
-   * 10k × 10), as a large write's rows: every body serialised here into one buffer of UTF-8 bytes,
+  /** `w`, none of whose objects came as JSON array text (the Kubernetes watcher's full sync: 20k
+   * objects at 10k × 10; a YAML or List body), as a large write's rows: every body serialised here into one buffer of UTF-8 bytes,
    * each row a place in it, the buffer handed to the thread (moved, not copied) as a request
    * body's bytes are. The thread binds the same bytes as the TEXT a string row stores (its CRC-32
    * is the string's: zlib's crc32 takes a string as UTF-8). Posting the bodies as 20k strings
@@ -813,8 +813,9 @@ export class StateStore {
     return this.writer = new StoreWriterThread({ path: this.path, busyTimeoutMs: BUSY_TIMEOUT_MS, cacheKiB: CACHE_KIB });
   }
 
-  /** Begins one apply's write, to be committed (or aborted) once the change is known to be good.
-   * It is serialised now and inserted by the writer thread meanwhile (a small one while the WAL is
+  /** Begins one apply's write, to be committed (or aborted) once the change is known to be good
+   * (the control plane begins it before the compile, or — a large one with no source text — once
+   * the diff went to the workers). It is serialised now and inserted by the writer thread meanwhile (a small one while the WAL is
    * ~WAL_BEHIND_CHECKPOINTS checkpoints long: sent at its commit, once they ran). A large write whose source texts are
    * bytes (a Buffer) hands them to the thread: they are unusable here afterwards (the request's
    * body, read by no one once its apply began); one with no source text goes as bytes serialised
