@@ -78,6 +78,20 @@ export interface SkippedObject { kind: string; namespace?: string; name: string;
 export interface PartialApplyResult extends ApplyResult { skipped: SkippedObject[]; withheld: WithheldReport[] }
 export type { WithheldReport } from '../compiler/external-claims.js';
 
+/** ControlPlaneCore.apply's options. */
+export interface ApplyOptions {
+  dryRun?: boolean;
+  /** Where in the request's JSON text each object is (parseManifestSources). */
+  texts?: ObjectTexts | null;
+  /** validateObject's verdict on each object, when the API validated them as the body arrived. */
+  validated?: readonly Validated[];
+  /** Called with the answer's final parts while the dataplane and the store take the change. */
+  prepare?: (parts: AnswerParts) => void;
+  /** The NodeConfig programmed in place of an applied one (a daemon's own, with what it adopts of
+   * the applied one: src/daemon/daemon.ts), read when the transaction starts. */
+  nodeConfigAsApplied?: (applied: NodeSpec) => unknown;
+}
+
 /** How `run` takes a change. `watcher`: the Kubernetes watcher's objects (applyEach, and a
  * restore): endpoint addresses are not checked against cluster IPs, a cluster IP that is a node
  * address is not refused (the compiler leaves that frontend out), and a Service yields an external
@@ -261,12 +275,23 @@ export class ControlPlaneCore {
    * function, called when the transaction starts (after every earlier one): the daemon's own
    * NodeConfig is read then, so it carries what an apply queued before it changed (a user's node
    * addresses), not what held when it was queued. */
-  apply(objects: unknown[] | (() => unknown[]), opts: { dryRun?: boolean; texts?: ObjectTexts | null; validated?: readonly Validated[]; prepare?: (parts: AnswerParts) => void } = {}): Promise<ApplyResult> {
+  apply(objects: unknown[] | (() => unknown[]), opts: ApplyOptions = {}): Promise<ApplyResult> {
     return this.serial(async () => {
       const raws = typeof objects === 'function' ? objects() : objects;
       if (this.compiler.serviceCount() === 0) warmMaglevWorker(raws); // a first sync: maybe a big one
       const objs = opts.validated?.length === raws.length ? validatedAll(opts.validated) : validateAll(raws);
       if (!objs.length) throw new ValidationError([fieldError('<request>', undefined, undefined, '', 'FieldValueRequired', 'Required value: the body contains no objects')]);
+      // the NodeConfig as its owner programs it (read now, after every earlier transaction); the
+      // answer still names the object the client sent
+      const asApplied = opts.nodeConfigAsApplied, sentNames = new Map<number, string>();
+      if (asApplied) {
+        for (let i = 0; i < objs.length; i++) {
+          const o = objs[i];
+          if (o.kind !== 'NodeConfig') continue;
+          sentNames.set(i, o.name);
+          objs[i] = validateAll([asApplied(o)])[0];
+        }
+      }
       const t = opts.texts;
       // (validateAll answers one object per raw, in order; a pruned object is a new one)
       const withTexts = !!t && t.spans.length === 2 * raws.length;
@@ -276,7 +301,8 @@ export class ControlPlaneCore {
       const sources: Array<SourceText | undefined> = [];
       for (let i = 0; i < objs.length; i++) {
         const o = objs[i], r = this.objectResult(o);
-        results.push(r);
+        const sent = sentNames.get(i);
+        results.push(sent === undefined ? r : { ...r, name: sent });
         if (r.action === 'unchanged') continue;
         changed.push(o);
         sources.push(withTexts && o.raw === raws[i] ? { text: t!.text, start: t!.spans[2 * i], end: t!.spans[2 * i + 1] } : undefined);

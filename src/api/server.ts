@@ -16,7 +16,7 @@ import type { Validated } from '../model/schema.js';
 import { validateApiObject } from '../model/object-meta.js';
 import { bodyFieldProblems, problemLines, type FieldProblems } from '../model/field-validation.js';
 import { BodyLimitError, MAX_YAML_BODY_BYTES } from '../model/limits.js';
-import { fieldError, ValidationError, type FieldError } from '../model/types.js';
+import { fieldError, ValidationError, type FieldError, type NodeSpec } from '../model/types.js';
 import { openSavedState, type SavedState } from './saved-state.js';
 import { ApplyFailure, ControlPlaneCore, backendView, frontendView, type ApplyResult } from './controlplane.js';
 import { ExternalClaims } from '../compiler/external-claims.js';
@@ -74,6 +74,10 @@ export interface ControlPlaneOptions {
    * deleted (its neighbours, routes, config-file fields: `followed.nodeConfig`), so the answer
    * comes after the state a later read sees. */
   nodeConfigSettled?: () => Promise<void>;
+  /** The NodeConfig an apply through the API programs in place of `applied` (the daemon's own,
+   * with what it adopts of the applied one), so the apply's transaction — and its dry run's diff
+   * — is what the daemon keeps (ControlPlaneCore.apply's `nodeConfigAsApplied`). */
+  nodeConfigAsApplied?: (applied: NodeSpec) => unknown;
 }
 
 export interface ControlPlane {
@@ -383,7 +387,7 @@ export async function createControlPlane(opts: ControlPlaneOptions): Promise<Con
     warnFollowed(reply, kindsOf(objs), fieldValidation === 'Warn' ? fields.flatMap(problemLines) : []);
     // a large answer's text is written while the workers apply the change (apply-answer.ts)
     let prepared: PreparedAnswer | null = null;
-    const r = withReceived(req, await core.apply(objs, { dryRun: dry(req), texts, validated, prepare: (parts) => { prepared = PreparedAnswer.of(parts); } }));
+    const r = withReceived(req, await core.apply(objs, { dryRun: dry(req), texts, validated, nodeConfigAsApplied: opts.nodeConfigAsApplied, prepare: (parts) => { prepared = PreparedAnswer.of(parts); } }));
     await nodeSettled(req, objs);
     const text = (prepared as PreparedAnswer | null)?.text(r);
     return text ? reply.type('application/json; charset=utf-8').send(text) : r;

@@ -110,7 +110,7 @@ const SYNC_THREADS_AFTER_MS = 500;
 /** The Warning a NodeConfig applied through the API to a daemon without a kubernetes: section is
  * answered with: the daemon's own node config (neighbours, routes, config-file fields) is put
  * back at once; only the node and NodePort addresses applied stay (until a restart). */
-export const OWN_NODE_CONFIG_WARNING = 'this daemon builds its NodeConfig from its config file and the neighbours it learns: it keeps the nodeAddresses and nodePortAddresses applied (until it restarts) and puts its own neighbours, routes and config-file fields back at once';
+export const OWN_NODE_CONFIG_WARNING = 'this daemon builds its NodeConfig from its config file and the neighbours it learns: it keeps the nodeAddresses and nodePortAddresses applied (until it restarts) and nothing else of it: its neighbours, routes and config-file fields stay its own';
 
 export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): Promise<RunningDaemon> {
   // a first start boots the Maglev thread before anything can fail: a start that fails stops the
@@ -388,14 +388,16 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
     const n = neighbours.get(via);
     return n && n.port === port ? n.mac : undefined;
   };
-  const nodeConfig = (): Record<string, unknown> => {
+  // `adopted`: the node and NodePort addresses a NodeConfig applied through the API leaves in
+  // force (NodeAddresses.adoptedSpec), instead of those in force now
+  const nodeConfig = (adopted?: { nodeAddresses: string[]; nodePortAddresses: string[] | undefined }): Record<string, unknown> => {
     // the MAC each port really presents (native AF_PACKET ports report the interface's own; before
     // the ports are open, the one resolved for its spec)
     const portMac = (i: number) => portManager.mac(i)!;
-    const nodePorts = nodeAddrs.nodePortSpec(), podCIDRs = nodeAddrs.podCIDRsSpec(), nodeZone = nodeAddrs.zone, nodeIPs = nodeAddrs.nodeIPs;
+    const nodePorts = adopted ? adopted.nodePortAddresses : nodeAddrs.nodePortSpec(), podCIDRs = nodeAddrs.podCIDRsSpec(), nodeZone = nodeAddrs.zone, nodeIPs = nodeAddrs.nodeIPs;
     const spec: Record<string, unknown> = {
       nodeName: cfg.node.name,
-      nodeAddresses: nodeAddrs.addresses,
+      nodeAddresses: adopted ? adopted.nodeAddresses : nodeAddrs.addresses,
       ...(nodePorts ? { nodePortAddresses: nodePorts } : {}),
       // (a link-local neighbour, a route's next hop, gets no host route: its address is only
       // meaningful on its own link, RFC 4291 2.5.6, so no other port's traffic is routed to it)
@@ -663,9 +665,17 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
       extraRoutes: [(app) => registerPortRoutes(app, portManager), (app) => registerObserveRoutes(app, dataplane)],
       ...(cfg.kubernetes ? { followed: {
         objects: `this daemon follows the Kubernetes API server: Services and EndpointSlices applied or deleted through the wdp API are put back to the API server's at its next full sync (kubernetes.syncPeriod ${cfg.kubernetes.syncPeriod / 1000}s); change them in Kubernetes`,
-        nodeConfig: 'this daemon follows the Kubernetes API server: it builds its NodeConfig from its Node and its config file: it keeps the nodeAddresses and nodePortAddresses applied until the Node changes or the daemon restarts, and puts the rest back at once; change the Node or the config file',
+        nodeConfig: 'this daemon follows the Kubernetes API server: it builds its NodeConfig from its Node and its config file: it keeps the nodeAddresses and nodePortAddresses applied until the Node changes or the daemon restarts, and nothing else of it: the rest stays its own; change the Node or the config file',
       } } : { followed: { nodeConfig: OWN_NODE_CONFIG_WARNING } }),
       nodeConfigSettled: () => programming.settled(),
+      // a NodeConfig applied through the API is programmed as the daemon will keep it (its own,
+      // with the applied node and NodePort addresses adopted as onNodeChange adopts them), in
+      // that apply's transaction: its dry run shows that, and the applied neighbours and routes
+      // are never programmed, not even until the daemon's next re-program
+      nodeConfigAsApplied: (node) => {
+        const addrs = node.addresses.map(canonicalAddr);
+        return nodeConfig(addrs.length ? nodeAddrs.adoptedSpec(addrs, node.nodePortAddresses) : undefined);
+      },
     });
     const core = controlPlane.core;
     control = core;

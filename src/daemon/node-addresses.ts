@@ -91,10 +91,7 @@ export class NodeAddresses {
 
   /** The NodeConfig's nodePortAddresses: those still node addresses (a NodeConfig applied through
    * the API may have changed the node addresses); undefined: every node address. */
-  nodePortSpec(): string[] | undefined {
-    const np = this.nodePorts;
-    return np ? np.filter((a) => this.addrs.some((n) => canonicalAddr(n) === canonicalAddr(a))) : undefined;
-  }
+  nodePortSpec(): string[] | undefined { return nodePortSpecOf(this.addrs, this.nodePorts); }
 
   /** The NodeConfig's podCIDRs: in a cluster the Node's, else node.podCIDRs (possibly none);
    * without a cluster node.podCIDRs, undefined when none. */
@@ -145,9 +142,32 @@ export class NodeAddresses {
    * was in force, or it is not every node address); returns whether the lists in force changed. */
   adoptApplied(addrs: string[], nodePorts: string[] | undefined): boolean {
     if (this.own !== null && this.own === nodeAddressesKey(addrs, nodePorts)) return false;
-    const key = addressKey(addrs), before = nodeAddressesKey(this.addrs, this.nodePorts), prev = this.addrs;
-    if (addrs.map(canonicalAddr).join(',') !== this.addrs.map(canonicalAddr).join(',')) this.addrs = addrs;
-    if (nodePorts && (this.nodePorts !== undefined || addressKey(nodePorts.map(canonicalAddr)) !== key)) this.nodePorts = nodePorts;
+    const before = nodeAddressesKey(this.addrs, this.nodePorts), prev = this.addrs;
+    ({ addrs: this.addrs, nodePorts: this.nodePorts } = this.adopted(addrs, nodePorts));
     return nodeAddressesKey(this.addrs, this.nodePorts) !== before || this.addrs !== prev;
   }
+
+  /** The NodeConfig's node and NodePort addresses once a NodeConfig applied through the API with
+   * these is adopted (adoptApplied), without adopting them: what the daemon programs in that
+   * apply's own transaction (src/daemon/daemon.ts nodeConfigAsApplied). */
+  adoptedSpec(addrs: string[], nodePorts: string[] | undefined): { nodeAddresses: string[]; nodePortAddresses: string[] | undefined } {
+    const a = this.adopted(addrs, nodePorts);
+    return { nodeAddresses: a.addrs, nodePortAddresses: nodePortSpecOf(a.addrs, a.nodePorts) };
+  }
+
+  /** adoptApplied's rule: the node addresses when they are another list (their order too: the
+   * first of a family is its masquerade source); the NodePort addresses when named and they say
+   * something (a list was in force, or they are not every node address). */
+  private adopted(addrs: string[], nodePorts: string[] | undefined): { addrs: string[]; nodePorts: string[] | undefined } {
+    const out = { addrs: this.addrs, nodePorts: this.nodePorts };
+    if (addrs.map(canonicalAddr).join(',') !== this.addrs.map(canonicalAddr).join(',')) out.addrs = addrs;
+    if (nodePorts && (this.nodePorts !== undefined || addressKey(nodePorts.map(canonicalAddr)) !== addressKey(addrs))) out.nodePorts = nodePorts;
+    return out;
+  }
+}
+
+/** The NodeConfig's nodePortAddresses: those of `nodePorts` still node addresses (a NodeConfig
+ * applied through the API may have changed the node addresses); undefined: every node address. */
+function nodePortSpecOf(addrs: readonly string[], nodePorts: readonly string[] | undefined): string[] | undefined {
+  return nodePorts ? nodePorts.filter((a) => addrs.some((n) => canonicalAddr(n) === canonicalAddr(a))) : undefined;
 }

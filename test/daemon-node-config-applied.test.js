@@ -1,0 +1,91 @@
+// A NodeConfig applied to a daemon through the API (examples/node.yaml's shape: other neighbours,
+// routes, masquerade) is programmed as the daemon keeps it — its own NodeConfig with the applied
+// node and NodePort addresses — in that apply's own transaction: the dry run's diff (`wdp diff`)
+// shows only what the addresses change, and the applied neighbours and routes are never
+// programmed, not even until the daemon's next re-program (they were, for a moment, and the dry
+// run listed them). The daemon runs in this process; its one TAP port is created in a network
+// namespace the test makes (DaemonOptions.portNetns), its API on a unix socket. No packets are sent.
+import test from 'ava';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import pino from 'pino';
+import { canUseNetns, NetnsLab } from '../dist/src/netns.js';
+import { parseConfig } from '../dist/src/daemon/config.js';
+import { startDaemon } from '../dist/src/daemon/daemon.js';
+import { ApiClient } from '../dist/src/cli/client.js';
+
+const root = canUseNetns();
+const GATEWAY_MAC = '02:77:64:70:00:fe';
+const POD = { ip: '10.128.0.5', mac: '02:77:64:70:00:05' };
+
+// examples/node.yaml's spec, with node addresses of its own
+const applied = {
+  apiVersion: 'wdp.io/v1alpha1', kind: 'NodeConfig', metadata: { name: 'node-a' },
+  spec: {
+    nodeName: 'node-a', nodeAddresses: ['192.168.100.2', '192.168.100.9'],
+    masquerade: { ipv4: '192.168.100.9' },
+    neighbours: [{ address: '10.244.1.10', port: 0, mac: '02:42:0a:f4:01:0a', localMac: '02:00:00:00:00:01' }],
+    routes: [{ prefix: '10.244.0.0/16', port: 0, nextHopMac: '02:00:00:00:10:01', localMac: '02:00:00:00:00:00' }],
+  },
+};
+const nodePortService = [
+  { apiVersion: 'v1', kind: 'Service', metadata: { name: 'np', namespace: 'default' }, spec: { type: 'NodePort', clusterIP: '10.96.40.4', ports: [{ name: 'http', port: 80, targetPort: 8080, nodePort: 30080 }] } },
+  { apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', metadata: { name: 'np-1', namespace: 'default', labels: { 'kubernetes.io/service-name': 'np' } }, addressType: 'IPv4', endpoints: [{ addresses: [POD.ip] }], ports: [{ name: 'http', port: 8080 }] },
+];
+
+(root ? test : test.skip)(`a NodeConfig applied through the API is programmed as the daemon keeps it, dry run and apply alike: only its node addresses are taken${root ? '' : ' (skipped: needs root and ip: the TAP port goes in a network namespace)'}`, async (t) => {
+  const lab = new NetnsLab('nca');
+  const dir = mkdtempSync(join(tmpdir(), 'wdp-nodeapplied-'));
+  let daemon;
+  t.teardown(async () => { await daemon?.stop().catch(() => undefined); await lab.destroy(); rmSync(dir, { recursive: true, force: true }); });
+  const ns = lab.namespace('dp');
+  const sock = join(dir, 'api.sock');
+  const cfg = parseConfig({
+    node: { name: 'n1', addresses: ['192.168.100.2'] }, stateDir: join(dir, 'state'), workers: 1,
+    api: { listen: `unix:${sock}`, healthz: 'off' },
+    ports: [{ name: 'pods', type: 'tap', ifname: 'wdpna0', role: 'pod', pods: [POD] }],
+    routes: [{ prefix: '10.128.0.0/9', port: 'pods', mac: GATEWAY_MAC }],
+  });
+  daemon = await startDaemon(cfg, { logger: pino({ level: 'silent' }), portNetns: ns });
+  const api = new ApiClient({ server: `unix:${sock}`, timeoutMs: 30_000 });
+  const post = (path, body) => api.call('POST', path, JSON.stringify(body));
+  await post('/api/v1/apply', nodePortService);
+  const before = (await api.call('GET', '/api/v1/nodeconfig')).spec;
+  t.deepEqual(before.nodeAddresses, ['192.168.100.2']);
+  const frontends = async () => (await api.call('GET', '/api/v1/frontends')).items.filter((f) => f.kind === 'NodePort').map((f) => f.addr).sort();
+  t.deepEqual(await frontends(), ['192.168.100.2']);
+
+  // the dry run: the NodePort frontend on the new address, nothing of the applied routes or neighbours
+  const dry = await post('/api/v1/apply?dryRun=All', [applied]);
+  t.deepEqual(dry.objects, [{ kind: 'NodeConfig', name: 'node-a', action: 'configured' }]);
+  // (the routes go as one table: the new node address's local route changes it)
+  const prefixes = (d) => (d.routes ?? []).map((x) => x.prefix).sort();
+  t.deepEqual(prefixes(dry.diff), ['10.128.0.0/9', '10.128.0.5/32', '192.168.100.2/32', '192.168.100.9/32'], 'the daemon\'s routes and the node\'s addresses, not the applied routes');
+  t.deepEqual(dry.diff.frontendsUpsert.filter((f) => f.op === 'add').map((f) => `${f.kind} ${f.addr}:${f.port}`), ['NodePort 192.168.100.9:30080']);
+  t.deepEqual(dry.diff.frontendsRemove, []);
+  t.deepEqual(dry.diff.backendsUpsert.filter((b) => b.outPort === null), [], 'no backend loses its route');
+
+  // the apply: every node config programmed carries the daemon's routes and neighbours
+  const programmed = [];
+  daemon.control.onNodeChange((n) => programmed.push(n));
+  const r = await post('/api/v1/apply', [applied]);
+  t.deepEqual(r.objects, [{ kind: 'NodeConfig', name: 'node-a', action: 'configured' }]);
+  t.deepEqual(prefixes(r.diff), prefixes(dry.diff), 'the apply programs what its dry run showed');
+  await daemon.settled();
+  t.true(programmed.length >= 1);
+  for (const n of programmed) {
+    t.deepEqual(n.routes.map((x) => x.prefix), ['10.128.0.0/9'], 'only the daemon\'s route, each time');
+    t.false(n.neighbours.some((x) => x.address === '10.244.1.10'), 'never the applied neighbour');
+    t.deepEqual(n.addresses, ['192.168.100.2', '192.168.100.9']);
+  }
+  const after = (await api.call('GET', '/api/v1/nodeconfig')).spec;
+  t.deepEqual(after.nodeAddresses, ['192.168.100.2', '192.168.100.9'], 'the applied node addresses are kept');
+  t.deepEqual(after.routes, before.routes);
+  t.deepEqual(after.neighbours, before.neighbours);
+  t.is(after.masquerade, undefined, 'the applied masquerade is not the daemon\'s');
+  t.deepEqual(await frontends(), ['192.168.100.2', '192.168.100.9']);
+  // applied again: nothing to change
+  const again = await post('/api/v1/apply?dryRun=All', [applied]);
+  t.is(again.objects[0].action, 'unchanged', JSON.stringify(again.diff));
+});
