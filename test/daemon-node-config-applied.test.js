@@ -3,7 +3,8 @@
 // node and NodePort addresses — in that apply's own transaction: the dry run's diff (`wdp diff`)
 // shows only what the addresses change, and the applied neighbours and routes are never
 // programmed, not even until the daemon's next re-program (they were, for a moment, and the dry
-// run listed them). The daemon runs in this process; its one TAP port is created in a network
+// run listed them). A delete of the daemon's NodeConfig puts its own in its place in the same
+// transaction (before: no node config, so no route, until the re-program). The daemon runs in this process; its one TAP port is created in a network
 // namespace the test makes (DaemonOptions.portNetns), its API on a unix socket. No packets are sent.
 import test from 'ava';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -88,4 +89,19 @@ const nodePortService = [
   // applied again: nothing to change
   const again = await post('/api/v1/apply?dryRun=All', [applied]);
   t.is(again.objects[0].action, 'unchanged', JSON.stringify(again.diff));
+
+  // a delete of the daemon's NodeConfig: its own in its place in the same transaction, so no node
+  // config without its routes is ever programmed (before: none at all until the re-program)
+  programmed.length = 0;
+  const held = { apiVersion: 'wdp.io/v1alpha1', kind: 'NodeConfig', metadata: { name: 'n1' } };
+  const dryDel = await post('/api/v1/delete?dryRun=All', [held]);
+  t.deepEqual(dryDel.objects, [{ kind: 'NodeConfig', name: 'n1', action: 'deleted' }]);
+  t.is(dryDel.diff.counts.frontendsRemove + dryDel.diff.counts.backendsUpsert, 0, JSON.stringify(dryDel.diff));
+  const del = await post('/api/v1/delete', [held]);
+  t.deepEqual(del.objects, [{ kind: 'NodeConfig', name: 'n1', action: 'deleted' }]);
+  await daemon.settled();
+  t.true(programmed.length >= 1);
+  t.true(programmed.every((n) => n !== null && n.routes.some((x) => x.prefix === '10.128.0.0/9')), JSON.stringify(programmed.map((n) => n?.routes)));
+  t.deepEqual((await api.call('GET', '/api/v1/nodeconfig')).spec.routes, before.routes);
+  t.deepEqual(await frontends(), ['192.168.100.2', '192.168.100.9'], 'the NodePort frontends stay');
 });

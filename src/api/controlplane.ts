@@ -92,6 +92,14 @@ export interface ApplyOptions {
   nodeConfigAsApplied?: (applied: NodeSpec) => unknown;
 }
 
+/** ControlPlaneCore.remove's options. */
+export interface RemoveOptions {
+  dryRun?: boolean;
+  /** The NodeConfig that takes the place of the one held when that is deleted (a daemon's own:
+   * src/daemon/daemon.ts), read when the transaction starts. */
+  ownNodeConfig?: () => unknown;
+}
+
 /** How `run` takes a change. `watcher`: the Kubernetes watcher's objects (applyEach, and a
  * restore): endpoint addresses are not checked against cluster IPs, a cluster IP that is a node
  * address is not refused (the compiler leaves that frontend out), and a Service yields an external
@@ -311,7 +319,7 @@ export class ControlPlaneCore {
     });
   }
 
-  remove(raws: unknown[], opts: { dryRun?: boolean } = {}): Promise<ApplyResult> {
+  remove(raws: unknown[], opts: RemoveOptions = {}): Promise<ApplyResult> {
     const errors: FieldError[] = [];
     const refs: ObjectRef[] = [];
     for (const raw of raws) {
@@ -325,12 +333,20 @@ export class ControlPlaneCore {
     return this.removeRefs(refs, opts, errors);
   }
 
-  removeRefs(refs: ObjectRef[], opts: { dryRun?: boolean } = {}, preErrors: FieldError[] = []): Promise<ApplyResult> {
+  removeRefs(refs: ObjectRef[], opts: RemoveOptions = {}, preErrors: FieldError[] = []): Promise<ApplyResult> {
     return this.serial(async () => {
       if (preErrors.length) throw new ValidationError(preErrors);
       if (!refs.length) throw new ValidationError([fieldError('<request>', undefined, undefined, '', 'FieldValueRequired', 'Required value: the body names no objects')]);
       const results: ObjectResult[] = refs.map((r) => ({ kind: r.kind, ...(r.kind === 'NodeConfig' ? {} : { namespace: r.namespace || 'default' }), name: r.name, action: 'deleted' }));
-      return withoutWithheld(await this.run({ remove: refs }, results, [], { dryRun: opts.dryRun }));
+      // the NodeConfig held, when its owner builds it: deleted, and its owner's in its place in the
+      // same transaction (never a moment without routes)
+      let upsert: ModelObject[] = [];
+      const held = this.compiler.getNode(), own = opts.ownNodeConfig;
+      if (own && held && refs.some((r) => r.kind === 'NodeConfig' && r.name === held.name)) {
+        upsert = validateAll([own()]);
+        refs = refs.filter((r) => !(r.kind === 'NodeConfig' && r.name === held.name));
+      }
+      return withoutWithheld(await this.run({ upsert, remove: refs }, results, upsert, { dryRun: opts.dryRun }));
     });
   }
 

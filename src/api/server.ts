@@ -78,6 +78,9 @@ export interface ControlPlaneOptions {
    * with what it adopts of the applied one), so the apply's transaction — and its dry run's diff
    * — is what the daemon keeps (ControlPlaneCore.apply's `nodeConfigAsApplied`). */
   nodeConfigAsApplied?: (applied: NodeSpec) => unknown;
+  /** The NodeConfig programmed in place of the one held when a delete through the API names it
+   * (the daemon's own, as it builds it now: ControlPlaneCore.remove's `ownNodeConfig`). */
+  ownNodeConfig?: () => unknown;
 }
 
 export interface ControlPlane {
@@ -396,7 +399,7 @@ export async function createControlPlane(opts: ControlPlaneOptions): Promise<Con
     dryRunOf(req.query);
     const objs = body(req);
     warnFollowed(reply, kindsOf(objs));
-    const r = withReceived(req, await core.remove(objs, { dryRun: dry(req) }));
+    const r = withReceived(req, await core.remove(objs, { dryRun: dry(req), ownNodeConfig: opts.ownNodeConfig }));
     await nodeSettled(req, objs);
     return r;
   });

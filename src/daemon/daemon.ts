@@ -676,6 +676,9 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
         const addrs = node.addresses.map(canonicalAddr);
         return nodeConfig(addrs.length ? nodeAddrs.adoptedSpec(addrs, node.nodePortAddresses) : undefined);
       },
+      // a delete of it: the daemon's own in its place in the delete's transaction (the node
+      // addresses adopted stay, as they do until a restart)
+      ownNodeConfig: () => nodeConfig(),
     });
     const core = controlPlane.core;
     control = core;
