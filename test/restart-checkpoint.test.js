@@ -83,6 +83,15 @@ test('another record layout is refused with both hashes named', (t) => refused(t
   // a consistent header otherwise: only the layout differs
   b.writeUInt32LE(crc32(b.subarray(0, 48)), 48);
 }), /layout hash 0x[0-9a-f]{8}; this build's is 0x[0-9a-f]{8}/));
+// A tripwire: every CT_/CTS_/CTF_/AFF_ constant (and LAYOUT_VERSION) is in the hash, so a change to
+// any of them makes the next upgrade refuse the saved flows of the build before it — every
+// connection reset — unless that build's hash is listed in readableLayoutHashes (when its records
+// still mean the same) or the change is meant to cost them.
+test('the record layout hash is the one checkpoints of this layout carry (a change loses every saved flow at the upgrade unless the previous hash stays readable)', (t) => {
+  t.is(`0x${recordLayoutHash().toString(16)}`, '0xec22903c',
+    'the flow or affinity record constants changed: list the previous hash in readableLayoutHashes (src/daemon/checkpoint.ts) if its records read the same, then pin the new one here');
+  t.true(readableLayoutHashes().includes(0xec22903c));
+});
 test('records of the layout before the SCTP states are read as this one\'s (an upgrade keeps its flows)', (t) => {
   const [, prior] = readableLayoutHashes();
   // the hash of 6f55d89's build (the last layout without CTS_SCTP_CLOSED…HEARTBEAT_SENT)
