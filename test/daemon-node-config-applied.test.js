@@ -67,6 +67,16 @@ const nodePortService = [
   t.deepEqual(dry.diff.frontendsRemove, []);
   t.deepEqual(dry.diff.backendsUpsert.filter((b) => b.outPort === null), [], 'no backend loses its route');
 
+  // neighbours or routes on a port the daemon does not have are refused with their field paths, as
+  // any NodeConfig's (though the applied ones are not programmed)
+  const bad = { ...applied, spec: { ...applied.spec, neighbours: [{ ...applied.spec.neighbours[0], port: 7 }], routes: [{ ...applied.spec.routes[0], port: 3 }] } };
+  for (const q of ['?dryRun=All', '']) {
+    const e = await t.throwsAsync(post(`/api/v1/apply${q}`, [bad]));
+    t.regex(e.message, /spec\.neighbours\[0\]\.port.*no such port \(its ports: 0\)/s, e.message);
+    t.regex(e.message, /spec\.routes\[0\]\.port/, e.message);
+  }
+  t.deepEqual((await api.call('GET', '/api/v1/nodeconfig')).spec, before, 'nothing changed');
+
   // the apply: every node config programmed carries the daemon's routes and neighbours
   const programmed = [];
   daemon.control.onNodeChange((n) => programmed.push(n));

@@ -2,7 +2,7 @@
 // apply → persist, all or nothing, one at a time.
 import { Compiler, warmMaglevWorker, type Change, type ObjectRef } from '../compiler/compiler.js';
 import { validateAll, validatedAll, validateObject, identify, type Validated } from '../model/schema.js';
-import { AddressIndex, refKey } from '../model/conflicts.js';
+import { AddressIndex, nodePortErrors, refKey } from '../model/conflicts.js';
 import { ExternalClaims, type WithheldReport } from '../compiler/external-claims.js';
 import { fieldError, ValidationError, type FieldError, type ModelObject, type NodeSpec, type ServiceSpec } from '../model/types.js';
 import { L, type IrBackend, type IrFrontend, type SnatAddresses } from '../ir/ir.js';
@@ -290,12 +290,15 @@ export class ControlPlaneCore {
       const objs = opts.validated?.length === raws.length ? validatedAll(opts.validated) : validateAll(raws);
       if (!objs.length) throw new ValidationError([fieldError('<request>', undefined, undefined, '', 'FieldValueRequired', 'Required value: the body contains no objects')]);
       // the NodeConfig as its owner programs it (read now, after every earlier transaction); the
-      // answer still names the object the client sent
+      // answer still names the object the client sent, and its neighbours and routes, though not
+      // programmed, must name ports the dataplane has (as any NodeConfig's)
       const asApplied = opts.nodeConfigAsApplied, sentNames = new Map<number, string>();
       if (asApplied) {
         for (let i = 0; i < objs.length; i++) {
           const o = objs[i];
           if (o.kind !== 'NodeConfig') continue;
+          const wrong = this.ports ? nodePortErrors(o, this.ports()) : [];
+          if (wrong.length) throw new ValidationError(wrong);
           sentNames.set(i, o.name);
           objs[i] = validateAll([asApplied(o)])[0];
         }

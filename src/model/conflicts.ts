@@ -111,17 +111,7 @@ export class AddressIndex {
             if (owner !== undefined) errors.push(fieldError('EndpointSlice', o.namespace, o.name, `endpoints[${i}].addresses[${j}]`, 'FieldValueInvalid', `Invalid value: ${JSON.stringify(a)}: is the cluster IP of Service ${owner}`));
           }
         }
-      } else {
-        if (ports) {
-          const have = [...ports].sort((a, b) => a - b).join(', ') || 'none';
-          o.neighbours.forEach((nb, i) => {
-            if (!ports.has(nb.port)) errors.push(fieldError('NodeConfig', undefined, o.name, `spec.neighbours[${i}].port`, 'FieldValueInvalid', `Invalid value: ${nb.port}: the dataplane has no such port (its ports: ${have})`));
-          });
-          o.routes.forEach((r, i) => {
-            if (!ports.has(r.port)) errors.push(fieldError('NodeConfig', undefined, o.name, `spec.routes[${i}].port`, 'FieldValueInvalid', `Invalid value: ${r.port}: the dataplane has no such port (its ports: ${have})`));
-          });
-        }
-      }
+      } else if (ports) errors.push(...nodePortErrors(o, ports));
     }
     return errors;
   }
@@ -173,4 +163,18 @@ export class AddressIndex {
       else if (o.kind === 'EndpointSlice' && this.pods) this.count(o, 1);
     }
   }
+}
+
+/** A NodeConfig's neighbours and routes on a port the dataplane does not have (`ports`: its port
+ * indices), each with its field path. */
+export function nodePortErrors(o: NodeSpec, ports: ReadonlySet<number>): FieldError[] {
+  const errors: FieldError[] = [];
+  const have = [...ports].sort((a, b) => a - b).join(', ') || 'none';
+  o.neighbours.forEach((nb, i) => {
+    if (!ports.has(nb.port)) errors.push(fieldError('NodeConfig', undefined, o.name, `spec.neighbours[${i}].port`, 'FieldValueInvalid', `Invalid value: ${nb.port}: the dataplane has no such port (its ports: ${have})`));
+  });
+  o.routes.forEach((r, i) => {
+    if (!ports.has(r.port)) errors.push(fieldError('NodeConfig', undefined, o.name, `spec.routes[${i}].port`, 'FieldValueInvalid', `Invalid value: ${r.port}: the dataplane has no such port (its ports: ${have})`));
+  });
+  return errors;
 }
