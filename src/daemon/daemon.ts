@@ -108,8 +108,8 @@ const LINK_WATCH_MS = 2000;
  * needs (see startDaemon's syncThreadsAtStart). */
 const SYNC_THREADS_AFTER_MS = 500;
 /** The Warning a NodeConfig applied through the API to a daemon without a kubernetes: section is
- * answered with: the daemon's own node config (neighbours, routes, config-file fields) is put
- * back at once; only the node and NodePort addresses applied stay (until a restart). */
+ * answered with: the daemon programs its own node config (neighbours, routes, config-file fields)
+ * with only the node and NodePort addresses applied taken (until a restart). */
 export const OWN_NODE_CONFIG_WARNING = 'this daemon builds its NodeConfig from its config file and the neighbours it learns: it keeps the nodeAddresses and nodePortAddresses applied (until it restarts) and nothing else of it: its neighbours, routes and config-file fields stay its own';
 
 export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): Promise<RunningDaemon> {
@@ -689,9 +689,9 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
     // config keeps them when it next re-programs (a learned neighbour)
     core.onNodeChange((node) => {
       if (stopping) return;
-      // a NodeConfig applied through the API: the daemon's neighbours, routes and config-file
-      // fields are programmed back at once (its node addresses are adopted below), so its pods
-      // stay reachable (OWN_NODE_CONFIG_WARNING)
+      // a NodeConfig applied or deleted through the API: that transaction programmed the daemon's
+      // own already (nodeConfigAsApplied, ownNodeConfig; its node addresses are adopted below),
+      // so this re-program finds nothing to change — it stays as the check that it does not
       if (!ownInFlight) programming.changed();
       const addrs = (node?.addresses ?? []).map(canonicalAddr);
       const snat: HostAddresses['snat'] = { v4: node?.snatV4, v6: node?.snatV6 };
