@@ -3,8 +3,9 @@
 // node and NodePort addresses — in that apply's own transaction: the dry run's diff (`wdp diff`)
 // shows only what the addresses change, and the applied neighbours and routes are never
 // programmed, not even until the daemon's next re-program (they were, for a moment, and the dry
-// run listed them). A delete of the daemon's NodeConfig puts its own in its place in the same
-// transaction (before: no node config, so no route, until the re-program). The daemon runs in this process; its one TAP port is created in a network
+// run listed them). A delete of the daemon's NodeConfig — by its name or by the name it was
+// applied as — puts its own in its place in the same transaction (before: no node config, so no
+// route, until the re-program; and the applied name was not found). The daemon runs in this process; its one TAP port is created in a network
 // namespace the test makes (DaemonOptions.portNetns), its API on a unix socket. No packets are sent.
 import test from 'ava';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -102,13 +103,19 @@ const nodePortService = [
 
   // a delete of the daemon's NodeConfig: its own in its place in the same transaction, so no node
   // config without its routes is ever programmed (before: none at all until the re-program)
+  // — named as it was applied (`wdp delete -f` of the manifest `wdp apply -f` took), or as the
+  // daemon names it; a name neither held nor applied is not found
   programmed.length = 0;
-  const held = { apiVersion: 'wdp.io/v1alpha1', kind: 'NodeConfig', metadata: { name: 'n1' } };
-  const dryDel = await post('/api/v1/delete?dryRun=All', [held]);
-  t.deepEqual(dryDel.objects, [{ kind: 'NodeConfig', name: 'n1', action: 'deleted' }]);
+  const nodeRef = (name) => ({ apiVersion: 'wdp.io/v1alpha1', kind: 'NodeConfig', metadata: { name } });
+  await t.throwsAsync(post('/api/v1/delete', [nodeRef('node-b')]), { message: /NodeConfig node-b.*not found/i });
+  const dryDel = await post('/api/v1/delete?dryRun=All', [nodeRef('node-a')]);
+  t.deepEqual(dryDel.objects, [{ kind: 'NodeConfig', name: 'node-a', action: 'deleted' }]);
   t.is(dryDel.diff.counts.frontendsRemove + dryDel.diff.counts.backendsUpsert, 0, JSON.stringify(dryDel.diff));
-  const del = await post('/api/v1/delete', [held]);
-  t.deepEqual(del.objects, [{ kind: 'NodeConfig', name: 'n1', action: 'deleted' }]);
+  const del = await post('/api/v1/delete', [nodeRef('node-a')]);
+  t.deepEqual(del.objects, [{ kind: 'NodeConfig', name: 'node-a', action: 'deleted' }]);
+  await t.throwsAsync(post('/api/v1/delete?dryRun=All', [nodeRef('node-a')]), { message: /not found/i }, 'deleted once: gone with the NodeConfig');
+  const delOwn = await post('/api/v1/delete?dryRun=All', [nodeRef('n1')]);
+  t.is(delOwn.objects[0].action, 'deleted', 'the daemon\'s own name always names it');
   await daemon.settled();
   t.is(programmed.length, 1, 'the daemon\'s re-program after the delete found nothing to change');
   t.true(programmed.every((n) => n !== null && n.routes.some((x) => x.prefix === '10.128.0.0/9')), JSON.stringify(programmed.map((n) => n?.routes)));

@@ -194,6 +194,11 @@ export class ControlPlaneCore {
   private readonly externalClaims = new ExternalClaims(this.compiler);
 
   private readonly nodeListeners: Array<(node: NodeSpec | null) => void> = [];
+  /** The names of NodeConfigs applied with `nodeConfigAsApplied` (whose owner programmed its own
+   * in their place): a delete naming one is a delete of the NodeConfig held, as `wdp delete -f`
+   * of the manifest `wdp apply -f` took expects. Kept until the NodeConfig is deleted or the
+   * process ends (the adopted addresses last until a restart too). */
+  private readonly appliedNodeNames = new Set<string>();
 
   constructor(readonly dataplane: Dataplane, readonly store: StateStore | null, readonly observer: SyncObserver = {}) {}
 
@@ -318,7 +323,9 @@ export class ControlPlaneCore {
         changed.push(o);
         sources.push(withTexts && o.raw === raws[i] ? { text: t!.text, start: t!.spans[2 * i], end: t!.spans[2 * i + 1] } : undefined);
       }
-      return withoutWithheld(await this.run({ upsert: changed }, results, changed, { dryRun: opts.dryRun, sources: withTexts ? sources : undefined, prepare: opts.prepare }));
+      const r = withoutWithheld(await this.run({ upsert: changed }, results, changed, { dryRun: opts.dryRun, sources: withTexts ? sources : undefined, prepare: opts.prepare }));
+      if (!opts.dryRun) for (const name of sentNames.values()) this.appliedNodeNames.add(name);
+      return r;
     });
   }
 
@@ -341,15 +348,20 @@ export class ControlPlaneCore {
       if (preErrors.length) throw new ValidationError(preErrors);
       if (!refs.length) throw new ValidationError([fieldError('<request>', undefined, undefined, '', 'FieldValueRequired', 'Required value: the body names no objects')]);
       const results: ObjectResult[] = refs.map((r) => ({ kind: r.kind, ...(r.kind === 'NodeConfig' ? {} : { namespace: r.namespace || 'default' }), name: r.name, action: 'deleted' }));
-      // the NodeConfig held, when its owner builds it: deleted, and its owner's in its place in the
-      // same transaction (never a moment without routes)
+      // the NodeConfig held (by its name, or by the name of one applied in its place), when its
+      // owner builds it: deleted, and its owner's in its place in the same transaction (never a
+      // moment without routes)
       let upsert: ModelObject[] = [];
       const held = this.compiler.getNode(), own = opts.ownNodeConfig;
-      if (own && held && refs.some((r) => r.kind === 'NodeConfig' && r.name === held.name)) {
-        upsert = validateAll([own()]);
-        refs = refs.filter((r) => !(r.kind === 'NodeConfig' && r.name === held.name));
+      const named = (r: ObjectRef): boolean => r.kind === 'NodeConfig' && (r.name === held?.name || this.appliedNodeNames.has(r.name));
+      const deleting = own && held ? refs.filter(named) : [];
+      if (deleting.length) {
+        upsert = validateAll([own!()]);
+        refs = refs.filter((r) => !named(r));
       }
-      return withoutWithheld(await this.run({ upsert, remove: refs }, results, upsert, { dryRun: opts.dryRun }));
+      const r = withoutWithheld(await this.run({ upsert, remove: refs }, results, upsert, { dryRun: opts.dryRun }));
+      if (!opts.dryRun && deleting.length) this.appliedNodeNames.clear(); // (one NodeConfig: those applied in its place went with it)
+      return r;
     });
   }
 
