@@ -137,9 +137,8 @@ export class NodeAddresses {
   ownProgramDone(): void { this.own = null; }
 
   /** A NodeConfig with these (canonical, non-empty) node addresses and NodePort addresses is in
-   * force. Unless it is the daemon's own program's, its node addresses are adopted when they are
-   * another list (their order too: the first of a family is its masquerade source), and its NodePort addresses when it names them and they say something (a list
-   * was in force, or it is not every node address); returns whether the lists in force changed. */
+   * force: unless it is the daemon's own program's, they are adopted by `adopted`'s rule; returns
+   * whether the lists in force changed. */
   adoptApplied(addrs: string[], nodePorts: string[] | undefined): boolean {
     if (this.own !== null && this.own === nodeAddressesKey(addrs, nodePorts)) return false;
     const before = nodeAddressesKey(this.addrs, this.nodePorts), prev = this.addrs;
