@@ -2,7 +2,7 @@
 // apply → persist, all or nothing, one at a time.
 import { Compiler, warmMaglevWorker, type Change, type ObjectRef } from '../compiler/compiler.js';
 import { validateAll, validatedAll, validateObject, identify, type Validated } from '../model/schema.js';
-import { AddressIndex, nodePortErrors, refKey } from '../model/conflicts.js';
+import { AddressIndex, nodeConfigPortErrors, refKey } from '../model/conflicts.js';
 import { ExternalClaims, type WithheldReport } from '../compiler/external-claims.js';
 import { fieldError, ValidationError, type FieldError, type ModelObject, type NodeSpec, type ServiceSpec } from '../model/types.js';
 import { L, type IrBackend, type IrFrontend, type SnatAddresses } from '../ir/ir.js';
@@ -87,17 +87,25 @@ export interface ApplyOptions {
   validated?: readonly Validated[];
   /** Called with the answer's final parts while the dataplane and the store take the change. */
   prepare?: (parts: AnswerParts) => void;
-  /** The NodeConfig programmed in place of an applied one (a daemon's own, with what it adopts of
-   * the applied one: src/daemon/daemon.ts), read when the transaction starts. */
-  nodeConfigAsApplied?: (applied: NodeSpec) => unknown;
+  /** Who builds the NodeConfig, when not the client (a daemon: src/daemon/daemon.ts). */
+  nodeConfigOwner?: NodeConfigOwner;
 }
 
 /** ControlPlaneCore.remove's options. */
 export interface RemoveOptions {
   dryRun?: boolean;
-  /** The NodeConfig that takes the place of the one held when that is deleted (a daemon's own:
-   * src/daemon/daemon.ts), read when the transaction starts. */
-  ownNodeConfig?: () => unknown;
+  /** Who builds the NodeConfig, when not the client (a daemon: src/daemon/daemon.ts). */
+  nodeConfigOwner?: NodeConfigOwner;
+}
+
+/** The builder of the NodeConfig in force (a daemon builds its own): a NodeConfig applied or
+ * deleted through the API is replaced by the owner's in the same transaction. Each is read when
+ * the transaction starts, after every earlier one. */
+export interface NodeConfigOwner {
+  /** The NodeConfig programmed in place of `applied` (the owner's, with what it adopts of it). */
+  asApplied(applied: NodeSpec): unknown;
+  /** The NodeConfig programmed in place of the one held when that is deleted. */
+  own(): unknown;
 }
 
 /** How `run` takes a change. `watcher`: the Kubernetes watcher's objects (applyEach, and a
@@ -194,7 +202,7 @@ export class ControlPlaneCore {
   private readonly externalClaims = new ExternalClaims(this.compiler);
 
   private readonly nodeListeners: Array<(node: NodeSpec | null) => void> = [];
-  /** The names of NodeConfigs applied with `nodeConfigAsApplied` (whose owner programmed its own
+  /** The names of NodeConfigs applied with a `nodeConfigOwner` (which programmed its own
    * in their place): a delete naming one is a delete of the NodeConfig held, as `wdp delete -f`
    * of the manifest `wdp apply -f` took expects. Kept until the NodeConfig is deleted or the
    * process ends (the adopted addresses last until a restart too). */
@@ -297,15 +305,15 @@ export class ControlPlaneCore {
       // the NodeConfig as its owner programs it (read now, after every earlier transaction); the
       // answer still names the object the client sent, and its neighbours and routes, though not
       // programmed, must name ports the dataplane has (as any NodeConfig's)
-      const asApplied = opts.nodeConfigAsApplied, sentNames = new Map<number, string>();
-      if (asApplied) {
+      const owner = opts.nodeConfigOwner, sentNames = new Map<number, string>();
+      if (owner) {
         for (let i = 0; i < objs.length; i++) {
           const o = objs[i];
           if (o.kind !== 'NodeConfig') continue;
-          const wrong = this.ports ? nodePortErrors(o, this.ports()) : [];
+          const wrong = this.ports ? nodeConfigPortErrors(o, this.ports()) : [];
           if (wrong.length) throw new ValidationError(wrong);
           sentNames.set(i, o.name);
-          objs[i] = validateAll([asApplied(o)])[0];
+          objs[i] = validateAll([owner.asApplied(o)])[0];
         }
       }
       const t = opts.texts;
@@ -352,11 +360,11 @@ export class ControlPlaneCore {
       // owner builds it: deleted, and its owner's in its place in the same transaction (never a
       // moment without routes)
       let upsert: ModelObject[] = [];
-      const held = this.compiler.getNode(), own = opts.ownNodeConfig;
+      const held = this.compiler.getNode(), owner = opts.nodeConfigOwner;
       const named = (r: ObjectRef): boolean => r.kind === 'NodeConfig' && (r.name === held?.name || this.appliedNodeNames.has(r.name));
-      const deleting = own && held ? refs.filter(named) : [];
+      const deleting = owner && held ? refs.filter(named) : [];
       if (deleting.length) {
-        upsert = validateAll([own!()]);
+        upsert = validateAll([owner!.own()]);
         refs = refs.filter((r) => !named(r));
       }
       const r = withoutWithheld(await this.run({ upsert, remove: refs }, results, upsert, { dryRun: opts.dryRun }));

@@ -16,9 +16,9 @@ import type { Validated } from '../model/schema.js';
 import { validateApiObject } from '../model/object-meta.js';
 import { bodyFieldProblems, problemLines, type FieldProblems } from '../model/field-validation.js';
 import { BodyLimitError, MAX_YAML_BODY_BYTES } from '../model/limits.js';
-import { fieldError, ValidationError, type FieldError, type NodeSpec } from '../model/types.js';
+import { fieldError, ValidationError, type FieldError } from '../model/types.js';
 import { openSavedState, type SavedState } from './saved-state.js';
-import { ApplyFailure, ControlPlaneCore, backendView, frontendView, type ApplyResult } from './controlplane.js';
+import { ApplyFailure, ControlPlaneCore, backendView, frontendView, type ApplyResult, type NodeConfigOwner } from './controlplane.js';
 import { ExternalClaims } from '../compiler/external-claims.js';
 import { ControlPlaneMetrics } from './metrics.js';
 import { dryRunOf, fieldValidationOf, page, pageRequest, PageError, MAX_PAGE_LIMIT, serviceQuery, SERVICE_KEY, singleQuery } from './paging.js';
@@ -74,13 +74,10 @@ export interface ControlPlaneOptions {
    * deleted (its neighbours, routes, config-file fields: `followed.nodeConfig`), so the answer
    * comes after the state a later read sees. */
   nodeConfigSettled?: () => Promise<void>;
-  /** The NodeConfig an apply through the API programs in place of `applied` (the daemon's own,
-   * with what it adopts of the applied one), so the apply's transaction — and its dry run's diff
-   * — is what the daemon keeps (ControlPlaneCore.apply's `nodeConfigAsApplied`). */
-  nodeConfigAsApplied?: (applied: NodeSpec) => unknown;
-  /** The NodeConfig programmed in place of the one held when a delete through the API names it
-   * (the daemon's own, as it builds it now: ControlPlaneCore.remove's `ownNodeConfig`). */
-  ownNodeConfig?: () => unknown;
+  /** Who builds the NodeConfig (the daemon): a NodeConfig applied or deleted through the API is
+   * replaced by the owner's in that transaction, so it — and its dry run's diff — is what the
+   * daemon keeps (ControlPlaneCore's NodeConfigOwner). */
+  nodeConfigOwner?: NodeConfigOwner;
 }
 
 export interface ControlPlane {
@@ -390,7 +387,7 @@ export async function createControlPlane(opts: ControlPlaneOptions): Promise<Con
     warnFollowed(reply, kindsOf(objs), fieldValidation === 'Warn' ? fields.flatMap(problemLines) : []);
     // a large answer's text is written while the workers apply the change (apply-answer.ts)
     let prepared: PreparedAnswer | null = null;
-    const r = withReceived(req, await core.apply(objs, { dryRun: dry(req), texts, validated, nodeConfigAsApplied: opts.nodeConfigAsApplied, prepare: (parts) => { prepared = PreparedAnswer.of(parts); } }));
+    const r = withReceived(req, await core.apply(objs, { dryRun: dry(req), texts, validated, nodeConfigOwner: opts.nodeConfigOwner, prepare: (parts) => { prepared = PreparedAnswer.of(parts); } }));
     await nodeSettled(req, objs);
     const text = (prepared as PreparedAnswer | null)?.text(r);
     return text ? reply.type('application/json; charset=utf-8').send(text) : r;
@@ -399,7 +396,7 @@ export async function createControlPlane(opts: ControlPlaneOptions): Promise<Con
     dryRunOf(req.query);
     const objs = body(req);
     warnFollowed(reply, kindsOf(objs));
-    const r = withReceived(req, await core.remove(objs, { dryRun: dry(req), ownNodeConfig: opts.ownNodeConfig }));
+    const r = withReceived(req, await core.remove(objs, { dryRun: dry(req), nodeConfigOwner: opts.nodeConfigOwner }));
     await nodeSettled(req, objs);
     return r;
   });

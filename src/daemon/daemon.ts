@@ -668,17 +668,19 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
         nodeConfig: 'this daemon follows the Kubernetes API server: it builds its NodeConfig from its Node and its config file: it keeps the nodeAddresses and nodePortAddresses applied until the Node changes or the daemon restarts, and nothing else of it: the rest stays its own; change the Node or the config file',
       } } : { followed: { nodeConfig: OWN_NODE_CONFIG_WARNING } }),
       nodeConfigSettled: () => programming.settled(),
-      // a NodeConfig applied through the API is programmed as the daemon will keep it (its own,
-      // with the applied node and NodePort addresses adopted as onNodeChange adopts them), in
-      // that apply's transaction: its dry run shows that, and the applied neighbours and routes
-      // are never programmed, not even until the daemon's next re-program
-      nodeConfigAsApplied: (node) => {
-        const addrs = node.addresses.map(canonicalAddr);
-        return nodeConfig(addrs.length ? nodeAddrs.adoptedSpec(addrs, node.nodePortAddresses) : undefined);
+      nodeConfigOwner: {
+        // a NodeConfig applied through the API is programmed as the daemon will keep it (its own,
+        // with the applied node and NodePort addresses adopted as onNodeChange adopts them), in
+        // that apply's transaction: its dry run shows that, and the applied neighbours and routes
+        // are never programmed, not even until the daemon's next re-program
+        asApplied: (node) => {
+          const addrs = node.addresses.map(canonicalAddr);
+          return nodeConfig(addrs.length ? nodeAddrs.adoptedSpec(addrs, node.nodePortAddresses) : undefined);
+        },
+        // a delete of it: the daemon's own in its place in the delete's transaction (the node
+        // addresses adopted stay, as they do until a restart)
+        own: () => nodeConfig(),
       },
-      // a delete of it: the daemon's own in its place in the delete's transaction (the node
-      // addresses adopted stay, as they do until a restart)
-      ownNodeConfig: () => nodeConfig(),
     });
     const core = controlPlane.core;
     control = core;
@@ -690,8 +692,8 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
     core.onNodeChange((node) => {
       if (stopping) return;
       // a NodeConfig applied or deleted through the API: that transaction programmed the daemon's
-      // own already (nodeConfigAsApplied, ownNodeConfig; its node addresses are adopted below),
-      // so this re-program finds nothing to change — it stays as the check that it does not
+      // own already (nodeConfigOwner; its node addresses are adopted below), so this re-program
+      // finds nothing to change — it stays as the check that it does not
       if (!ownInFlight) programming.changed();
       const addrs = (node?.addresses ?? []).map(canonicalAddr);
       const snat: HostAddresses['snat'] = { v4: node?.snatV4, v6: node?.snatV6 };

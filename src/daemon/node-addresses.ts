@@ -148,7 +148,7 @@ export class NodeAddresses {
 
   /** The NodeConfig's node and NodePort addresses once a NodeConfig applied through the API with
    * these is adopted (adoptApplied), without adopting them: what the daemon programs in that
-   * apply's own transaction (src/daemon/daemon.ts nodeConfigAsApplied). */
+   * apply's own transaction (src/daemon/daemon.ts nodeConfigOwner). */
   adoptedSpec(addrs: string[], nodePorts: string[] | undefined): { nodeAddresses: string[]; nodePortAddresses: string[] | undefined } {
     const a = this.adopted(addrs, nodePorts);
     return { nodeAddresses: a.addrs, nodePortAddresses: nodePortSpecOf(a.addrs, a.nodePorts) };

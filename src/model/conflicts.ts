@@ -111,7 +111,7 @@ export class AddressIndex {
             if (owner !== undefined) errors.push(fieldError('EndpointSlice', o.namespace, o.name, `endpoints[${i}].addresses[${j}]`, 'FieldValueInvalid', `Invalid value: ${JSON.stringify(a)}: is the cluster IP of Service ${owner}`));
           }
         }
-      } else if (ports) errors.push(...nodePortErrors(o, ports));
+      } else if (ports) errors.push(...nodeConfigPortErrors(o, ports));
     }
     return errors;
   }
@@ -167,7 +167,7 @@ export class AddressIndex {
 
 /** A NodeConfig's neighbours and routes on a port the dataplane does not have (`ports`: its port
  * indices), each with its field path. */
-export function nodePortErrors(o: NodeSpec, ports: ReadonlySet<number>): FieldError[] {
+export function nodeConfigPortErrors(o: NodeSpec, ports: ReadonlySet<number>): FieldError[] {
   const errors: FieldError[] = [];
   const have = [...ports].sort((a, b) => a - b).join(', ') || 'none';
   o.neighbours.forEach((nb, i) => {
