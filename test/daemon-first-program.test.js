@@ -34,8 +34,9 @@ const root = canUseNetns();
     beforeFirstProgram: (core, nodeConfig) => {
       core.onNodeChange((n) => seen.push(n?.addresses ?? null));
       // a user's NodeConfig with one more node address, queued before the daemon's own program
+      // (as an API apply programs it: the daemon's, with the name it was applied as, applied-as.ts)
       const mine = nodeConfig();
-      user = core.apply([{ ...mine, spec: { ...mine.spec, nodeAddresses: USER } }]);
+      user = core.apply([{ ...mine, metadata: { ...mine.metadata, annotations: { 'wdp.io/applied-as': 'user' } }, spec: { ...mine.spec, nodeAddresses: USER } }]);
     },
   });
   const r = await user;

@@ -3,9 +3,12 @@
 // node and NodePort addresses — in that apply's own transaction: the dry run's diff (`wdp diff`)
 // shows only what the addresses change, and the applied neighbours and routes are never
 // programmed, not even until the daemon's next re-program (they were, for a moment, and the dry
-// run listed them). A delete of the daemon's NodeConfig — by its name or by the name it was
-// applied as — puts its own in its place in the same transaction (before: no node config, so no
-// route, until the re-program; and the applied name was not found). The daemon runs in this process; its one TAP port is created in a network
+// run listed them). The adoption is saved with the NodeConfig (its wdp.io/applied-as annotation):
+// a restart keeps the applied addresses (before: the config file's again). A delete of the
+// daemon's NodeConfig — by its name or by the name it was applied as, before or after a restart —
+// puts its own in its place in the same transaction, without the applied addresses (before: no
+// node config, so no route, until the re-program; the applied name was not found; the addresses
+// stayed until a restart). The daemon runs in this process; its one TAP port is created in a network
 // namespace the test makes (DaemonOptions.portNetns), its API on a unix socket. No packets are sent.
 import test from 'ava';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -91,7 +94,9 @@ const nodePortService = [
     t.false(n.neighbours.some((x) => x.address === '10.244.1.10'), 'never the applied neighbour');
     t.deepEqual(n.addresses, ['192.168.100.2', '192.168.100.9']);
   }
-  const after = (await api.call('GET', '/api/v1/nodeconfig')).spec;
+  const afterObj = await api.call('GET', '/api/v1/nodeconfig');
+  t.deepEqual(afterObj.metadata.annotations, { 'wdp.io/applied-as': 'node-a' }, 'the name it was applied as, saved with it');
+  const after = afterObj.spec;
   t.deepEqual(after.nodeAddresses, ['192.168.100.2', '192.168.100.9'], 'the applied node addresses are kept');
   t.deepEqual(after.routes, before.routes);
   t.deepEqual(after.neighbours, before.neighbours);
@@ -100,6 +105,18 @@ const nodePortService = [
   // applied again: nothing to change
   const again = await post('/api/v1/apply?dryRun=All', [applied]);
   t.is(again.objects[0].action, 'unchanged', JSON.stringify(again.diff));
+
+  // a restart: the applied addresses are kept (the acknowledged apply is not undone by it), the
+  // table image written at the stop is used
+  await daemon.stop();
+  daemon = await startDaemon(cfg, { logger: pino({ level: 'silent' }), portNetns: ns });
+  const restarted = await api.call('GET', '/api/v1/nodeconfig');
+  t.deepEqual(restarted.spec.nodeAddresses, ['192.168.100.2', '192.168.100.9'], 'the applied node addresses survive the restart');
+  t.deepEqual(restarted.metadata.annotations, { 'wdp.io/applied-as': 'node-a' });
+  t.deepEqual(await frontends(), ['192.168.100.2', '192.168.100.9']);
+  const { restore } = await api.call('GET', '/api/v1/generation');
+  t.like(restore.images?.[0], { used: true }, JSON.stringify(restore));
+  daemon.control.onNodeChange((n) => programmed.push(n));
 
   // a delete of the daemon's NodeConfig: its own in its place in the same transaction, so no node
   // config without its routes is ever programmed (before: none at all until the re-program)
@@ -110,7 +127,8 @@ const nodePortService = [
   await t.throwsAsync(post('/api/v1/delete', [nodeRef('node-b')]), { message: /NodeConfig node-b.*not found/i });
   const dryDel = await post('/api/v1/delete?dryRun=All', [nodeRef('node-a')]);
   t.deepEqual(dryDel.objects, [{ kind: 'NodeConfig', name: 'node-a', action: 'deleted' }]);
-  t.is(dryDel.diff.counts.frontendsRemove + dryDel.diff.counts.backendsUpsert, 0, JSON.stringify(dryDel.diff));
+  t.deepEqual(dryDel.diff.frontendsRemove.map((f) => `${f.kind} ${f.addr}:${f.port}`), ['NodePort 192.168.100.9:30080'], 'the applied address goes with it');
+  t.is(dryDel.diff.counts.backendsUpsert, 0, JSON.stringify(dryDel.diff));
   const del = await post('/api/v1/delete', [nodeRef('node-a')]);
   t.deepEqual(del.objects, [{ kind: 'NodeConfig', name: 'node-a', action: 'deleted' }]);
   await t.throwsAsync(post('/api/v1/delete?dryRun=All', [nodeRef('node-a')]), { message: /not found/i }, 'deleted once: gone with the NodeConfig');
@@ -119,6 +137,13 @@ const nodePortService = [
   await daemon.settled();
   t.is(programmed.length, 1, 'the daemon\'s re-program after the delete found nothing to change');
   t.true(programmed.every((n) => n !== null && n.routes.some((x) => x.prefix === '10.128.0.0/9')), JSON.stringify(programmed.map((n) => n?.routes)));
-  t.deepEqual((await api.call('GET', '/api/v1/nodeconfig')).spec.routes, before.routes);
-  t.deepEqual(await frontends(), ['192.168.100.2', '192.168.100.9'], 'the NodePort frontends stay');
+  const deleted = await api.call('GET', '/api/v1/nodeconfig');
+  t.deepEqual(deleted.spec.routes, before.routes);
+  t.deepEqual(deleted.spec.nodeAddresses, ['192.168.100.2'], 'the configured node addresses again');
+  t.is(deleted.metadata.annotations, undefined);
+  t.deepEqual(await frontends(), ['192.168.100.2']);
+  // and a restart now starts with the configured ones
+  await daemon.stop();
+  daemon = await startDaemon(cfg, { logger: pino({ level: 'silent' }), portNetns: ns });
+  t.deepEqual((await api.call('GET', '/api/v1/nodeconfig')).spec.nodeAddresses, ['192.168.100.2']);
 });

@@ -373,7 +373,7 @@ serial('wdp apply -f examples/ (docs/api.md "Objects"): every example applies, N
   const before = JSON.parse((await wdp(['get', 'nodeconfig', '-o', 'json'])).stdout).spec;
   const r = await applyExample(t, '');
   t.regex(r.stdout, /nodeconfig\/node-a configured/);
-  t.regex(r.stderr, /^Warning: this daemon builds its NodeConfig from its config file and the neighbours it learns: it keeps the nodeAddresses and nodePortAddresses applied \(until it restarts\) and nothing else of it: its neighbours, routes and config-file fields stay its own$/m);
+  t.regex(r.stderr, /^Warning: this daemon builds its NodeConfig from its config file and the neighbours it learns: it keeps the nodeAddresses and nodePortAddresses applied \(until that NodeConfig is deleted\) and nothing else of it: its neighbours, routes and config-file fields stay its own$/m);
   // (the apply programmed the daemon's own NodeConfig with those addresses: no later re-program to wait for)
   const spec = JSON.parse((await wdp(['get', 'nodeconfig', '-o', 'json'])).stdout).spec;
   t.deepEqual(spec.nodeAddresses, ['192.168.10.11', 'fd00:10::11'], 'the applied node addresses are adopted');

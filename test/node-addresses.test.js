@@ -59,36 +59,61 @@ test('node.addresses configured with a nodePortAddresses filter: the configured 
 test('a NodeConfig applied through the API is adopted; the node change of the daemon\'s own program is not; a Node read later wins again', (t) => {
   const a = new NodeAddresses(cluster());
   a.takeNode(facts(['192.168.1.2', '192.168.1.3']));
-  t.true(a.adoptApplied(['192.168.1.2', '192.168.1.9'], ['192.168.1.9']));
+  t.true(a.adoptApplied(['192.168.1.2', '192.168.1.9'], ['192.168.1.9'], ['node-a']));
   t.deepEqual(a.addresses, ['192.168.1.2', '192.168.1.9']);
   t.deepEqual(a.nodePortSpec(), ['192.168.1.9']);
-  t.true(a.adoptApplied(['192.168.1.9', '192.168.1.2'], ['192.168.1.9']), 'the same set in another order: adopted (a family\'s first address is its masquerade source)');
+  t.true(a.adoptApplied(['192.168.1.9', '192.168.1.2'], ['192.168.1.9'], ['node-a']), 'the same set in another order: adopted (a family\'s first address is its masquerade source)');
   t.deepEqual(a.addresses, ['192.168.1.9', '192.168.1.2']);
-  t.false(a.adoptApplied(['192.168.1.9', '192.168.1.2'], ['192.168.1.9']), 'the same list again: nothing changes');
-  a.adoptApplied(['192.168.1.2', '192.168.1.9'], ['192.168.1.9']);
+  t.false(a.adoptApplied(['192.168.1.9', '192.168.1.2'], ['192.168.1.9'], ['node-a']), 'the same list again: nothing changes');
+  a.adoptApplied(['192.168.1.2', '192.168.1.9'], ['192.168.1.9'], ['node-a']);
   // the daemon's own program, built before a Node update was read during its apply
   a.ownProgram({ nodeAddresses: ['192.168.1.2', '192.168.1.9'], nodePortAddresses: ['192.168.1.9'] });
   a.takeNode(facts(['192.168.1.2', '192.168.1.4']));
-  t.false(a.adoptApplied(['192.168.1.2', '192.168.1.9'], ['192.168.1.9']), 'its own program\'s change is not adopted back');
+  t.false(a.adoptApplied(['192.168.1.2', '192.168.1.9'], ['192.168.1.9'], ['node-a']), 'its own program\'s change is not adopted back');
   t.deepEqual(a.addresses, ['192.168.1.2', '192.168.1.4'], 'the Node update read meanwhile stays');
   a.ownProgramDone();
-  t.true(a.adoptApplied(['192.168.1.2', '192.168.1.9'], ['192.168.1.9']), 'once done, the same addresses from the API are adopted');
+  t.true(a.adoptApplied(['192.168.1.2', '192.168.1.9'], ['192.168.1.9'], ['node-a']), 'once done, the same addresses from the API are adopted');
 });
 
 test('an applied NodeConfig without NodePort addresses keeps the list in force; one naming every node address is adopted only when a list was in force', (t) => {
   const a = new NodeAddresses(cluster());
   a.takeNode(facts(['192.168.1.2', '192.168.1.3']));
-  a.adoptApplied(['192.168.1.2', '192.168.1.3', '192.168.1.7'], undefined);
+  a.adoptApplied(['192.168.1.2', '192.168.1.3', '192.168.1.7'], undefined, ['node-a']);
   t.deepEqual(a.nodePortSpec(), ['192.168.1.2'], 'no nodePortAddresses in the applied config: the cluster\'s selection stays');
-  a.adoptApplied(['192.168.1.2', '192.168.1.3'], ['192.168.1.2', '192.168.1.3']);
+  a.adoptApplied(['192.168.1.2', '192.168.1.3'], ['192.168.1.2', '192.168.1.3'], ['node-a']);
   t.deepEqual(a.nodePortSpec(), ['192.168.1.2', '192.168.1.3']);
   const b = new NodeAddresses({ configured: ['192.168.1.2'], podCIDRs: [] });
-  t.false(b.adoptApplied(['192.168.1.2'], ['192.168.1.2']), 'without a cluster, every node address is what unset means');
+  t.false(b.adoptApplied(['192.168.1.2'], ['192.168.1.2'], ['node-a']), 'without a cluster, every node address is what unset means');
   t.is(b.nodePortSpec(), undefined);
-  t.true(b.adoptApplied(['192.168.1.2', '192.168.1.3'], ['192.168.1.3']));
+  t.true(b.adoptApplied(['192.168.1.2', '192.168.1.3'], ['192.168.1.3'], ['node-a']));
   t.deepEqual(b.nodePortSpec(), ['192.168.1.3']);
-  b.adoptApplied(['192.168.1.2'], undefined);
+  b.adoptApplied(['192.168.1.2'], undefined, ['node-a']);
   t.deepEqual(b.nodePortSpec(), [], 'NodePort addresses no longer node addresses are left out of the spec');
+});
+
+test('the names a NodeConfig was applied as go with its adopted addresses; none (the daemon\'s own in place of a deleted one) drops them; a Node read later drops them too', (t) => {
+  const b = new NodeAddresses({ configured: ['192.168.1.2'], podCIDRs: [] });
+  t.deepEqual(b.appliedAs, []);
+  t.deepEqual(b.ownSpec(), { nodeAddresses: ['192.168.1.2'], nodePortAddresses: undefined });
+  t.false(b.adoptApplied(['192.168.1.2'], undefined, []), 'nothing adopted, nothing to drop');
+  t.true(b.adoptApplied(['192.168.1.2', '192.168.1.9'], ['192.168.1.9'], ['node-a']));
+  t.deepEqual(b.appliedAs, ['node-a']);
+  t.deepEqual(b.ownSpec(), { nodeAddresses: ['192.168.1.2'], nodePortAddresses: undefined }, 'what a delete programs: node.addresses, NodePorts on each');
+  t.deepEqual(b.addresses, ['192.168.1.2', '192.168.1.9'], 'ownSpec drops nothing');
+  t.false(b.adoptApplied(['192.168.1.2', '192.168.1.9'], ['192.168.1.9'], ['node-a', 'node-b']), 'another name for the same addresses: the lists stay');
+  t.deepEqual(b.appliedAs, ['node-a', 'node-b']);
+  t.false(b.adoptApplied([], undefined, ['node-c']), 'one without node addresses changes none');
+  t.deepEqual(b.appliedAs, ['node-c']);
+  t.true(b.adoptApplied(['192.168.1.2'], undefined, []), 'the daemon\'s own in place: the adopted addresses dropped');
+  t.deepEqual(b.addresses, ['192.168.1.2']);
+  t.is(b.nodePortSpec(), undefined);
+  t.deepEqual(b.appliedAs, []);
+  const a = new NodeAddresses(cluster());
+  a.takeNode(facts(['192.168.1.2', '192.168.1.3']));
+  a.adoptApplied(['192.168.1.2', '192.168.1.9'], ['192.168.1.9'], ['node-a']);
+  t.deepEqual(a.ownSpec().nodeAddresses, ['192.168.1.2', '192.168.1.3'], 'in a cluster: the Node\'s selection');
+  a.takeNode(facts(['192.168.1.2', '192.168.1.4']));
+  t.deepEqual(a.appliedAs, [], 'the Node read later wins: nothing adopted any more');
 });
 
 test('keys: a set of addresses in any order and form; NodePort addresses absent = every node address', (t) => {

@@ -3,6 +3,7 @@
 import { Compiler, warmMaglevWorker, type Change, type ObjectRef } from '../compiler/compiler.js';
 import { validateAll, validatedAll, validateObject, identify, type Validated } from '../model/schema.js';
 import { AddressIndex, nodeConfigPortErrors, refKey } from '../model/conflicts.js';
+import { appliedAsOf } from '../model/applied-as.js';
 import { ExternalClaims, type WithheldReport } from '../compiler/external-claims.js';
 import { fieldError, ValidationError, type FieldError, type ModelObject, type NodeSpec, type ServiceSpec } from '../model/types.js';
 import { L, type IrBackend, type IrFrontend, type SnatAddresses } from '../ir/ir.js';
@@ -102,9 +103,11 @@ export interface RemoveOptions {
  * deleted through the API is replaced by the owner's in the same transaction. Each is read when
  * the transaction starts, after every earlier one. */
 export interface NodeConfigOwner {
-  /** The NodeConfig programmed in place of `applied` (the owner's, with what it adopts of it). */
+  /** The NodeConfig programmed in place of `applied` (the owner's, with what it adopts of it and
+   * the name it was applied as: applied-as.ts, which a delete by that name reads). */
   asApplied(applied: NodeSpec): unknown;
-  /** The NodeConfig programmed in place of the one held when that is deleted. */
+  /** The NodeConfig programmed in place of the one held when that is deleted (by its name or by
+   * one it records having been applied as). */
   own(): unknown;
 }
 
@@ -202,11 +205,6 @@ export class ControlPlaneCore {
   private readonly externalClaims = new ExternalClaims(this.compiler);
 
   private readonly nodeListeners: Array<(node: NodeSpec | null) => void> = [];
-  /** The names of NodeConfigs applied with a `nodeConfigOwner` (which programmed its own
-   * in their place): a delete naming one is a delete of the NodeConfig held, as `wdp delete -f`
-   * of the manifest `wdp apply -f` took expects. Kept until the NodeConfig is deleted or the
-   * process ends (the adopted addresses last until a restart too). */
-  private readonly appliedNodeNames = new Set<string>();
 
   constructor(readonly dataplane: Dataplane, readonly store: StateStore | null, readonly observer: SyncObserver = {}) {}
 
@@ -332,7 +330,6 @@ export class ControlPlaneCore {
         sources.push(withTexts && o.raw === raws[i] ? { text: t!.text, start: t!.spans[2 * i], end: t!.spans[2 * i + 1] } : undefined);
       }
       const r = withoutWithheld(await this.run({ upsert: changed }, results, changed, { dryRun: opts.dryRun, sources: withTexts ? sources : undefined, prepare: opts.prepare }));
-      if (!opts.dryRun) for (const name of sentNames.values()) this.appliedNodeNames.add(name);
       return r;
     });
   }
@@ -356,19 +353,19 @@ export class ControlPlaneCore {
       if (preErrors.length) throw new ValidationError(preErrors);
       if (!refs.length) throw new ValidationError([fieldError('<request>', undefined, undefined, '', 'FieldValueRequired', 'Required value: the body names no objects')]);
       const results: ObjectResult[] = refs.map((r) => ({ kind: r.kind, ...(r.kind === 'NodeConfig' ? {} : { namespace: r.namespace || 'default' }), name: r.name, action: 'deleted' }));
-      // the NodeConfig held (by its name, or by the name of one applied in its place), when its
-      // owner builds it: deleted, and its owner's in its place in the same transaction (never a
-      // moment without routes)
+      // the NodeConfig held (by its name, or by the name of one applied in its place, which it
+      // records: applied-as.ts), when its owner builds it: deleted, and its owner's in its place
+      // in the same transaction (never a moment without routes)
       let upsert: ModelObject[] = [];
       const held = this.compiler.getNode(), owner = opts.nodeConfigOwner;
-      const named = (r: ObjectRef): boolean => r.kind === 'NodeConfig' && (r.name === held?.name || this.appliedNodeNames.has(r.name));
+      const appliedAs = held ? appliedAsOf(held.raw) : [];
+      const named = (r: ObjectRef): boolean => r.kind === 'NodeConfig' && (r.name === held?.name || appliedAs.includes(r.name));
       const deleting = owner && held ? refs.filter(named) : [];
       if (deleting.length) {
         upsert = validateAll([owner!.own()]);
         refs = refs.filter((r) => !named(r));
       }
       const r = withoutWithheld(await this.run({ upsert, remove: refs }, results, upsert, { dryRun: opts.dryRun }));
-      if (!opts.dryRun && deleting.length) this.appliedNodeNames.clear(); // (one NodeConfig: those applied in its place went with it)
       return r;
     });
   }

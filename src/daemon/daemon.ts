@@ -15,6 +15,7 @@
 //   acknowledged apply was persisted before it was acknowledged).
 import { chmodSync, existsSync, mkdirSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import { isIP } from 'node:net';
 import pino, { type Logger } from 'pino';
 import { parseListen } from '../api/listen.js';
 import type { ControlPlaneCore } from '../api/controlplane.js';
@@ -23,6 +24,7 @@ import type { ControlPlaneCore } from '../api/controlplane.js';
 import type { ControlPlane } from '../api/server.js';
 import type { SavedState } from '../api/saved-state.js';
 import { NODE_CONFIG_API_VERSION } from '../model/schema.js';
+import { appliedAsAnnotations, appliedAsOf, withAppliedAs } from '../model/applied-as.js';
 import { canonicalAddr, isLinkLocal, NeighbourTable, type Neighbour } from './l2.js';
 import { WorkerDataplane } from './worker-dataplane.js';
 import { steerRingsFor } from './steering.js';
@@ -110,7 +112,7 @@ const SYNC_THREADS_AFTER_MS = 500;
 /** The Warning a NodeConfig applied through the API to a daemon without a kubernetes: section is
  * answered with: the daemon programs its own node config (neighbours, routes, config-file fields)
  * with only the node and NodePort addresses applied taken (until a restart). */
-export const OWN_NODE_CONFIG_WARNING = 'this daemon builds its NodeConfig from its config file and the neighbours it learns: it keeps the nodeAddresses and nodePortAddresses applied (until it restarts) and nothing else of it: its neighbours, routes and config-file fields stay its own';
+export const OWN_NODE_CONFIG_WARNING = 'this daemon builds its NodeConfig from its config file and the neighbours it learns: it keeps the nodeAddresses and nodePortAddresses applied (until that NodeConfig is deleted) and nothing else of it: its neighbours, routes and config-file fields stay its own';
 
 export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): Promise<RunningDaemon> {
   // a first start boots the Maglev thread before anything can fail: a start that fails stops the
@@ -389,8 +391,9 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
     return n && n.port === port ? n.mac : undefined;
   };
   // `adopted`: the node and NodePort addresses a NodeConfig applied through the API leaves in
-  // force (NodeAddresses.adoptedSpec), instead of those in force now
-  const nodeConfig = (adopted?: { nodeAddresses: string[]; nodePortAddresses: string[] | undefined }): Record<string, unknown> => {
+  // force (NodeAddresses.adoptedSpec), or a delete of it (ownSpec), with the names it leaves them
+  // adopted under (applied-as.ts), instead of those in force now
+  const nodeConfig = (adopted?: { nodeAddresses: string[]; nodePortAddresses: string[] | undefined; appliedAs: readonly string[] }): Record<string, unknown> => {
     // the MAC each port really presents (native AF_PACKET ports report the interface's own; before
     // the ports are open, the one resolved for its spec)
     const portMac = (i: number) => portManager.mac(i)!;
@@ -431,7 +434,8 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
       if (cfg.kubernetes.clusterCIDRs.length || !cfg.node.clusterCIDRs.length) spec.clusterCIDRs = cfg.kubernetes.clusterCIDRs;
       spec.detectLocalMode = cfg.node.detectLocalMode ?? cfg.kubernetes.detectLocalMode;
     }
-    return { apiVersion: NODE_CONFIG_API_VERSION, kind: 'NodeConfig', metadata: { name: cfg.node.name }, spec };
+    const annotations = appliedAsAnnotations(adopted ? adopted.appliedAs : nodeAddrs.appliedAs);
+    return { apiVersion: NODE_CONFIG_API_VERSION, kind: 'NodeConfig', metadata: { name: cfg.node.name, ...(annotations ? { annotations } : {}) }, spec };
   };
 
   // each worker's table image (table-image-file.ts): trusted only for the store's revision and
@@ -479,10 +483,28 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
     setHostNeighbours(nodeAddrs.addresses);
     log.debug({ podCIDRs: last.podCIDRs, zone: nodeAddrs.zone }, 'the Node\'s pod CIDRs and zone as last seen, until the Node is read');
   };
+  // Without a cluster, the node and NodePort addresses of a NodeConfig applied through the API
+  // before the stop, as the saved NodeConfig holds them with the names they were applied as
+  // (applied-as.ts): kept, as the apply was, until that NodeConfig is deleted. (In a cluster the
+  // Node is the source: a restart takes its addresses, as a Node update does.)
+  const readoptApplied = (savedNode: unknown) => {
+    const names = appliedAsOf(savedNode);
+    if (cfg.kubernetes || !names.length) return;
+    const spec = (savedNode as { spec?: { nodeAddresses?: unknown; nodePortAddresses?: unknown } }).spec;
+    const ips = (v: unknown): v is string[] => Array.isArray(v) && v.every((a) => typeof a === 'string' && isIP(a) !== 0);
+    if (!ips(spec?.nodeAddresses) || !(spec.nodePortAddresses === undefined || ips(spec.nodePortAddresses))) {
+      log.warn('the saved node config names NodeConfigs applied to it but its addresses are unusable: starting with the configured node addresses');
+      return;
+    }
+    nodeAddrs.adoptApplied(spec.nodeAddresses.map(canonicalAddr), spec.nodePortAddresses?.map(canonicalAddr), names);
+    setHostNeighbours(nodeAddrs.addresses);
+    log.info({ addresses: nodeAddrs.addresses, appliedAs: names }, 'the node addresses of the NodeConfig applied before the stop');
+  };
   removeStaleImages(cfg.stateDir, cfg.workers);
   let peekedNode: unknown = null;   // the NodeConfig saved at the revision the image must have
   const revision = storeRevisionStamp(cfg.stateDir, () => { const p = StateStore.peek(cfg.stateDir); peekedNode = p.node; return p.revision; });
   adoptSavedNodeFacts(peekedNode);
+  readoptApplied(peekedNode);
   // from now on every change of the Node's facts is saved; the start's are, when not yet
   if (cfg.kubernetes) {
     savingFacts = true;
@@ -673,13 +695,15 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
         // with the applied node and NodePort addresses adopted as onNodeChange adopts them), in
         // that apply's transaction: its dry run shows that, and the applied neighbours and routes
         // are never programmed, not even until the daemon's next re-program
+        // (and under its name too, kept with the NodeConfig: applied-as.ts)
         asApplied: (node) => {
-          const addrs = node.addresses.map(canonicalAddr);
-          return nodeConfig(addrs.length ? nodeAddrs.adoptedSpec(addrs, node.nodePortAddresses) : undefined);
+          const addrs = node.addresses.map(canonicalAddr), appliedAs = withAppliedAs(nodeAddrs.appliedAs, node.name);
+          return nodeConfig(addrs.length ? { ...nodeAddrs.adoptedSpec(addrs, node.nodePortAddresses), appliedAs }
+            : { nodeAddresses: nodeAddrs.addresses, nodePortAddresses: nodeAddrs.nodePortSpec(), appliedAs });
         },
-        // a delete of it: the daemon's own in its place in the delete's transaction (the node
-        // addresses adopted stay, as they do until a restart)
-        own: () => nodeConfig(),
+        // a delete of it: the daemon's own in its place in the delete's transaction, without the
+        // adopted addresses (those it has without them: node.addresses, or the Node's)
+        own: () => nodeConfig({ ...nodeAddrs.ownSpec(), appliedAs: [] }),
       },
     });
     const core = controlPlane.core;
@@ -698,12 +722,13 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
       const addrs = (node?.addresses ?? []).map(canonicalAddr);
       const snat: HostAddresses['snat'] = { v4: node?.snatV4, v6: node?.snatV6 };
       const nodePorts = node?.nodePortAddresses;
+      // a NodeConfig applied through the API: the daemon's next re-program keeps its node and
+      // NodePort addresses and the names it was applied as, or that re-program would drop them;
+      // deleted (the daemon's own in its place, no name): they are dropped
+      if (node) nodeAddrs.adoptApplied(addrs, nodePorts, appliedAsOf(node.raw));
       const to = given.take({ addresses: addrs, nodePorts, snat });
       if (to.host) {
         try { hostStack?.update({ nodeAddresses: addrs, nodePortAddresses: nodePorts, snat }); } catch (e) { log.error({ error: (e as Error).message }, 'the host port could not follow the node addresses'); }
-        // a NodeConfig applied through the API: the daemon's next re-program keeps its node and
-        // NodePort addresses, or that re-program would drop them
-        nodeAddrs.adoptApplied(addrs, nodePorts);
         if (setHostNeighbours(addrs)) programming.changed();
       }
       if (!to.workers) return;

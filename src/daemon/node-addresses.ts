@@ -13,7 +13,8 @@
 //   * the node addresses and NodePort addresses in force — selected from the Node's addresses
 //     (and the host's) with node.addresses and nodePortAddresses (kube/nodeport-addresses.ts)
 //     whenever the facts or the host's addresses are taken, or adopted from a NodeConfig applied
-//     through the API (the last of them wins);
+//     through the API (the last of them wins), with the names it was applied as (a delete by one
+//     of them puts back the addresses the daemon would have without it);
 //   * the daemon's own NodeConfig program in flight, by its addresses: the node change that
 //     program causes carries the addresses it was built with, which may be older than a Node
 //     update read meanwhile, so it is not adopted back (adoptApplied).
@@ -69,6 +70,8 @@ export class NodeAddresses {
   private node: NodeFacts | null = null;
   private host: string[] = [];
   private own: string | null = null;
+  /** The names of the NodeConfigs whose addresses are adopted (none: nothing adopted). */
+  private applied: string[] = [];
 
   /** `factsChanged` is called with the Node's facts each time they change (to save them). */
   constructor(private readonly cfg: NodeAddressConfig, private readonly factsChanged?: (facts: NodeFacts | null) => void) {
@@ -82,6 +85,9 @@ export class NodeAddresses {
   get nodePortAddresses(): string[] | undefined { return this.nodePorts; }
   /** The host's interface addresses as last taken (takeHostAddresses; none outside a CIDR list). */
   get hostAddresses(): readonly string[] { return this.host; }
+  /** The names of the NodeConfigs applied through the API whose node and NodePort addresses are
+   * in force, oldest first; empty when none are (the daemon's own selection). */
+  get appliedAs(): readonly string[] { return this.applied; }
   /** What the Node said, null when not known. */
   get facts(): NodeFacts | null { return this.node; }
   /** The Node's primary IP per family (the NodeConfig's nodeIPs). */
@@ -122,12 +128,27 @@ export class NodeAddresses {
   }
 
   /** In a cluster: the node and NodePort addresses from the Node's facts, the host's addresses
-   * and the config (selectNodeAddresses). */
+   * and the config (selectNodeAddresses); they replace any adopted (the last of them wins). */
   private select(): void {
     if (this.cfg.nodePortFilter === undefined) return;
+    ({ addrs: this.addrs, nodePorts: this.nodePorts } = this.selected());
+    this.applied = [];
+  }
+
+  /** The node and NodePort addresses without any adopted: in a cluster selected as select() does,
+   * else node.addresses (NodePorts on every one of them). */
+  private selected(): { addrs: string[]; nodePorts: string[] | undefined } {
+    if (this.cfg.nodePortFilter === undefined) return { addrs: this.cfg.configured, nodePorts: undefined };
     const sel = selectNodeAddresses(this.node, this.cfg.configured, this.cfg.nodePortFilter, this.host);
-    this.nodePorts = this.cfg.hostIPv6 === false ? cidrsInFamilies(sel.nodePortAddresses, proxierFamilies(this.node?.primary ?? [], false)) : sel.nodePortAddresses;
-    this.addrs = sel.addresses;
+    const nodePorts = this.cfg.hostIPv6 === false ? cidrsInFamilies(sel.nodePortAddresses, proxierFamilies(this.node?.primary ?? [], false)) : sel.nodePortAddresses;
+    return { addrs: sel.addresses, nodePorts };
+  }
+
+  /** The NodeConfig's node and NodePort addresses once the adopted ones are dropped (a delete of
+   * the NodeConfig applied: what the daemon programs in its place), without dropping them. */
+  ownSpec(): { nodeAddresses: string[]; nodePortAddresses: string[] | undefined } {
+    const s = this.selected();
+    return { nodeAddresses: s.addrs, nodePortAddresses: nodePortSpecOf(s.addrs, s.nodePorts) };
   }
 
   /** The daemon's own NodeConfig with these addresses is being applied (until ownProgramDone). */
@@ -136,13 +157,23 @@ export class NodeAddresses {
   }
   ownProgramDone(): void { this.own = null; }
 
-  /** A NodeConfig with these (canonical, non-empty) node addresses and NodePort addresses is in
-   * force: unless it is the daemon's own program's, they are adopted by `adopted`'s rule; returns
-   * whether the lists in force changed. */
-  adoptApplied(addrs: string[], nodePorts: string[] | undefined): boolean {
+  /** A NodeConfig with these (canonical) node addresses and NodePort addresses is in force, the
+   * daemon's as applied through the API under the names `appliedAs` (its annotation,
+   * applied-as.ts): unless it is the daemon's own program's, they are adopted by `adopted`'s rule
+   * with those names; with no name (the daemon's own put in place of a deleted one) the adopted
+   * ones are dropped. Returns whether the lists in force changed. */
+  adoptApplied(addrs: string[], nodePorts: string[] | undefined, appliedAs: readonly string[]): boolean {
     if (this.own !== null && this.own === nodeAddressesKey(addrs, nodePorts)) return false;
     const before = nodeAddressesKey(this.addrs, this.nodePorts), prev = this.addrs;
-    ({ addrs: this.addrs, nodePorts: this.nodePorts } = this.adopted(addrs, nodePorts));
+    if (!appliedAs.length) {
+      if (!this.applied.length) return false;
+      ({ addrs: this.addrs, nodePorts: this.nodePorts } = this.selected());
+      this.applied = [];
+    } else {
+      // (one without node addresses changes none: the daemon programmed its own in its place)
+      if (addrs.length) ({ addrs: this.addrs, nodePorts: this.nodePorts } = this.adopted(addrs, nodePorts));
+      this.applied = [...appliedAs];
+    }
     return nodeAddressesKey(this.addrs, this.nodePorts) !== before || this.addrs !== prev;
   }
 

@@ -309,7 +309,8 @@ const endpointSliceSchema = z.object({
 const nodeConfigSchema = z.object({
   apiVersion: z.literal(NODE_CONFIG_API_VERSION),
   kind: z.literal('NodeConfig'),
-  metadata: z.object({ name: str.regex(DNS_SUBDOMAIN, 'must be a lowercase RFC 1123 subdomain') }),
+  // (annotations: a daemon's records the names NodeConfigs were applied to it as, applied-as.ts)
+  metadata: z.object({ name: str.regex(DNS_SUBDOMAIN, 'must be a lowercase RFC 1123 subdomain'), annotations: metadata.shape.annotations }),
   spec: z.object({
     nodeName: str.min(1).nullish(),
     nodeAddresses: z.array(ipAddress).nullish(),
