@@ -84,11 +84,16 @@ const nodePortService = [
   // the apply: every node config programmed carries the daemon's routes and neighbours
   const programmed = [];
   daemon.control.onNodeChange((n) => programmed.push(n));
+  // the daemon's own programs (its re-programs pass a function that reads its node config)
+  let ownPrograms = 0;
+  const countOwn = (core) => { const apply = core.apply.bind(core); core.apply = (objs, o) => { if (typeof objs === 'function') ownPrograms++; return apply(objs, o); }; };
+  countOwn(daemon.control);
   const r = await post('/api/v1/apply', [applied]);
   t.deepEqual(r.objects, [{ kind: 'NodeConfig', name: 'node-a', action: 'configured' }]);
   t.deepEqual(prefixes(r.diff), prefixes(dry.diff), 'the apply programs what its dry run showed');
   await daemon.settled();
-  t.is(programmed.length, 1, 'the daemon\'s re-program after the apply found nothing to change');
+  t.is(programmed.length, 1, 'one node change: the apply\'s');
+  t.is(ownPrograms, 0, 'nothing for the daemon to re-program: the apply programmed its own (and its answer did not wait for the debounce)');
   for (const n of programmed) {
     t.deepEqual(n.routes.map((x) => x.prefix), ['10.128.0.0/9'], 'only the daemon\'s route, each time');
     t.false(n.neighbours.some((x) => x.address === '10.244.1.10'), 'never the applied neighbour');
@@ -117,12 +122,14 @@ const nodePortService = [
   const { restore } = await api.call('GET', '/api/v1/generation');
   t.like(restore.images?.[0], { used: true }, JSON.stringify(restore));
   daemon.control.onNodeChange((n) => programmed.push(n));
+  countOwn(daemon.control);
 
   // a delete of the daemon's NodeConfig: its own in its place in the same transaction, so no node
   // config without its routes is ever programmed (before: none at all until the re-program)
   // — named as it was applied (`wdp delete -f` of the manifest `wdp apply -f` took), or as the
   // daemon names it; a name neither held nor applied is not found
   programmed.length = 0;
+  ownPrograms = 0;
   const nodeRef = (name) => ({ apiVersion: 'wdp.io/v1alpha1', kind: 'NodeConfig', metadata: { name } });
   await t.throwsAsync(post('/api/v1/delete', [nodeRef('node-b')]), { message: /NodeConfig node-b.*not found/i });
   const dryDel = await post('/api/v1/delete?dryRun=All', [nodeRef('node-a')]);
@@ -135,7 +142,8 @@ const nodePortService = [
   const delOwn = await post('/api/v1/delete?dryRun=All', [nodeRef('n1')]);
   t.is(delOwn.objects[0].action, 'deleted', 'the daemon\'s own name always names it');
   await daemon.settled();
-  t.is(programmed.length, 1, 'the daemon\'s re-program after the delete found nothing to change');
+  t.is(programmed.length, 1, 'one node change: the delete\'s');
+  t.is(ownPrograms, 0, 'nothing for the daemon to re-program after the delete either');
   t.true(programmed.every((n) => n !== null && n.routes.some((x) => x.prefix === '10.128.0.0/9')), JSON.stringify(programmed.map((n) => n?.routes)));
   const deleted = await api.call('GET', '/api/v1/nodeconfig');
   t.deepEqual(deleted.spec.routes, before.routes);

@@ -23,7 +23,9 @@ import type { ControlPlaneCore } from '../api/controlplane.js';
 // CPU) are loaded after the workers are spawned, while they boot: see startDaemon
 import type { ControlPlane } from '../api/server.js';
 import type { SavedState } from '../api/saved-state.js';
-import { NODE_CONFIG_API_VERSION } from '../model/schema.js';
+import { NODE_CONFIG_API_VERSION, validateAll } from '../model/schema.js';
+import type { NodeSpec } from '../model/types.js';
+import { jsonEqual } from '../util/json-equal.js';
 import { appliedAsAnnotations, appliedAsOf, withAppliedAs } from '../model/applied-as.js';
 import { canonicalAddr, isLinkLocal, NeighbourTable, type Neighbour } from './l2.js';
 import { WorkerDataplane } from './worker-dataplane.js';
@@ -438,6 +440,11 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
     return { apiVersion: NODE_CONFIG_API_VERSION, kind: 'NodeConfig', metadata: { name: cfg.node.name, ...(annotations ? { annotations } : {}) }, spec };
   };
 
+  // whether `node` is the NodeConfig the daemon would program now (as its re-program compares it)
+  const isOwnNow = (node: NodeSpec): boolean => {
+    try { return jsonEqual(node.raw, validateAll([nodeConfig()])[0].raw); } catch { return false; }
+  };
+
   // each worker's table image (table-image-file.ts): trusted only for the store's revision and
   // the node config as they are now; the flows saved at the same stop go with it. The key is the
   // node config in force, Node facts included: at a stop the ones in force (saved as they
@@ -715,10 +722,6 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
     // config keeps them when it next re-programs (a learned neighbour)
     core.onNodeChange((node) => {
       if (stopping) return;
-      // a NodeConfig applied or deleted through the API: that transaction programmed the daemon's
-      // own already (nodeConfigOwner; its node addresses are adopted below), so this re-program
-      // finds nothing to change — it stays as the check that it does not
-      if (!ownInFlight) programming.changed();
       const addrs = (node?.addresses ?? []).map(canonicalAddr);
       const snat: HostAddresses['snat'] = { v4: node?.snatV4, v6: node?.snatV6 };
       const nodePorts = node?.nodePortAddresses;
@@ -726,6 +729,11 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
       // NodePort addresses and the names it was applied as, or that re-program would drop them;
       // deleted (the daemon's own in its place, no name): they are dropped
       if (node) nodeAddrs.adoptApplied(addrs, nodePorts, appliedAsOf(node.raw));
+      // a NodeConfig applied or deleted through the API: that transaction programmed the daemon's
+      // own already (nodeConfigOwner), so it is re-programmed only when that differs from the one
+      // the daemon builds now (a neighbour learned meanwhile) — the API's answer, which waits for
+      // the daemon's part (nodeConfigSettled), does not wait for the debounce for nothing
+      if (!ownInFlight && !(node && isOwnNow(node))) programming.changed();
       const to = given.take({ addresses: addrs, nodePorts, snat });
       if (to.host) {
         try { hostStack?.update({ nodeAddresses: addrs, nodePortAddresses: nodePorts, snat }); } catch (e) { log.error({ error: (e as Error).message }, 'the host port could not follow the node addresses'); }
