@@ -154,4 +154,10 @@ const nodePortService = [
   await daemon.stop();
   daemon = await startDaemon(cfg, { logger: pino({ level: 'silent' }), portNetns: ns });
   t.deepEqual((await api.call('GET', '/api/v1/nodeconfig')).spec.nodeAddresses, ['192.168.100.2']);
+  // applied again, then a restart under another node name: another node's addresses, not taken
+  await post('/api/v1/apply', [applied]);
+  await daemon.stop();
+  daemon = await startDaemon({ ...cfg, node: { ...cfg.node, name: 'n2' } }, { logger: pino({ level: 'silent' }), portNetns: ns });
+  const other = await api.call('GET', '/api/v1/nodeconfig');
+  t.deepEqual([other.metadata.name, other.spec.nodeAddresses, other.metadata.annotations], ['n2', ['192.168.100.2'], undefined]);
 });

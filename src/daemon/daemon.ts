@@ -496,8 +496,10 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
   // Node is the source: a restart takes its addresses, as a Node update does.)
   const readoptApplied = (savedNode: unknown) => {
     const names = appliedAsOf(savedNode);
-    if (cfg.kubernetes || !names.length) return;
-    const spec = (savedNode as { spec?: { nodeAddresses?: unknown; nodePortAddresses?: unknown } }).spec;
+    // (saved under another node name: another node's, not taken)
+    const saved = savedNode as { metadata?: { name?: unknown }; spec?: { nodeAddresses?: unknown; nodePortAddresses?: unknown } };
+    if (cfg.kubernetes || !names.length || saved.metadata?.name !== cfg.node.name) return;
+    const spec = saved.spec;
     const ips = (v: unknown): v is string[] => Array.isArray(v) && v.every((a) => typeof a === 'string' && isIP(a) !== 0);
     if (!ips(spec?.nodeAddresses) || !(spec.nodePortAddresses === undefined || ips(spec.nodePortAddresses))) {
       log.warn('the saved node config names NodeConfigs applied to it but its addresses are unusable: starting with the configured node addresses');
