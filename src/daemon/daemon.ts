@@ -113,7 +113,7 @@ const LINK_WATCH_MS = 2000;
 const SYNC_THREADS_AFTER_MS = 500;
 /** The Warning a NodeConfig applied through the API to a daemon without a kubernetes: section is
  * answered with: the daemon programs its own node config (neighbours, routes, config-file fields)
- * with only the node and NodePort addresses applied taken (until a restart). */
+ * with only the node and NodePort addresses applied taken (until that NodeConfig is deleted). */
 export const OWN_NODE_CONFIG_WARNING = 'this daemon builds its NodeConfig from its config file and the neighbours it learns: it keeps the nodeAddresses and nodePortAddresses applied (until that NodeConfig is deleted) and nothing else of it: its neighbours, routes and config-file fields stay its own';
 
 export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): Promise<RunningDaemon> {
