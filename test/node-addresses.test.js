@@ -114,6 +114,16 @@ test('the names a NodeConfig was applied as go with its adopted addresses; none 
   t.deepEqual(a.ownSpec().nodeAddresses, ['192.168.1.2', '192.168.1.3'], 'in a cluster: the Node\'s selection');
   a.takeNode(facts(['192.168.1.2', '192.168.1.4']));
   t.deepEqual(a.appliedAs, [], 'the Node read later wins: nothing adopted any more');
+  // the host's addresses read again unchanged (an `ip monitor` event for another reason) are
+  // nothing new: an adoption stays; a changed list wins
+  const h = new NodeAddresses(cluster({ nodePortFilter: ['192.168.1.0/24'] }));
+  t.true(h.takeHostAddresses(['192.168.1.7']));
+  h.takeNode(facts(['192.168.1.2']));
+  h.adoptApplied(['192.168.1.2', '192.168.1.9'], ['192.168.1.9'], ['node-a']);
+  t.false(h.takeHostAddresses(['192.168.1.7']));
+  t.deepEqual([h.addresses, h.appliedAs], [['192.168.1.2', '192.168.1.9'], ['node-a']]);
+  t.true(h.takeHostAddresses(['192.168.1.8']));
+  t.deepEqual(h.appliedAs, []);
 });
 
 test('keys: a set of addresses in any order and form; NodePort addresses absent = every node address', (t) => {

@@ -121,6 +121,8 @@ export class NodeAddresses {
    * addresses are selected again with them (with the Node as last taken); returns whether those
    * in force changed (their order too). */
   takeHostAddresses(addrs: readonly string[]): boolean {
+    // (the same list again is nothing new: addresses adopted since the last are kept)
+    if (addrs.length === this.host.length && addrs.every((a, i) => a === this.host[i])) return false;
     const before = `${this.addrs.join(',')}|${this.nodePorts?.join(',')}`;
     this.host = [...addrs];
     this.select();
