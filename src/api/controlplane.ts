@@ -329,8 +329,7 @@ export class ControlPlaneCore {
         changed.push(o);
         sources.push(withTexts && o.raw === raws[i] ? { text: t!.text, start: t!.spans[2 * i], end: t!.spans[2 * i + 1] } : undefined);
       }
-      const r = withoutWithheld(await this.run({ upsert: changed }, results, changed, { dryRun: opts.dryRun, sources: withTexts ? sources : undefined, prepare: opts.prepare }));
-      return r;
+      return withoutWithheld(await this.run({ upsert: changed }, results, changed, { dryRun: opts.dryRun, sources: withTexts ? sources : undefined, prepare: opts.prepare }));
     });
   }
 
@@ -360,13 +359,11 @@ export class ControlPlaneCore {
       const held = this.compiler.getNode(), owner = opts.nodeConfigOwner;
       const appliedAs = held ? appliedAsOf(held.raw) : [];
       const named = (r: ObjectRef): boolean => r.kind === 'NodeConfig' && (r.name === held?.name || appliedAs.includes(r.name));
-      const deleting = owner && held ? refs.filter(named) : [];
-      if (deleting.length) {
-        upsert = validateAll([owner!.own()]);
+      if (owner && held && refs.some(named)) {
+        upsert = validateAll([owner.own()]);
         refs = refs.filter((r) => !named(r));
       }
-      const r = withoutWithheld(await this.run({ upsert, remove: refs }, results, upsert, { dryRun: opts.dryRun }));
-      return r;
+      return withoutWithheld(await this.run({ upsert, remove: refs }, results, upsert, { dryRun: opts.dryRun }));
     });
   }
 

@@ -70,9 +70,9 @@ export interface ControlPlaneOptions {
    * it from the Node) is answered with that text as a `Warning: 299 - "..."` header, the way the
    * Kubernetes API server sends warnings (kubectl, and `wdp`, print them). */
   followed?: { objects?: string; nodeConfig?: string };
-  /** Resolves once the daemon has programmed back what it owns of a NodeConfig just applied or
-   * deleted (its neighbours, routes, config-file fields: `followed.nodeConfig`), so the answer
-   * comes after the state a later read sees. */
+  /** Resolves once the daemon's re-program of its NodeConfig after one applied or deleted is done,
+   * when it needs one (a neighbour learned meanwhile: the transaction programmed the owner's
+   * already, `nodeConfigOwner`), so the answer comes after the state a later read sees. */
   nodeConfigSettled?: () => Promise<void>;
   /** Who builds the NodeConfig (the daemon): a NodeConfig applied or deleted through the API is
    * replaced by the owner's in that transaction, so it — and its dry run's diff — is what the
@@ -372,7 +372,7 @@ export async function createControlPlane(opts: ControlPlaneOptions): Promise<Con
     if (values.length) reply.header('warning', values.length === 1 ? values[0] : values);
   };
   const kindsOf = (objs: unknown[]): unknown[] => objs.map((o) => (o as { kind?: unknown } | null)?.kind);
-  /** After a real change naming the NodeConfig: waits for the daemon's own part to be back. */
+  /** After a real change naming the NodeConfig: waits for the daemon's re-program, if any. */
   const nodeSettled = async (req: FastifyRequest, objs: unknown[]): Promise<void> => {
     if (opts.nodeConfigSettled && !dryRun(req) && kindsOf(objs).includes('NodeConfig')) await opts.nodeConfigSettled();
   };

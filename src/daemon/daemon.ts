@@ -15,7 +15,6 @@
 //   acknowledged apply was persisted before it was acknowledged).
 import { chmodSync, existsSync, mkdirSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { isIP } from 'node:net';
 import pino, { type Logger } from 'pino';
 import { parseListen } from '../api/listen.js';
 import type { ControlPlaneCore } from '../api/controlplane.js';
@@ -23,7 +22,7 @@ import type { ControlPlaneCore } from '../api/controlplane.js';
 // CPU) are loaded after the workers are spawned, while they boot: see startDaemon
 import type { ControlPlane } from '../api/server.js';
 import type { SavedState } from '../api/saved-state.js';
-import { NODE_CONFIG_API_VERSION, validateAll } from '../model/schema.js';
+import { NODE_CONFIG_API_VERSION, validateAll, validateObject } from '../model/schema.js';
 import type { NodeSpec } from '../model/types.js';
 import { jsonEqual } from '../util/json-equal.js';
 import { appliedAsAnnotations, appliedAsOf, withAppliedAs } from '../model/applied-as.js';
@@ -496,16 +495,16 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
   // Node is the source: a restart takes its addresses, as a Node update does.)
   const readoptApplied = (savedNode: unknown) => {
     const names = appliedAsOf(savedNode);
-    // (saved under another node name: another node's, not taken)
-    const saved = savedNode as { metadata?: { name?: unknown }; spec?: { nodeAddresses?: unknown; nodePortAddresses?: unknown } };
-    if (cfg.kubernetes || !names.length || saved.metadata?.name !== cfg.node.name) return;
-    const spec = saved.spec;
-    const ips = (v: unknown): v is string[] => Array.isArray(v) && v.every((a) => typeof a === 'string' && isIP(a) !== 0);
-    if (!ips(spec?.nodeAddresses) || !(spec.nodePortAddresses === undefined || ips(spec.nodePortAddresses))) {
-      log.warn('the saved node config names NodeConfigs applied to it but its addresses are unusable: starting with the configured node addresses');
+    if (cfg.kubernetes || !names.length) return;
+    // (as onNodeChange takes a NodeConfig programmed: the model's, validated; one saved under
+    // another node name is another node's, not taken)
+    const v = validateObject(savedNode);
+    if (!v.ok || v.obj.kind !== 'NodeConfig') {
+      log.warn({ problems: v.ok ? [] : v.errors.slice(0, 3).map((e) => e.message) }, 'the saved node config names NodeConfigs applied to it but is unusable: starting with the configured node addresses');
       return;
     }
-    nodeAddrs.adoptApplied(spec.nodeAddresses.map(canonicalAddr), spec.nodePortAddresses?.map(canonicalAddr), names);
+    if (v.obj.name !== cfg.node.name) return;
+    nodeAddrs.adoptApplied(v.obj.addresses.map(canonicalAddr), v.obj.nodePortAddresses, names);
     setHostNeighbours(nodeAddrs.addresses);
     log.info({ addresses: nodeAddrs.addresses, appliedAs: names }, 'the node addresses of the NodeConfig applied before the stop');
   };
@@ -705,11 +704,7 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
         // that apply's transaction: its dry run shows that, and the applied neighbours and routes
         // are never programmed, not even until the daemon's next re-program
         // (and under its name too, kept with the NodeConfig: applied-as.ts)
-        asApplied: (node) => {
-          const addrs = node.addresses.map(canonicalAddr), appliedAs = withAppliedAs(nodeAddrs.appliedAs, node.name);
-          return nodeConfig(addrs.length ? { ...nodeAddrs.adoptedSpec(addrs, node.nodePortAddresses), appliedAs }
-            : { nodeAddresses: nodeAddrs.addresses, nodePortAddresses: nodeAddrs.nodePortSpec(), appliedAs });
-        },
+        asApplied: (node) => nodeConfig({ ...nodeAddrs.adoptedSpec(node.addresses.map(canonicalAddr), node.nodePortAddresses), appliedAs: withAppliedAs(nodeAddrs.appliedAs, node.name) }),
         // a delete of it: the daemon's own in its place in the delete's transaction, without the
         // adopted addresses (those it has without them: node.addresses, or the Node's)
         own: () => nodeConfig({ ...nodeAddrs.ownSpec(), appliedAs: [] }),

@@ -172,8 +172,7 @@ export class NodeAddresses {
       ({ addrs: this.addrs, nodePorts: this.nodePorts } = this.selected());
       this.applied = [];
     } else {
-      // (one without node addresses changes none: the daemon programmed its own in its place)
-      if (addrs.length) ({ addrs: this.addrs, nodePorts: this.nodePorts } = this.adopted(addrs, nodePorts));
+      ({ addrs: this.addrs, nodePorts: this.nodePorts } = this.adopted(addrs, nodePorts));
       this.applied = [...appliedAs];
     }
     return nodeAddressesKey(this.addrs, this.nodePorts) !== before || this.addrs !== prev;
@@ -189,9 +188,11 @@ export class NodeAddresses {
 
   /** adoptApplied's rule: the node addresses when they are another list (their order too: the
    * first of a family is its masquerade source); the NodePort addresses when named and they say
-   * something (a list was in force, or they are not every node address). */
+   * something (a list was in force, or they are not every node address). One without node
+   * addresses changes neither (the daemon's own are programmed in its place). */
   private adopted(addrs: string[], nodePorts: string[] | undefined): { addrs: string[]; nodePorts: string[] | undefined } {
     const out = { addrs: this.addrs, nodePorts: this.nodePorts };
+    if (!addrs.length) return out;
     if (addrs.map(canonicalAddr).join(',') !== this.addrs.map(canonicalAddr).join(',')) out.addrs = addrs;
     if (nodePorts && (this.nodePorts !== undefined || addressKey(nodePorts.map(canonicalAddr)) !== addressKey(addrs))) out.nodePorts = nodePorts;
     return out;
