@@ -21,8 +21,11 @@ import { Worker } from 'node:worker_threads';
 import { setPriority } from 'node:os';
 const [nice, pre, ended] = process.argv.slice(1);
 // 'ended': a thread the process has at the import (a worker's) ends before the call
+const tasks = () => readdirSync('/proc/self/task').map(Number);
+const first = new Set(tasks());
 const early = ended === 'ended' ? new Worker('setInterval(() => {}, 1000)', { eval: true }) : null;
 if (early) await new Promise((r) => early.once('online', r));
+const earlyTids = early ? tasks().filter((t) => !first.has(t)) : [];
 const { setHelperThreadsNice } = await import(${JSON.stringify(MODULE)});
 const niceOf = (tid) => { const st = readFileSync('/proc/self/task/' + tid + '/stat', 'utf8'); return Number(st.slice(st.lastIndexOf(')') + 2).split(' ')[16]); };
 const name = (tid) => readFileSync('/proc/self/task/' + tid + '/comm', 'utf8').trim();
@@ -30,7 +33,12 @@ const before = new Set(readdirSync('/proc/self/task').map(Number));
 const w = new Worker('setInterval(() => {}, 1000)', { eval: true });
 await new Promise((r) => w.once('online', r));
 const later = readdirSync('/proc/self/task').map(Number).filter((t) => !before.has(t));
-if (early) await early.terminate();
+if (early) {
+  await early.terminate();
+  // terminate() settles before the worker's OS thread has exited: wait (bounded) until it has,
+  // so the call below and the reads after it see one state
+  for (let i = 0; i < 400 && earlyTids.some((t) => existsSync('/proc/self/task/' + t)); i++) await new Promise((r) => setTimeout(r, 5));
+}
 const live = [...before].filter((t) => t !== process.pid && existsSync('/proc/self/task/' + t));
 // pre: a nice value one helper thread is at already (a higher one cannot be lowered again
 // without CAP_SYS_NICE)
