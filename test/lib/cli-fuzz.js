@@ -127,7 +127,9 @@ export function cliProblem(args, r) {
   if (failed) {
     const lines = r.stderr.split('\n').filter((l) => l.trim());
     if (!lines.length) return 'failed without a message';
-    const why = unclear(r.stderr) ?? (/\bundefined\b|\bNaN\b/.test(r.stderr) ? `"undefined"/"NaN" in the message` : null);
+    // (a value the case sent, quoted back in the message, is the user's text, not the CLI's)
+    const own = args.reduce((text, a) => text.split(JSON.stringify(a)).join('""'), r.stderr);
+    const why = unclear(r.stderr) ?? (/\bundefined\b|\bNaN\b/.test(own) ? `"undefined"/"NaN" in the message` : null);
     if (why) return why;
   }
   return null;
