@@ -6,7 +6,8 @@ import { fileURLToPath } from 'node:url';
 import './v8-flags.js';
 
 // `wdp start` loads only the daemon's modules (src/daemon/start-main.ts), everything else the CLI
-const cli = new URL(process.argv[2] === 'start' ? '../dist/src/daemon/start-main.js' : '../dist/src/cli/main.js', import.meta.url);
+// with every command (src/wdp.ts)
+const cli = new URL(process.argv[2] === 'start' ? '../dist/src/daemon/start-main.js' : '../dist/src/wdp.js', import.meta.url);
 if (!existsSync(fileURLToPath(cli))) {
   console.error('wdp: not built yet — run `npm install` (or `npm run build`) in the wdp directory first');
   process.exit(1);

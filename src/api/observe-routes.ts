@@ -12,8 +12,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { DocumentError, parseSingleDocument } from '../model/load.js';
 import { MAX_YAML_BODY_BYTES } from '../model/limits.js';
 import { parseFilter } from '../observe/filter.js';
-import type { ObserveEvents } from '../observe/types.js';
-import type { ObserveRequest } from '../daemon/worker-dataplane.js';
+import type { ObserveEvents, ObserveRequest } from '../observe/types.js';
 import { encodePcap } from '../ports/pcap.js';
 import { TF_SLOTS } from '../../assembly/layout.js';
 

@@ -1,5 +1,6 @@
 // `wdp` — the command line. Talks to the daemon's control API (src/api/); `start`, `demo` and
-// `bench` are registered by their own modules.
+// `bench` are registered by their own modules, which src/wdp.ts (the entry point) hands in: the
+// client layer imports nothing of what it starts.
 import { Command, Option } from 'commander';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { isIP } from 'node:net';
@@ -10,12 +11,9 @@ import { InputFileError, readInputFile } from '../util/input-file.js';
 import { ApiClient, ApiError, DEFAULT_SERVER } from './client.js';
 import { ManifestFileError, manifestObjects } from './manifests.js';
 import { bytes, duration, table } from './format.js';
-import { registerDaemonCommands } from '../daemon/cli.js';
 import { usageErrorsInOrder } from '../util/cli-usage.js';
 import { didYouMean } from '../util/suggest.js';
 import { DurationError, parseDurationFlag, type DurationFlag } from '../util/duration.js';
-import { registerBenchCommands } from '../bench/cli.js';
-import { registerDemoCommand } from '../demo/cli.js';
 import { portsTable, registerPortCommands } from './ports.js';
 import { addFilterOptions, daemonInPort, liveTrace, registerObserveCommands, registerReplayCommand } from './observe.js';
 
@@ -436,8 +434,12 @@ function packageVersion(): string {
  * (kubectl diff's convention: above 1 is an error), so a script can tell the two apart. */
 export function failureExitOf(command: string | null): number { return command === 'diff' ? 2 : 1; }
 
-/** The CLI; `onSubcommand(name)` is called with the subcommand about to run (before its action). */
-export function buildProgram(onSubcommand: (name: string) => void = () => {}): Command {
+/** Adds commands of another module (`start`, `demo`, `bench`) to the program. */
+export type RegisterCommands = (program: Command) => void;
+
+/** The CLI; `onSubcommand(name)` is called with the subcommand about to run (before its action);
+ * `more` registers the commands of other modules, after the client's own (the help's order). */
+export function buildProgram(onSubcommand: (name: string) => void = () => {}, more: readonly RegisterCommands[] = []): Command {
   const program = new Command();
   program.hook('preSubcommand', (_p, sub) => { onSubcommand(sub.name()); });
   program.hook('preAction', (_p, action) => refuseEmptyValues(action));
@@ -576,9 +578,7 @@ export function buildProgram(onSubcommand: (name: string) => void = () => {}): C
   registerPortCommands(program, client, print);
   registerObserveCommands(program, client);
   registerReplayCommand(program);
-  registerDaemonCommands(program);
-  registerDemoCommand(program);
-  registerBenchCommands(program);
+  for (const register of more) register(program);
   // an unknown option named before a missing required one; each usage error says where the usage is
   usageErrorsInOrder(program);
   return program;
@@ -621,7 +621,8 @@ function helpTopicExists(program: Command, words: string[]): void {
   }
 }
 
-export async function main(argv: string[]): Promise<number> {
+/** Runs the CLI over `argv`; the exit code. */
+export async function main(argv: string[], more: readonly RegisterCommands[] = []): Promise<number> {
   let failureExit = failureExitOf(null); // (the subcommand's, once it is known: below)
   // a reader that goes away (`wdp replay x.pcap | head`) ends the output, not with a stack trace
   process.stdout.on('error', (e: NodeJS.ErrnoException) => {
@@ -629,7 +630,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`error: writing the output: ${e.message}\n`);
     process.exit(failureExit);   // `wdp diff`: 2, never its 1 ("changes")
   });
-  const program = buildProgram((name) => { failureExit = failureExitOf(name); });
+  const program = buildProgram((name) => { failureExit = failureExitOf(name); }, more);
   // every command, not only the root: a subcommand's usage error then comes back here too
   const override = (c: Command): void => { c.exitOverride(); c.commands.forEach(override); };
   override(program);
@@ -650,4 +651,3 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-process.exitCode = await main(process.argv);

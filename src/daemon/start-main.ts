@@ -1,7 +1,7 @@
 // `wdp start` alone: the daemon's command without the rest of the CLI's modules (the API client,
 // the bench, observe, YAML output), so the forwarding workers are spawned ~0.1 s of CPU earlier —
 // with a table image they forward from then on (docs/running.md, restarts). bin/wdp.js runs this
-// for `wdp start`; the full CLI (src/cli/main.ts) registers the same command.
+// for `wdp start`; the full CLI (src/wdp.ts) registers the same command.
 //
 // An exception nothing else handles — a bug, or a failure in a callback that no caller awaits —
 // ends the process as Node would (no clean stop: the state is unknown; every acknowledged apply is

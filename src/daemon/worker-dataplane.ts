@@ -16,13 +16,10 @@ import type { CounterSnapshot, Dataplane, FlowFilter, FlowInfo, Programmed, Trac
 import type { Neighbour } from './l2.js';
 import { WakeSender, wakeSignalBuffer } from './worker-wake.js';
 import type { FlowRecords, FromWorker, ImportStats, PortInfo, ToWorker, WorkerInit, WorkerPortSpec } from './protocol.js';
-import type { ObserveEvents, ObserveSpec } from '../observe/types.js';
+import type { ObserveEvents, ObserveRequest, ObserveSpec } from '../observe/types.js';
 import type { ImageStartResult } from './table-image-file.js';
 import { within } from '../util/within.js';
 
-type DistributiveOmitSession<T> = T extends unknown ? Omit<T, 'session'> : never;
-/** A live trace or capture without its session number (the dataplane assigns it). */
-export type ObserveRequest = DistributiveOmitSession<ObserveSpec>;
 
 /** The buffers of a diff's column lists, each once. encodeDiff writes every column list into typed
  * arrays of its own, made for that message and read by no one after it (the compiler keeps none of

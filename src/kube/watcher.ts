@@ -7,7 +7,6 @@
 // (onServiceCIDRs).
 import type { Logger } from 'pino';
 import type { KubeConfig } from '@kubernetes/client-node';
-import type { KubernetesConfig } from '../daemon/config.js';
 import type { ControlPlaneMetrics } from '../api/metrics.js';
 import type { CounterSnapshot } from '../core/dataplane-types.js';
 import { getJson, KubeApiError, loadKubeConfig, type KubeObject } from './client.js';
@@ -34,8 +33,20 @@ export { loadKubeConfig, nodeAddressList, nodePortAddresses };
 /** addresses: the node addresses; nodePortAddresses: those NodePorts are served on (selectNodeAddresses). */
 export interface NodeUpdate { addresses: string[]; nodePortAddresses: string[]; podCIDRs: string[]; zone: string; primary: string[] }
 
+/** What the watcher reads of the daemon config's `kubernetes` section (src/daemon/config.ts,
+ * validated and with its defaults there): durations in ms, bind addresses or "off". */
+export interface WatcherSettings {
+  minSyncPeriod: number;
+  syncPeriod: number;
+  listPageSize: number;
+  nodePortAddresses: readonly string[];
+  healthzBindAddress: string;
+  metricsBindAddress: string;
+  healthCheckBindAddress?: string;
+}
+
 export interface KubeWatcherOptions {
-  config: KubernetesConfig;
+  config: WatcherSettings;
   nodeName: string;
   /** node.addresses of the daemon config: the node addresses instead of the Node's (and the
    * NodePort addresses too when nodePortAddresses is empty). */

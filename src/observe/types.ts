@@ -7,6 +7,10 @@ export type ObserveSpec =
   | { kind: 'trace'; session: number; filter: PacketFilter; rate: number }
   | { kind: 'capture'; session: number; filter: PacketFilter; port: number; direction: 'in' | 'out' | 'both'; snaplen: number };
 
+type DistributiveOmitSession<T> = T extends unknown ? Omit<T, 'session'> : never;
+/** A live trace or capture without its session number (the dataplane assigns it). */
+export type ObserveRequest = DistributiveOmitSession<ObserveSpec>;
+
 export interface TupleView { src: string; dst: string; proto: string; sport?: number; dport?: number }
 
 /** One traced packet: the dry-run trace's explanation plus what only a real packet has. */
