@@ -650,4 +650,3 @@ export async function main(argv: string[], more: readonly RegisterCommands[] = [
     return failureExit;
   }
 }
-

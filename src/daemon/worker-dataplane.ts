@@ -20,7 +20,6 @@ import type { ObserveEvents, ObserveRequest, ObserveSpec } from '../observe/type
 import type { ImageStartResult } from './table-image-file.js';
 import { within } from '../util/within.js';
 
-
 /** The buffers of a diff's column lists, each once. encodeDiff writes every column list into typed
  * arrays of its own, made for that message and read by no one after it (the compiler keeps none of
  * them), so one worker's post moves them instead of copying (a full sync's ~3.5 MB: a copy into
