@@ -13,18 +13,13 @@ import { ManifestFileError, manifestObjects } from './manifests.js';
 import { bytes, duration, table } from './format.js';
 import { usageErrorsInOrder } from '../util/cli-usage.js';
 import { didYouMean } from '../util/suggest.js';
-import { DurationError, parseDurationFlag, type DurationFlag } from '../util/duration.js';
+import { durationFlagAs } from '../util/duration.js';
 import { portsTable, registerPortCommands } from './ports.js';
 import { addFilterOptions, daemonInPort, liveTrace, registerObserveCommands, registerReplayCommand } from './observe.js';
 
 type Raw = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 class CliError extends Error {}
-
-/** A duration flag's value (src/util/duration.ts), its error as the CLI's. */
-function durationFlag(text: string, f: DurationFlag): number {
-  try { return parseDurationFlag(text, f); } catch (e) { throw e instanceof DurationError ? new CliError(e.message) : e; }
-}
 
 function client(cmd: Command): ApiClient {
   const o = cmd.optsWithGlobals() as { server?: string; token?: string };
@@ -297,7 +292,7 @@ async function getCommand(cmd: Command, resource: string, name: string | undefin
     case 'counters': case 'stats': {
       if (name !== undefined) throw new CliError(`get counters takes no name (got ${JSON.stringify(name)}): -n NS for a namespace's services, -o wide for every frontend and backend`);
       const countersPath = `/api/v1/counters${ns ? `?namespace=${encodeURIComponent(ns)}` : ''}`;
-      const secs = o.rate === undefined ? NaN : durationFlag(o.rate, { flag: '--rate', unit: 's', min: 0, above: true, max: 3600 });
+      const secs = o.rate === undefined ? NaN : durationFlagAs(o.rate, { flag: '--rate', unit: 's', min: 0, above: true, max: 3600 }, (m) => new CliError(m));
       let c = await api.getAll(countersPath) as Raw;
       if (o.rate !== undefined) {
         // live rates: two snapshots `--rate` seconds apart, differences per second

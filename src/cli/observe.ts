@@ -2,7 +2,7 @@
 // (src/api/observe-routes.ts; docs/observe.md).
 import { openSync, writeSync, closeSync, writeFileSync } from 'node:fs';
 import { readInputBytes, readInputFile } from '../util/input-file.js';
-import { DurationError, parseDurationFlag } from '../util/duration.js';
+import { durationFlagAs } from '../util/duration.js';
 
 import { Option, type Command } from 'commander';
 import { ApiError, type ApiClient } from './client.js';
@@ -29,9 +29,7 @@ function num(v: string | undefined, what: string): number | undefined {
 export function parseDuration(v: string | undefined, what: string): number | undefined {
   if (v === undefined) return undefined;
   // (a bare number is seconds here)
-  try { return Math.round(parseDurationFlag(v, { flag: `--${what}`, unit: 's', min: 0.001 }) * 1000); } catch (e) {
-    throw e instanceof DurationError ? new UsageError(e.message) : e;
-  }
+  return Math.round(durationFlagAs(v, { flag: `--${what}`, unit: 's', min: 0.001 }, (m) => new UsageError(m)) * 1000);
 }
 
 /** The filter flags shared by `trace --live` and `capture` -> the API's filter object. */

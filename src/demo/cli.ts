@@ -1,6 +1,6 @@
 // `wdp demo` (what `npm start` runs): its flags, read before anything is built; src/demo/demo.ts runs it.
 import { Option, type Command } from 'commander';
-import { DurationError, parseDurationFlag } from '../util/duration.js';
+import { durationFlagAs } from '../util/duration.js';
 
 /** A usage error of `wdp demo`: one line, exit 2 (as before anything is built). */
 function refuse(message: string): never {
@@ -16,13 +16,7 @@ export function registerDemoCommand(program: Command): void {
     .addOption(new Option('--mode <mode>', 'netns (needs root), synthetic, or auto: netns where it can run, else synthetic (saying why)').choices(['auto', 'netns', 'synthetic']).default('auto'))
     .addHelpText('after', '\nWith --duration and --rounds, whichever ends first.')
     .action(async (o: { duration?: string; rounds?: string; mode: 'auto' | 'netns' | 'synthetic' }) => {
-      let durationS: number | undefined;
-      if (o.duration !== undefined) {
-        try { durationS = parseDurationFlag(o.duration, { flag: '--duration', unit: 's', min: 0, above: true }); } catch (e) {
-          if (e instanceof DurationError) refuse(e.message);
-          throw e;
-        }
-      }
+      const durationS = o.duration === undefined ? undefined : durationFlagAs(o.duration, { flag: '--duration', unit: 's', min: 0, above: true }, refuse);
       let rounds: number | undefined;
       if (o.rounds !== undefined) {
         rounds = /^\s*\d+\s*$/.test(o.rounds) ? Number(o.rounds) : NaN;

@@ -76,9 +76,13 @@ export function parseDurationFlag(text: string, f: DurationFlag): number {
   return rounded;
 }
 
+/** parseDurationFlag with its refusal as the caller's own error (`as` makes it from the message,
+ * or ends the process itself); any other exception goes on as it is. */
+export function durationFlagAs(text: string, f: DurationFlag, as: (message: string) => Error): number {
+  try { return parseDurationFlag(text, f); } catch (e) { throw e instanceof DurationError ? as(e.message) : e; }
+}
+
 /** The flag as a commander argument parser: its error is a usage error naming the flag. */
 export function durationArg(f: DurationFlag): (v: string) => number {
-  return (v: string) => {
-    try { return parseDurationFlag(v, f); } catch (e) { throw e instanceof DurationError ? new InvalidArgumentError(e.message) : e; }
-  };
+  return (v: string) => durationFlagAs(v, f, (m) => new InvalidArgumentError(m));
 }
