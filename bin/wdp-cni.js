@@ -29,8 +29,11 @@ if (process.argv[2] === 'install') {
       process.stdout.write(`installed ${r.launcher} (release ${r.release}${r.reused ? ', already there' : ''}${r.removed.length ? `; removed older releases ${r.removed.join(', ')}` : ''})\n`);
       if (r.chained) process.stdout.write(`${r.chained.changed ? 'chained wdp-cni into' : 'wdp-cni already chained in'} ${r.chained.file}\n`);
       if (args.watch) {
-        const stop = keepChained(join(args.hostRoot, args.confDir), args.server ?? DEFAULT_SERVER, Number(args.watch) * 1000, (line) => process.stdout.write(`${line}\n`));
+        // the handlers before the first check: its line is printed synchronously, and a SIGTERM
+        // right after it (a kubelet stopping the pod as it starts) must still end with 0
+        let stop = () => {};
         for (const sig of ['SIGTERM', 'SIGINT']) process.once(sig, () => { stop(); process.exit(0); });
+        stop = keepChained(join(args.hostRoot, args.confDir), args.server ?? DEFAULT_SERVER, Number(args.watch) * 1000, (line) => process.stdout.write(`${line}\n`));
         await new Promise(() => {}); // until a signal
       }
     }

@@ -156,6 +156,19 @@ test('install --watch: no list yet is no error — it keeps running, chains the 
   t.is(await exited, 0, err);
 });
 
+test('install --watch: a SIGTERM the moment its first check is printed (a kubelet stopping the pod as it starts) still ends it with 0', (t) => {
+  const host = hostDir(t);
+  writeFileSync(join(host, 'etc/cni/net.d/10-pods.conflist'), JSON.stringify(ptpList));
+  // preloaded: the process signals itself synchronously inside the write of the first check's
+  // line — with no handler registered by then, the default action ends it by SIGTERM
+  const preload = `data:text/javascript,${encodeURIComponent(`const w = process.stdout.write.bind(process.stdout);
+process.stdout.write = (s, ...a) => { const r = w(s, ...a); if (/chained/.test(String(s))) process.kill(process.pid, 'SIGTERM'); return r; };`)}`;
+  const r = spawnSync(process.execPath, ['--import', preload, PLUGIN, 'install', '--host-root', host, '--prefix', '/opt/wdp/cni', '--conf-dir', '/etc/cni/net.d', '--watch', '10'], { encoding: 'utf8', timeout: 60000 });
+  t.regex(r.stdout, /chained wdp-cni into .*10-pods\.conflist/, r.stderr);
+  t.is(r.signal, null, `ended by ${r.signal}, not its handler`);
+  t.is(r.status, 0, r.stderr);
+});
+
 test('install --watch needs --conf-dir and a number of seconds', (t) => {
   const host = hostDir(t);
   t.regex(cli('--host-root', host, '--prefix', '/opt/wdp/cni', '--watch', '10').stderr, /--watch keeps the plugin chained in --conf-dir's list/);
