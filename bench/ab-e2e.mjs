@@ -13,6 +13,9 @@
 //     --variant kernel=kernel --variant old=wdp,bin=/tmp/old/bin/wdp.js \
 //     --variant nice0=wdp,nice=0 --variant default=wdp --variant bp200=wdp,busyPoll=200
 //
+// Each chunk's client (a fresh process) warms up first, uncounted: --conn-warmup SECONDS (0.3) of
+// connections, --rtt-warmup N (100) round trips; 0 counts a cold client's start too.
+//
 // Throughput and CPU per packet the same way (trafgen blasts, `--blast one,new`, each
 // --blast-seconds long per variant and round; a `generator` variant gives the ceiling and the CPU
 // baseline, and then latency/connections are off: --rtt-chunk 0 --conn-seconds 0). `cfg.KEY=JSON`
@@ -61,6 +64,10 @@ const res = await runE2eInterleaved({
   // when it failed: not silently against another)
   baseline: variants[0].name,
   ...(opt('--rtt-chunk-seconds') ? { rttChunkSeconds: Number(opt('--rtt-chunk-seconds')) } : {}),
+  // each chunk's client warms up first, uncounted (src/bench/e2e.ts CONN_WARMUP_S, RTT_WARMUP);
+  // --conn-warmup 0 --rtt-warmup 0 count a cold client's start too
+  ...(opt('--conn-warmup') ? { connWarmupS: Number(opt('--conn-warmup')) } : {}),
+  ...(opt('--rtt-warmup') ? { rttWarmup: Number(opt('--rtt-warmup')) } : {}),
   blasts, blastSeconds: Number(opt('--blast-seconds', '2')),
   progress: new Progress(true),
   // --hold SECONDS: keep the topologies up that long before the rounds (profile or trace them by

@@ -87,7 +87,7 @@ test('markdown: the interleaved rounds per round, the p99 ratio with its range, 
   Object.assign(r, { kernel_rtt_p99_us: 600, wdp_rtt_p99_us: 900, wdp_rtt_p99_per_kernel: 1.5, wdp_rtt_p99_per_kernel_lo: 1.2, wdp_rtt_p99_per_kernel_hi: 1.9, wdp_rtt_samples: 10000, kernel_rtt_samples: 10000 });
   r.ovs_unavailable_reason = 'not requested';
   r.interleave = {
-    rounds: 3, rtt_chunk: 1000, rtt_seconds: 60, conn_chunk_s: 0.3, ratio_range_level: 0.9, load_start: 3.2, load_end: 4.1,
+    rounds: 3, rtt_chunk: 1000, rtt_seconds: 60, conn_chunk_s: 0.3, conn_warmup_s: 0.3, rtt_warmup: 100, ratio_range_level: 0.9, load_start: 3.2, load_end: 4.1,
     rtt_p99_us_rounds: { kernel: [500, 700, null], wdp: [800, 1000, 900] },
     rtt_p99_per_kernel_rounds: { kernel: [1, 1, null], wdp: [1.6, 1.43, null] },
     conn_per_s_chunks: { kernel: [9000, 9100, 9200], wdp: [9500, 9600, 9700] },
@@ -95,6 +95,7 @@ test('markdown: the interleaved rounds per round, the p99 ratio with its range, 
   };
   r.platform = { cpuidle_driver: 'haltpoll', cpuidle_governor: 'haltpoll', cpuidle_states: 'POLL', guest_halt_poll_ns: 0, sched_autogroup_enabled: 1, nproc: 2, loadavg: [3.2, 2, 1] };
   const md = e2eMarkdown(r);
+  t.regex(md, /each chunk after its client's uncounted warm-up: 100 round trips, 0\.300 s of connections/);
   t.regex(md, /\| RTT p99 \/ kernel's +\| +1\.50 \| +n\/a \| +n\/a \| +n\/a \|/);
   t.regex(md, /\| · its 90% range over the rounds, low +\| +1\.20 \|/);
   t.regex(md, /\| UDP round trips measured +\| +10,000 \| +10,000 \|/);

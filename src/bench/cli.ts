@@ -317,8 +317,9 @@ export function e2eMarkdown(r: E2eResult): string {
 export function e2eInterleaveMarkdown(r: E2eResult): string {
   const iv = r.interleave!;
   const names = Object.keys(iv.rtt_p99_us_rounds) as Array<'wdp' | 'kernel' | 'ovs'>;
+  const warm = iv.rtt_warmup || iv.conn_warmup_s ? ` (each chunk after its client's uncounted warm-up: ${fmt(iv.rtt_warmup)} round trips, ${fmt(iv.conn_warmup_s)} s of connections)` : '';
   let s = `Latency and connection rate: ${iv.rounds} rounds × (${fmt(iv.rtt_chunk)} UDP round trips + ${fmt(iv.conn_chunk_s)} s of TCP connections) ` +
-    `per contender (${names.join(', ')}), every topology up at once, the order rotating every round; load ${iv.load_start} → ${iv.load_end}.\n\n`;
+    `per contender (${names.join(', ')})${warm}, every topology up at once, the order rotating every round; load ${iv.load_start} → ${iv.load_end}.\n\n`;
   const rounds = Array.from({ length: iv.rounds }, (_, i) => String(i + 1));
   const one = (v: number | null | undefined): Cell => v ?? null;
   const rows: Cell[][] = [];

@@ -105,6 +105,8 @@ export const SIDE_FIELDS: SideField[] = ['mpps', 'new_flow_mpps', 'offered_mpps'
  * round. `ratio_range_level`: the level of the `*_per_kernel_lo/hi` bootstrap range. */
 export interface E2eInterleave {
   rounds: number; rtt_chunk: number; rtt_seconds: number; conn_chunk_s: number; ratio_range_level: number;
+  /** each chunk's uncounted warm-up in its client: seconds of connections, round trips (CONN_WARMUP_S, RTT_WARMUP) */
+  conn_warmup_s: number; rtt_warmup: number;
   load_start: number; load_end: number;
   rtt_p99_us_rounds: Partial<Record<Contender, Array<number | null>>>;
   rtt_p99_per_kernel_rounds: Partial<Record<Contender, Array<number | null>>>;
@@ -245,15 +247,26 @@ echo.bind(echoPort, '0.0.0.0', ready);
 process.stdin.on('end', () => process.exit(0)); process.stdin.resume();
 `;
 
-const CONN_JS = `
+/** Each latency and connection chunk's client (CONN_JS, RTT_JS) is a fresh Node process in the
+ * client namespace: its first connections and round trips run its own code cold (the interpreter,
+ * then the compiles on the same 2 vCPUs the forwarder needs), at a fraction of the rate it reaches
+ * ~250 ms later. Those are the client's start, not the forwarder's
+ * figures, so each chunk's client warms up first, uncounted. Measured (second machine, kernel and
+ * wdp in alternating rounds, no warm-up): connections/s wdp ÷ kernel 0.80 with 0.3-s chunks, 1.04
+ * with 1-s chunks and 1.25 with 2-s chunks (docs/performance.md, "Tail latency and connection rate"). */
+export const CONN_WARMUP_S = 0.3;
+export const RTT_WARMUP = 100;
+
+export const CONN_JS = `
 import net from 'node:net';
-const [host, port, secs, conc] = process.argv.slice(2);
+const [host, port, secs, conc, warmupSecs] = process.argv.slice(2);
 let ok = 0, fail = 0;
-const t0 = performance.now(), end = t0 + Number(secs) * 1000;
+// the loops run warmupSecs before the counted secs: a connection counts when it ends after t0
+const t0 = performance.now() + Number(warmupSecs ?? 0) * 1000, end = t0 + Number(secs) * 1000;
 function once() {
   return new Promise((res) => {
     const s = net.connect({ host, port: Number(port) });
-    const done = (good) => { if (good) ok++; else fail++; s.removeAllListeners(); s.on('error', () => {}); s.resetAndDestroy(); res(); };
+    const done = (good) => { if (performance.now() >= t0) { if (good) ok++; else fail++; } s.removeAllListeners(); s.on('error', () => {}); s.resetAndDestroy(); res(); };
     s.setTimeout(2000, () => done(false));
     s.once('connect', () => done(true));
     s.once('error', () => done(false));
@@ -264,16 +277,19 @@ await Promise.all(Array.from({ length: Number(conc) }, loop));
 console.log(JSON.stringify({ ok, fail, seconds: (performance.now() - t0) / 1000 }));
 `;
 
-const RTT_JS = `
+export const RTT_JS = `
 import dgram from 'node:dgram';
-const [host, port, n, raw, maxSeconds] = process.argv.slice(2);
+const [host, port, n, raw, maxSeconds, warmup] = process.argv.slice(2);
 const s = dgram.createSocket('udp4');
 await new Promise((r) => s.connect(Number(port), host, r));
 const rtts = []; let lost = 0;
 const payload = Buffer.alloc(18);
-// bounded in time as well as in count: on a loaded machine a chunk stops early, with fewer samples
-const deadline = performance.now() + (Number(maxSeconds) > 0 ? Number(maxSeconds) * 1000 : Infinity);
-for (let i = 0; i < Number(n) && performance.now() < deadline; i++) {
+// the first \`warmup\` round trips are not recorded; the bound in time (a loaded machine stops a
+// chunk early, with fewer samples) starts after them
+const warm = Number(warmup ?? 0);
+let deadline = Infinity;
+for (let i = 0; i < warm + Number(n) && performance.now() < deadline; i++) {
+  if (i === warm) deadline = performance.now() + (Number(maxSeconds) > 0 ? Number(maxSeconds) * 1000 : Infinity);
   payload.writeUInt32BE(i, 0);
   const t0 = process.hrtime.bigint();
   const got = await new Promise((res) => {
@@ -282,11 +298,12 @@ for (let i = 0; i < Number(n) && performance.now() < deadline; i++) {
     s.on('message', on);
     s.send(payload);
   });
+  if (i < warm) continue;
   if (got) rtts.push(Number(process.hrtime.bigint() - t0) / 1000); else lost++;
 }
 rtts.sort((a, b) => a - b);
 const q = (p) => rtts.length ? rtts[Math.min(rtts.length - 1, Math.max(0, Math.ceil(p * rtts.length - 1e-9) - 1))] : null; // (quantileSorted's nearest rank)
-console.log(JSON.stringify({ p50: q(0.5), p99: q(0.99), samples: rtts.length, lost, ...(raw === 'raw' ? { rtts } : {}) }));
+console.log(JSON.stringify({ p50: q(0.5), p99: q(0.99), samples: rtts.length, lost, warmed: warm, ...(raw === 'raw' ? { rtts } : {}) }));
 s.close();
 `;
 
@@ -778,6 +795,7 @@ async function interleavedLatency(res: E2eResult, runnable: Contender[], tests: 
   const by = <T>(pick: (f: InterleaveFigures) => T) => Object.fromEntries(figs.map((f) => [f.name, pick(f)])) as Partial<Record<Contender, T>>;
   res.interleave = {
     rounds, rtt_chunk: rttChunk, rtt_seconds: rttSeconds, conn_chunk_s: round(connSeconds, 3),
+    conn_warmup_s: connSeconds > 0 ? CONN_WARMUP_S : 0, rtt_warmup: rttChunk > 0 ? RTT_WARMUP : 0,
     ratio_range_level: figs.find((f) => f.rtt_p99_ratio_range)?.rtt_p99_ratio_range?.level ?? 0.9,
     load_start: round(loadStart, 2), load_end: round(loadEnd, 2),
     rtt_p99_us_rounds: by((f) => f.rtt_p99_us_rounds),
@@ -864,6 +882,9 @@ export interface InterleaveOptions {
   /** Seconds of TCP connections per variant and round (0: none), `connConcurrency` loops (16). */
   connSeconds: number;
   connConcurrency?: number;
+  /** Uncounted warm-up before each chunk's figures, in the chunk's own client process: seconds of
+   * connections (CONN_WARMUP_S) and round trips (RTT_WARMUP). */
+  connWarmupS?: number; rttWarmup?: number;
   /** The variant every ratio is against (default: the first variant that measures latency). */
   baseline?: string;
   /** blast tests per round and variant ('one', 'new'), each `blastSeconds` long (default 2) */
@@ -955,14 +976,15 @@ export async function runE2eInterleaved(o: InterleaveOptions): Promise<Interleav
       const meter = x.pid ? new CpuMeter([x.pid]) : null;
       const c0 = meter?.seconds() ?? 0;
       const bound = o.rttChunkSeconds ?? 0;
-      const rtt = await nodeJson<{ samples: number; lost: number; rtts: number[] }>(t.client, join(dir, 'rtt.mjs'),
-        [VIP_ECHO, String(SVC_PORT), String(o.rttChunk), 'raw', String(bound)], Math.max(120, bound + 60) * 1000);
-      if (meter) { x.cpuS += meter.seconds() - c0; x.cpuSamples += rtt.samples; }
+      const rtt = await nodeJson<{ samples: number; lost: number; warmed: number; rtts: number[] }>(t.client, join(dir, 'rtt.mjs'),
+        [VIP_ECHO, String(SVC_PORT), String(o.rttChunk), 'raw', String(bound), String(o.rttWarmup ?? RTT_WARMUP)], Math.max(120, bound + 60) * 1000);
+      // the forwarder's CPU over the chunk's round trips, its warm-up's included
+      if (meter) { x.cpuS += meter.seconds() - c0; x.cpuSamples += rtt.samples + rtt.warmed; }
       x.rttRounds[r] = rtt.rtts; x.lost += rtt.lost;
     }
     if (o.connSeconds > 0) {
       const conn = await nodeJson<{ ok: number; fail: number; seconds: number }>(t.client, join(dir, 'conn.mjs'),
-        [VIP_TCP, String(SVC_PORT), String(o.connSeconds), String(o.connConcurrency ?? 16)], o.connSeconds * 1000 + 30_000);
+        [VIP_TCP, String(SVC_PORT), String(o.connSeconds), String(o.connConcurrency ?? 16), String(o.connWarmupS ?? CONN_WARMUP_S)], (o.connSeconds + (o.connWarmupS ?? CONN_WARMUP_S)) * 1000 + 30_000);
       x.conns[r] = conn.ok / conn.seconds; x.connFail += conn.fail;
     }
     for (const b of blastTests) {
