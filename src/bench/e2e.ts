@@ -250,10 +250,10 @@ process.stdin.on('end', () => process.exit(0)); process.stdin.resume();
 /** Each latency and connection chunk's client (CONN_JS, RTT_JS) is a fresh Node process in the
  * client namespace: its first connections and round trips run its own code cold (the interpreter,
  * then the compiles on the same 2 vCPUs the forwarder needs), at a fraction of the rate it reaches
- * ~250 ms later. Those are the client's start, not the forwarder's
- * figures, so each chunk's client warms up first, uncounted. Measured (second machine, kernel and
- * wdp in alternating rounds, no warm-up): connections/s wdp ÷ kernel 0.80 with 0.3-s chunks, 1.04
- * with 1-s chunks and 1.25 with 2-s chunks (docs/performance.md, "Tail latency and connection rate"). */
+ * ~250 ms later. That is the client's start, not the forwarder, so each chunk's client warms up
+ * first, uncounted. Without it (second machine, kernel and wdp in alternating rounds) connections/s
+ * wdp ÷ kernel followed the chunk's length: 0.80 at 0.3 s, 1.04 at 1 s, 1.25 at 2 s
+ * (docs/performance.md, "How `wdp bench e2e` measures"). */
 export const CONN_WARMUP_S = 0.3;
 export const RTT_WARMUP = 100;
 
