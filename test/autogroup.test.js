@@ -8,6 +8,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { raiseAutogroup, sessionId, autogroupNice, AdaptiveGroup, BUSY_FPS, QUIET_FPS } from '../dist/src/daemon/autogroup.js';
+import { childDone } from './lib/child-done.js';
 
 const MODULE = fileURLToPath(new URL('../dist/src/daemon/autogroup.js', import.meta.url));
 const enabled = (() => {
@@ -33,7 +34,7 @@ function runChild(script, detached) {
     const timer = setTimeout(() => { c.kill('SIGKILL'); reject(new Error('child timed out')); }, 20_000);
     c.stdout.on('data', (b) => { out += b; });
     c.stderr.on('data', (b) => { err += b; });
-    c.on('exit', (code) => { clearTimeout(timer); code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop())) : reject(new Error(`child exited ${code}: ${err}`)); });
+    void childDone(c).then(({ code }) => { clearTimeout(timer); code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop())) : reject(new Error(`child exited ${code}: ${err}`)); });
   });
 }
 

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { frame } from '../dist/src/packet/build.js';
 import { encodePcap } from '../dist/src/ports/pcap.js';
 import { rootGate } from './lib/root-gate.js';
+import { childDone } from './lib/child-done.js';
 
 const WDP = new URL('../bin/wdp.js', import.meta.url).pathname;
 const ROOT = new URL('../', import.meta.url).pathname;
@@ -84,7 +85,7 @@ test('wdp replay x.pcap | head: the reader going away ends the output, no EPIPE 
     let stderr = '';
     child.stderr.on('data', (d) => { stderr += d; });
     child.stdout.once('data', () => child.stdout.destroy()); // `head -1`
-    const code = await new Promise((resolve) => child.on('exit', (c) => resolve(c)));
+    const { code } = await childDone(child);
     t.notRegex(stderr, /EPIPE|\n\s+at /, stderr);
     t.is(code, 0);
   } finally { rmSync(dir, { recursive: true, force: true }); }
@@ -98,7 +99,7 @@ test('a daemon with a token (docs/api.md "Listeners"): the CLI without one says 
     const child = spawn(process.execPath, [WDP, ...args], { cwd: ROOT, env: { ...process.env, WDP_TOKEN: '', ...env } });
     let stdout = '', stderr = '';
     child.stdout.on('data', (d) => { stdout += d; }); child.stderr.on('data', (d) => { stderr += d; });
-    child.on('exit', (status) => resolve({ status, stdout, stderr }));
+    void childDone(child).then(({ code: status }) => resolve({ status, stdout, stderr }));
   });
   const none = await runAsync(['get', 'services', '--server', cp.url]);
   t.is(none.status, 1);
@@ -133,7 +134,7 @@ test('output that cannot be written (a full disk) is an error: exit 2 for wdp di
     let stderr = '';
     child.stderr.on('data', (d) => { stderr += d; });
     const timer = setTimeout(() => child.kill('SIGKILL'), 30000);
-    child.on('exit', (status) => { clearTimeout(timer); resolve({ status, stderr }); });
+    void childDone(child).then(({ code: status }) => { clearTimeout(timer); resolve({ status, stderr }); });
   });
   for (const [args, status] of [['diff -f examples/nodeport.yaml', 2], ['get services', 1]]) {
     const out = await toFull(args);
@@ -280,13 +281,13 @@ rootGate(test).test('README / running.md: `wdp demo --duration N` runs rounds un
         const c = spawn('node', [m[1], 'get', 'counters', '--server', m[2]], { cwd: '/' });
         let so = '';
         c.stdout.on('data', (x) => { so += x; });
-        c.on('exit', (code) => { answered = { code, so }; res(answered); stopWhenSeen(); });
+        void childDone(c).then(({ code }) => { answered = { code, so }; res(answered); stopWhenSeen(); });
       });
     }
     stopWhenSeen();
   });
   const timer = setTimeout(() => child.kill('SIGINT'), 150000);
-  const code = await new Promise((resolve) => child.on('exit', resolve));
+  const { code } = await childDone(child);
   clearTimeout(timer);
   t.true(code === 0 || code === 130, `demo exit ${code}: ${stderr}`);
   const hint = out.indexOf('bin/wdp.js get counters --server'), first = out.indexOf('round 1:');

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import {
   buildTopology, startDaemon, startPods, destroyTopology, curl, udpMany, rootGate, ROOT, WDP, NODE_V4,
 } from './lib/topology.js';
+import { childDone } from './lib/child-done.js';
 
 const gate = rootGate(test);
 const serial = gate.serial;
@@ -147,7 +148,7 @@ serial('docs/observe.md: a capture of a client\'s connection, the state exported
   const r = await new Promise((resolve) => {
     const child = spawn('bash', ['-c', sh], { cwd: ROOT, env: { ...process.env, WDP_SERVER: `unix:${topo.config.api.listen}` }, stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = ''; child.stderr.on('data', (d) => { stderr += d; });
-    child.on('exit', (code) => resolve({ code, stderr }));
+    void childDone(child).then(({ code }) => resolve({ code, stderr }));
   });
   t.is(r.code, 0, r.stderr);
   const events = readFileSync(join(topo.dir, 'replay.ndjson'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));

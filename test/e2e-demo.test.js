@@ -4,6 +4,7 @@ import test from 'ava';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { canUseNetns, WDP } from './lib/topology.js';
+import { childDone } from './lib/child-done.js';
 
 function run(args, opts = {}) {
   return new Promise((resolve) => {
@@ -12,7 +13,7 @@ function run(args, opts = {}) {
     child.stdout.on('data', (d) => { out += d; });
     child.stderr.on('data', (d) => { err += d; });
     const timer = setTimeout(() => child.kill('SIGKILL'), 120000);
-    child.on('exit', (code) => { clearTimeout(timer); resolve({ code, out, err, pid: child.pid }); });
+    void childDone(child).then(({ code }) => { clearTimeout(timer); resolve({ code, out, err, pid: child.pid }); });
   });
 }
 
@@ -61,7 +62,7 @@ const nobodyCanRun = root && existsSync('/usr/bin/setpriv') &&
     let out = '', err = '';
     child.stdout.on('data', (d) => { out += d; });
     child.stderr.on('data', (d) => { err += d; });
-    child.on('exit', (code) => resolve({ code, out, err }));
+    void childDone(child).then(({ code }) => resolve({ code, out, err }));
   });
   t.is(r.code, 0, r.err);
   t.regex(r.out, /not running as root/);

@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { e2eSuite, api, serviceYaml, sliceYaml, spawnNode, waitFor, sleep, WDP } from './lib/topology.js';
 import { readPcap } from '../dist/src/ports/pcap.js';
+import { childDone } from './lib/child-done.js';
 
 const suite = e2eSuite(test, { pods: [{ name: 'pod-a', attach: 'afpacket' }] });
 const { serial, apply } = suite;
@@ -65,7 +66,7 @@ async function captureClientDns(dir) {
   let stderr = '';
   child.stderr.on('data', (d) => { stderr += d; });
   const timer = setTimeout(() => child.kill('SIGKILL'), 40_000);
-  const done = new Promise((resolve) => child.on('exit', (code) => { clearTimeout(timer); resolve({ code, stderr }); }));
+  const done = childDone(child).then(({ code }) => { clearTimeout(timer); return { code, stderr }; });
   // running once the file has its header (written when every worker has the session)
   const started = () => { try { return statSync(file).size >= 24; } catch { return false; } };
   for (let i = 0; i < 200 && !started() && child.exitCode === null; i++) await sleep(100);

@@ -10,6 +10,7 @@ import {
   curlOk, rootGate, startTwoWorkerTopology, destroyTopology, api, curl, serviceYaml, twoWorkerServices, sleep, NODE_V4, WDP,
 } from './lib/topology.js';
 import { parsePcap } from '../dist/src/ports/pcap.js';
+import { childDone } from './lib/child-done.js';
 
 const gate = rootGate(test);
 const root = gate.ok;
@@ -46,7 +47,7 @@ function wdp(args) {
   let stdout = '', stderr = '';
   child.stdout.on('data', (d) => { stdout += d; });
   child.stderr.on('data', (d) => { stderr += d; });
-  const done = new Promise((resolve) => child.on('exit', (code) => resolve({ code, stdout, stderr })));
+  const done = childDone(child).then(({ code }) => ({ code, stdout, stderr }));
   const timer = setTimeout(() => child.kill("SIGKILL"), 40_000);
   done.then(() => clearTimeout(timer));
   return { child, done, exited: () => child.exitCode !== null };

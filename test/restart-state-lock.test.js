@@ -12,6 +12,7 @@ import { rootGate } from './lib/root-gate.js';
 import { buildTopology, startPods, startDaemon, destroyTopology, api, serviceYaml, sliceYaml, curlOk, WDP, waitFor, logged } from './lib/topology.js';
 import { lockStateDir, LOCK_FILE, MUTEX_FILE, StateDirInUseError } from '../dist/src/daemon/state-lock.js';
 import { within } from './lib/bounded-wait.js';
+import { childDone } from './lib/child-done.js';
 
 const { serial } = rootGate(test);
 
@@ -94,7 +95,7 @@ while (!existsSync(process.argv[2])) await new Promise((r) => setTimeout(r, 1));
 try { const l = await lockStateDir(process.argv[1]); console.log('held'); await new Promise((r) => setTimeout(r, 1500)); l.release(); }
 catch (e) { console.log(e.name); }`;
   const kids = Array.from({ length: n }, () => spawn(process.execPath, ['--input-type=module', '-e', script, dir, go], { stdio: ['ignore', 'pipe', 'inherit'], timeout: 30000 }));
-  const outs = kids.map((k) => new Promise((r) => { let o = ''; k.stdout.on('data', (d) => { o += d; }); k.on('exit', () => r(o.trim())); }));
+  const outs = kids.map((k) => new Promise((r) => { let o = ''; k.stdout.on('data', (d) => { o += d; }); void childDone(k).then(() => r(o.trim())); }));
   await new Promise((r) => setTimeout(r, 800)); // (every process loaded and polling)
   writeFileSync(go, '');
   try { return await Promise.all(outs); } finally { rmSync(go, { force: true }); }

@@ -30,6 +30,7 @@ import { spawnNode, httpMany } from './lib/topology.js';
 import { kustomize } from './lib/kustomize.js';
 import { within } from './lib/bounded-wait.js';
 import { systemTool } from '../dist/src/util/system-tool.js';
+import { childDone } from './lib/child-done.js';
 
 // nftables' `nft` from the system directories: under `npx ava` PATH starts with node_modules/.bin,
 // whose `nft` is another package's tool (it prints nothing, so a check of the ruleset would pass)
@@ -322,7 +323,7 @@ async function runInstallCni(host, { until = /chained wdp-cni into|wdp-cni alrea
   const out = { stdout: '', stderr: '' };
   child.stdout.on('data', (d) => { out.stdout += d; });
   child.stderr.on('data', (d) => { out.stderr += d; });
-  const exited = new Promise((r) => child.once('exit', (code, signal) => r(code ?? signal)));
+  const exited = childDone(child).then(({ code, signal }) => code ?? signal);
   const seen = await Promise.race([
     waitFor(`install-cni to print ${until}`, () => until.test(out.stdout), 60000).then(() => true, () => false),
     exited.then(() => false),

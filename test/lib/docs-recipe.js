@@ -5,6 +5,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { childDone } from './child-done.js';
 
 export const ROOT = new URL('../../', import.meta.url).pathname;
 
@@ -44,7 +45,7 @@ export async function runRecipe(t, script, { head, prefix, roles, dirPrefix }) {
   child.stdout.on('data', (d) => { out += d; });
   child.stderr.on('data', (d) => { err += d; });
   const timer = setTimeout(() => { try { process.kill(-child.pid, 'SIGKILL'); } catch { /* ended */ } }, 180000);
-  const code = await new Promise((resolve) => child.on('exit', resolve));
+  const { code } = await childDone(child);
   clearTimeout(timer);
   return { code, out, err, dir, nss };
 }

@@ -1,0 +1,27 @@
+// test/lib/child-done.js: the last output is there when it resolves, and a grandchild holding the
+// pipe does not hold the test.
+import test from 'ava';
+import { spawn } from 'node:child_process';
+import { childDone } from './lib/child-done.js';
+
+test('output that reaches the pipe after the exit is read by the time it resolves', async (t) => {
+  // the exit comes first here by construction (what a loaded machine does now and then): the
+  // last line is written 200 ms after it, by a process still holding the pipe
+  const child = spawn('sh', ['-c', '(sleep 0.2; echo END >&2) & echo START >&2; exit 2'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  child.stderr.on('data', (d) => { err += d; });
+  let atExit = null;
+  child.once('exit', () => { atExit = err; });
+  const { code } = await childDone(child);
+  t.is(code, 2);
+  t.false(/END/.test(atExit ?? ''), 'the exit came before the last line');
+  t.regex(err, /START\nEND\n$/);
+});
+
+test('a grandchild that keeps the pipe open: resolved the grace period after the exit', async (t) => {
+  const child = spawn('sh', ['-c', 'sleep 5 & exit 3'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const t0 = Date.now();
+  const { code } = await childDone(child, 300);
+  t.is(code, 3);
+  t.true(Date.now() - t0 < 4000, 'not held until the grandchild ends');
+});
