@@ -57,9 +57,9 @@ function wdp(args) {
 async function applyStdin(t, objs) {
   const child = execFile(process.execPath, [WDP, 'apply', '-f', '-', '--server', `unix:${topo.config.api.listen}`], { cwd: ROOT });
   let stderr = ''; child.stderr.on('data', (d) => { stderr += d; });
-  const applied = new Promise((resolve) => child.on('exit', resolve));
+  const applied = childDone(child);
   child.stdin.end(JSON.stringify(objs));
-  t.is(await applied, 0, stderr);
+  t.is((await applied).code, 0, stderr);
 }
 
 /** Two datagrams from a connected UDP socket: the error the second send reports ('ECONNREFUSED'
@@ -161,7 +161,7 @@ serial('docs/observe.md: wdp capture -w - | a reader that stops early: wdp ends 
   const child = spawn('bash', ['-c', sh], { cwd: ROOT, env: { ...process.env, WDP_SERVER: `unix:${topo.config.api.listen}` } });
   let out = '', err = '';
   child.stdout.on('data', (d) => { out += d; }); child.stderr.on('data', (d) => { err += d; });
-  const done = new Promise((resolve) => child.on('exit', resolve));
+  const done = childDone(child);
   await new Promise((r) => setTimeout(r, 1500));
   for (let i = 0; i < 3; i++) await curl(topo, topo.ns.client, 'http://10.96.12.34/', { timeout: 2 });
   await done;

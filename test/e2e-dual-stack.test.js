@@ -9,6 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { e2eSuite, api, curl, curlOk, httpMany, serviceYaml, sliceYaml, waitFor, NODE_V4, NODE_V6 } from './lib/topology.js';
+import { childDone } from './lib/child-done.js';
 
 const suite = e2eSuite(test, {
   kind: 'ds',
@@ -388,7 +389,8 @@ ask(u, vip, 'udp')
   // with tcpdump where it is installed
   const cap = hasTcpdump ? topo.lab.spawn(a.ns, 'tcpdump', ['-i', a.ifname, '-n', '-l', '-c', '50', 'ip6[6] == 0 or ip6[6] == 60']) : null;
   let seen = '', capErr = '';
-  const capDone = cap && new Promise((resolve) => { cap.stdout.on('data', (d) => { seen += d; }); cap.on('exit', resolve); });
+  cap?.stdout.on('data', (d) => { seen += d; });
+  const capDone = cap && childDone(cap);
   // tcpdump says "listening on" once its capture and filter are in place (its start is slow on a
   // loaded machine: a fixed second did not always cover it)
   cap?.stderr.on('data', (d) => { capErr += d; });

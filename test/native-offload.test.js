@@ -13,6 +13,7 @@ import { NetnsLab } from '../dist/src/netns.js';
 import { podBytes } from '../dist/src/demo/pod-bytes.js';
 import { AfPacketPort, TapPort, nativeAvailable } from '../dist/src/ports/native.js';
 import { rootOnly, destroyLab, makeArea } from './lib/native-area.js';
+import { childDone } from './lib/child-done.js';
 
 const { isRoot, rootTest } = rootOnly(test, 'native-offload', 'network namespaces, CAP_NET_ADMIN');
 const POD_SERVER = new URL('../dist/src/demo/pod-server.js', import.meta.url).pathname;
@@ -116,7 +117,7 @@ except socket.timeout:
 print(n, ok, flush=True)`]);
   let out = '';
   rx.stdout.on('data', (d) => { out += d; });
-  const done = new Promise((r) => rx.on('exit', r));
+  const done = childDone(rx);
   for (let i = 0; i < 100 && !out.includes('ready'); i++) await new Promise((r) => setTimeout(r, 50));
   // sender: 4 sends of 10 x 1000 bytes each with UDP_SEGMENT (one GSO super-frame per send)
   const tx = await lab.execAsync(nsA, 'python3', ['-c', `

@@ -2,6 +2,7 @@
 // addresses, many HTTP connections from several sources, and the check that every connection kept
 // one flow and every reply found it.
 import { api, curlOk, serviceYaml, sliceYaml, readyEndpoints, waitFor } from './topology.js';
+import { childDone } from './child-done.js';
 
 export const CLIENTS = ['10.0.0.2', '10.0.0.3', '10.0.0.4', '10.0.0.5', '10.0.0.6', '10.0.0.7'];
 export const REMOTES = ['192.168.100.10', '192.168.100.11', '192.168.100.12', '192.168.100.13'];
@@ -104,7 +105,7 @@ export async function longUpload(topo, ns, url, n, everyMs, during) {
     next();`;
   const child = topo.lab.spawn(ns, process.execPath, ['-e', script]);
   let out = '';
-  const exited = new Promise((resolve) => child.on('exit', resolve));
+  const exited = childDone(child);
   const kill = setTimeout(() => child.kill('SIGKILL'), n * everyMs + 20000);
   child.stdout.on('data', (d) => { out += d; });
   await waitFor('the upload started', () => out.includes('first') || child.exitCode !== null, 15000);
