@@ -27,16 +27,19 @@ test('connections: those of the warm-up are made but not counted, and the second
   t.teardown(() => server.close());
   const { port } = server.address();
   const file = script(t, 'conn.mjs', CONN_JS);
+  const t0 = performance.now();
   const r = await run(file, ['127.0.0.1', String(port), '0.2', '4', '0.3']);
+  const wall = (performance.now() - t0) / 1000;
   t.true(r.ok > 0, JSON.stringify(r));
   t.is(r.fail, 0);
-  t.true(r.seconds >= 0.2 && r.seconds < 0.5, `counted over ${r.seconds} s, not the warm-up's 0.3 s too`);
+  t.true(r.seconds >= 0.2, JSON.stringify(r));
+  t.true(r.seconds <= wall - 0.3, `counted over ${r.seconds} s of the process's ${wall} s: not the warm-up's 0.3 s too`);
   // the server saw the warm-up's connections as well (every counted one was accepted; the
   // warm-up ran 0.3 s at the same loops)
   await new Promise((res) => setTimeout(res, 100));
   t.true(accepted > r.ok, `accepted ${accepted}, counted ${r.ok}`);
   const cold = await run(file, ['127.0.0.1', String(port), '0.2', '4', '0']);
-  t.true(cold.seconds >= 0.2 && cold.seconds < 0.5, JSON.stringify(cold));
+  t.true(cold.seconds >= 0.2 && cold.ok > 0, JSON.stringify(cold));
 });
 
 test('round trips: the warm-up ones are sent and answered but not among the samples', async (t) => {

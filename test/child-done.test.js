@@ -18,10 +18,16 @@ test('output that reaches the pipe after the exit is read by the time it resolve
   t.regex(err, /START\nEND\n$/);
 });
 
-test('a grandchild that keeps the pipe open: resolved the grace period after the exit', async (t) => {
-  const child = spawn('sh', ['-c', 'sleep 5 & exit 3'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const t0 = Date.now();
+test('a grandchild that keeps the pipe open: resolved the grace period after the exit, not at its end', async (t) => {
+  const child = spawn('sh', ['-c', 'sleep 30 & echo $!; exit 3'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (d) => { out += d; });
   const { code } = await childDone(child, 300);
   t.is(code, 3);
-  t.true(Date.now() - t0 < 4000, 'not held until the grandchild ends');
+  const pid = Number(out.trim());
+  if (!(pid > 1)) { t.fail(`no grandchild pid printed: ${JSON.stringify(out)}`); return; }
+  let alive = true;
+  try { process.kill(pid, 0); } catch { alive = false; }
+  t.true(alive, 'resolved while the grandchild still holds the pipe');
+  try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
 });
