@@ -27,7 +27,7 @@
 //
 // Needs root (namespaces) and a built tree (npm run build).
 import { loadavg } from 'node:os';
-import { runE2eInterleaved } from '../dist/src/bench/e2e.js';
+import { runE2eInterleaved, CONN_WARMUP_S, RTT_WARMUP } from '../dist/src/bench/e2e.js';
 import { Progress } from '../dist/src/bench/report.js';
 import { rttFloorFacts, formatRttFloor } from '../dist/src/bench/platform.js';
 
@@ -92,6 +92,8 @@ for (const b of blasts) {
   }
 }
 const floor = `round-trip floor: ${formatRttFloor(platform)}`;
+// what each chunk's client left out (the defaults when no flag said)
+const warmups = `clients' uncounted warm-up: ${rttChunk > 0 ? `${opt('--rtt-warmup') ?? RTT_WARMUP} round trips` : '—'}, ${connSeconds > 0 ? `${opt('--conn-warmup') ?? CONN_WARMUP_S} s of connections` : '—'}`;
 if (!(rttChunk > 0 || connSeconds > 0)) { console.log(`\n${t0} → ${new Date().toISOString()}, load average ${load0.toFixed(1)} → ${loadavg()[0].toFixed(1)}; ${floor}`); process.exit(0); }
 const base = res[0];
 // (the ratios over the rounds both ran: a variant that failed sat out the rest)
@@ -105,4 +107,4 @@ for (const r of res) {
 const cells = (xs) => xs.map((v) => v ?? '—').join(' ');
 console.log(`\np99 / ${base.name} per round: ${res.slice(1).map((r) => `${r.name} ${cells(r.rtt_p99_ratio_rounds)}`).join('; ')}`);
 console.log(`${t0} → ${new Date().toISOString()}, load average ${load0.toFixed(1)} → ${loadavg()[0].toFixed(1)}; conn/s chunks: ${res.map((r) => `${r.name} ${r.conn_per_s_chunks.join(' ')}`).join('; ')}`);
-console.log(floor);
+console.log(`${floor}; ${warmups}`);

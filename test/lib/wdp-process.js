@@ -8,6 +8,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { within } from './bounded-wait.js';
+import { childDone } from './child-done.js';
 
 const WDP = new URL('../../bin/wdp.js', import.meta.url).pathname;
 const ROOT = new URL('../../', import.meta.url).pathname;
@@ -30,7 +31,8 @@ export async function startWdp(lab, ns, dir, config, name = 'wdp.json', { prefix
   let out = '';
   child.stdout.on('data', (d) => { out += d; });
   child.stderr.on('data', (d) => { out += d; });
-  const exited = new Promise((r) => child.once('exit', (code, signal) => r({ code, signal })));
+  // (its log read after the stop: the end once the output pipes are drained)
+  const exited = childDone(child);
   for (let i = 0; i < 900 && !/control API listening/.test(out) && child.exitCode === null; i++) await sleep(100);
   if (!/control API listening/.test(out)) throw new Error(`the daemon did not come up:\n${out.slice(-3000)}`);
   return { child, exited, log: () => out };
