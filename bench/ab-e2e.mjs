@@ -25,6 +25,17 @@
 //     --variant gen=generator --variant kernel=kernel --variant old=wdp,bin=/tmp/old/bin/wdp.js \
 //     --variant new=wdp --variant pinned=wdp,cfg.workerCpus=[1]
 //
+// A router you bring, measured beside the others: `command,cmd=PATH[,arg=A]...` runs PATH with
+// its args in the router namespace (which has the gateway addresses, so its kernel answers ARP, and
+// forwards nothing), the topology appended (src/bench/e2e.ts commandArgv), until its stdin closes;
+// it prints `ready` when it forwards, and what it writes to stderr is printed at the end. The
+// prototype of an established-flow path in the kernel is one (bench/proto/tc-fastpath.rs):
+//
+//   rustc -O -o /tmp/tc-fastpath bench/proto/tc-fastpath.rs
+//   node bench/ab-e2e.mjs --rounds 4 --rtt-chunk 0 --conn-seconds 0 --blast one,new --blast-seconds 2 \
+//     --variant gen=generator --variant kernel=kernel --variant tc=command,cmd=/tmp/tc-fastpath \
+//     --variant tcxdp=command,cmd=/tmp/tc-fastpath,arg=--xdp --variant wdp=wdp
+//
 // Needs root (namespaces) and a built tree (npm run build).
 import { loadavg } from 'node:os';
 import { runE2eInterleaved, CONN_WARMUP_S, RTT_WARMUP } from '../dist/src/bench/e2e.js';
@@ -38,10 +49,11 @@ for (let i = 0; i < args.length; i++) {
   if (args[i] !== '--variant') continue;
   const [name, spec] = args[i + 1].split('=', 2).length === 2 ? [args[i + 1].slice(0, args[i + 1].indexOf('=')), args[i + 1].slice(args[i + 1].indexOf('=') + 1)] : [args[i + 1], args[i + 1]];
   const [contender, ...kv] = spec.split(',');
-  if (!['kernel', 'wdp', 'ovs', 'generator'].includes(contender)) { console.error(`--variant ${args[i + 1]}: generator, kernel, ovs or wdp[,bin=PATH][,busyPoll=US][,nice=N][,rt=PRIO][,port=afxdp|afpacket][,rxRing=N][,xdpMode=native|generic][,cfg.KEY=JSON][,env.NAME=VALUE]`); process.exit(2); }
-  const wdp = {};
+  if (!['kernel', 'wdp', 'ovs', 'generator', 'command'].includes(contender)) { console.error(`--variant ${args[i + 1]}: generator, kernel, ovs or wdp[,bin=PATH][,busyPoll=US][,nice=N][,rt=PRIO][,port=afxdp|afpacket][,rxRing=N][,xdpMode=native|generic][,cfg.KEY=JSON][,env.NAME=VALUE], or command,cmd=PATH[,arg=A]...`); process.exit(2); }
+  const wdp = {}, command = [];
   for (const x of kv) {
     const k = x.slice(0, x.indexOf('=')), v = x.slice(x.indexOf('=') + 1);
+    if (contender === 'command' && (k === 'cmd' || k === 'arg')) { command.push(v); continue; }
     if (k === 'bin') wdp.wdpBin = v; else if (k === 'busyPoll') wdp.wdpBusyPollUs = Number(v);
     else if (k === 'nice') wdp.wdpWorkerNice = Number(v); else if (k === 'port') wdp.wdpPort = v;
     else if (k === 'rt') wdp.wdpWorkerRealtime = Number(v);
@@ -50,7 +62,8 @@ for (let i = 0; i < args.length; i++) {
     else if (k.startsWith('cfg.')) { let j; try { j = JSON.parse(v); } catch { j = v; } (wdp.wdpExtra ??= {})[k.slice(4)] = j; }
     else { console.error(`unknown variant option ${k}`); process.exit(2); }
   }
-  variants.push({ name, contender, wdp });
+  if (contender === 'command' && !command.length) { console.error(`--variant ${args[i + 1]}: a command variant needs cmd=PATH`); process.exit(2); }
+  variants.push({ name, contender, wdp, ...(contender === 'command' ? { command } : {}) });
 }
 if (variants.length < 2) { console.error('at least two --variant NAME=kernel|wdp|ovs[,...]'); process.exit(2); }
 const platform = rttFloorFacts();

@@ -219,6 +219,14 @@ async function dropRouter(t: Topology): Promise<void> {
   await runOk(['nft', '-f', '-'], { ns: t.router, input: 'table netdev gen {\n  chain in {\n    type filter hook ingress device r0 priority 0 ; policy drop ;\n  }\n}\n' });
 }
 
+/** What a `command` variant's router is told, after its own arguments: the client's, the server's
+ * and the router's two MACs (r0 towards the client, r1 towards the server), the server's address,
+ * then per service its protocol number, ClusterIP, port and target port. */
+export function commandArgv(t: Topology): string[] {
+  return [t.clientMac, t.serverMac, t.routerMacC, t.routerMacS, SERVER,
+    ...e2eServices().flatMap((s) => [s.proto === 'TCP' ? '6' : '17', s.clusterIP, String(s.port), String(s.targetPort)])];
+}
+
 /** The kernel contender: IP forwarding plus kube-proxy's nftables ruleset in the router. */
 async function kernelRouter(t: Topology): Promise<void> {
   await runOk(['ip', '-n', t.router, 'addr', 'add', `${CLIENT_GW}/${CLIENT_PLEN}`, 'dev', 'r0']);
@@ -824,9 +832,13 @@ export interface InterleaveVariant {
   /** 'generator': the router drops every frame at r0's ingress (blasts only): the ceiling and
    * the CPU baseline of the blast figures, measured in the same rounds. 'ovs': the private Open
    * vSwitch (peers/ovs.ts), stopped (SIGSTOP) outside its own chunks — its PMD thread polls a CPU
-   * all the time, which would otherwise take half of a 2-CPU machine from every other contender. */
-  contender: 'kernel' | 'wdp' | 'ovs' | 'generator';
+   * all the time, which would otherwise take half of a 2-CPU machine from every other contender.
+   * 'command': a router you bring (a prototype to measure beside the others): the router gets the
+   * gateway addresses (its kernel answers ARP, forwards nothing) and `command` runs in its
+   * namespace with the topology appended (commandArgv) until its stdin closes; it prints `ready`. */
+  contender: 'kernel' | 'wdp' | 'ovs' | 'generator' | 'command';
   wdp?: WdpVariantOptions;
+  command?: string[];
 }
 
 export interface InterleaveFigures {
@@ -948,7 +960,23 @@ export async function runE2eInterleaved(o: InterleaveOptions): Promise<Interleav
         const own = join(dir, `v${k}`);   // each contender its own socket, state and config
         if (v.contender === 'kernel') await kernelRouter(t);
         else if (v.contender === 'generator') await dropRouter(t);
-        else if (v.contender === 'ovs') {
+        else if (v.contender === 'command') {
+          if (!v.command?.length) throw new Error('a command variant needs its command');
+          await runOk(['ip', '-n', t.router, 'addr', 'add', `${CLIENT_GW}/${CLIENT_PLEN}`, 'dev', 'r0']);
+          await runOk(['ip', '-n', t.router, 'addr', 'add', `${SERVER_GW}/${SERVER_PLEN}`, 'dev', 'r1']);
+          const cmd = startInNs(t.router, [...v.command, ...commandArgv(t)]);
+          let said = '';
+          cmd.stderr!.on('data', (b: Buffer) => { said += b.toString(); });
+          stops.push(async () => {
+            // stdin's end asks it to stop: what it says then (its own counters) is printed
+            cmd.stdin!.end();
+            await new Promise<void>((resolve) => { const hard = setTimeout(resolve, 2000); cmd.once('close', () => { clearTimeout(hard); resolve(); }); });
+            await stopChild(cmd, 'SIGTERM');
+            for (const line of said.trim().split('\n').filter(Boolean)) p.note(`${v.name}: ${line}`);
+          });
+          await waitForLine(cmd, 'ready', 10_000);
+          x.pid = cmd.pid!;
+        } else if (v.contender === 'ovs') {
           const ovs = await startOvsRouter(t, own);
           const pid = ovs.vswitchdPid;
           x.pause = (on) => { try { process.kill(-pid, on ? 'SIGSTOP' : 'SIGCONT'); } catch { /* gone: its chunk fails */ } };
