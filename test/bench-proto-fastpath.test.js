@@ -1,8 +1,9 @@
 // bench/ab-e2e.mjs's `command` variant (a router you bring, measured beside the others) and the
 // prototype it was built for, bench/proto/tc-fastpath.rs (docs/performance.md, "An established-flow
 // path in the kernel"): the prototype is compiled here and must forward — every blast frame it
-// forwards arrives translated at the server's sink, every round trip comes back through it — and
-// its socket filter (--packet) must leave the frames it forwards alone. No timing thresholds.
+// forwards arrives translated at the server's sink, every round trip comes back through it, also
+// when its XDP program rewrites the frames itself (--xdp-redirect) — and its socket filter
+// (--packet) must leave the frames it forwards alone. No timing thresholds.
 import test from 'ava';
 import { execFile, execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -31,10 +32,13 @@ test('a command variant without its command is refused', async (t) => {
   execFileSync('rustc', ['-O', '-o', bin, join(ROOT, 'bench/proto/tc-fastpath.rs')], { stdio: 'pipe' });
   const out = join(dir, 'ab.json');
   const r = await ab(['--rounds', '1', '--rtt-chunk', '30', '--conn-seconds', '0', '--blast', 'one', '--blast-seconds', '0.5', '--json', out,
-    '--variant', 'kernel=kernel', '--variant', `tc=command,cmd=${bin}`, '--variant', `tcpkt=command,cmd=${bin},arg=--packet`]);
+    '--variant', 'kernel=kernel', '--variant', `tc=command,cmd=${bin}`, '--variant', `tcpkt=command,cmd=${bin},arg=--packet`,
+    '--variant', `xdpredir=command,cmd=${bin},arg=--xdp-redirect`]);
   t.is(r.code, 0, r.stderr);
   const res = JSON.parse(readFileSync(out, 'utf8')).res;
-  for (const name of ['tc', 'tcpkt']) {
+  // round trips reach the server's sockets only with both checksums right (the XDP program
+  // updates them itself); the blast's sink counts what arrives translated
+  for (const name of ['tc', 'tcpkt', 'xdpredir']) {
     const x = res.find((v) => v.name === name);
     t.is(x.unavailable_reason, undefined, `${name}: ${x.unavailable_reason}`);
     t.true(x.blasts.one.mpps > 0, `${name}: ${JSON.stringify(x.blasts.one)}`);

@@ -6,7 +6,10 @@
 // and redirects it to the other interface, and with --xdp an XDP program returning XDP_PASS on both
 // (the price of the XDP hook an AF_XDP port needs, which the real path would pass through); with
 // --packet instead an AF_PACKET socket on each whose socket filter looks the frame up in the same
-// map and does not take a hit (the price of a port that shares the interface through a tap).
+// map and does not take a hit (the price of a port that shares the interface through a tap); with
+// --xdp-redirect no tc program but an XDP program that rewrites a hit itself and redirects it as an
+// XDP frame (veth takes one only into a peer with NAPI: it turns GRO on at the client's c0 and the
+// server's s0, whose namespaces the bench passes in WDP_BENCH_CLIENT_NS and WDP_BENCH_SERVER_NS).
 //
 //   rustc -O -o /tmp/tc-fastpath bench/proto/tc-fastpath.rs
 //   node bench/ab-e2e.mjs --rounds 4 --rtt-chunk 0 --conn-seconds 0 --blast one --blast-seconds 2 \
@@ -172,6 +175,84 @@ fn tc_program(map: u32) -> Vec<u64> {
     p.done()
 }
 
+/// --xdp-redirect: the same rules in XDP (the hook an AF_XDP port already has): a hit is rewritten
+/// in place — checksums by RFC 1624's incremental update over the words as loaded (one's
+/// complement sums do not depend on byte order) — and redirected to the other interface as an XDP
+/// frame; a miss is passed. Key at fp-8 as in the tc program; r7 = value, r8 = data, r9 = the L4
+/// checksum's offset.
+fn xdp_program(map: u32) -> Vec<u64> {
+    let mut p = Asm { v: vec![], fix: vec![], labels: vec![] };
+    p.mov(6, 1);
+    p.i(0x61, 2, 6, 0, 0); // data
+    p.i(0x61, 3, 6, 4, 0); // data_end
+    p.mov(4, 2); p.i(0x07, 4, 0, 0, 54); p.jmp(0x2d, 4, 3, 0, "pass");
+    p.i(0x69, 4, 2, 12, 0); p.jmp(0x55, 4, 0, 0x0008, "pass");
+    p.i(0x71, 4, 2, 14, 0); p.jmp(0x55, 4, 0, 0x45, "pass");
+    p.i(0x71, 4, 2, 22, 0); p.jmp(0xa5, 4, 0, 2, "pass");
+    p.i(0x71, 5, 2, 23, 0);
+    p.i(0x61, 4, 2, 30, 0); p.i(0x63, 10, 4, -8, 0);
+    p.i(0x69, 4, 2, 36, 0); p.i(0x6b, 10, 4, -4, 0);
+    p.i(0x73, 10, 5, -2, 0); p.i(0x72, 10, 0, -1, 0);
+    p.i(0x61, 4, 2, 26, 0); p.i(0x63, 10, 4, -16, 0);
+    p.i(0x69, 4, 2, 34, 0); p.i(0x6b, 10, 4, -12, 0);
+    p.i(0x73, 10, 5, -10, 0); p.i(0x72, 10, 0, -9, 1);
+    p.ld_map(1, map); p.mov(2, 10); p.i(0x07, 2, 0, 0, -8); p.call(MAP_LOOKUP);
+    p.jmp(0x55, 0, 0, 0, "hit");
+    p.ld_map(1, map); p.mov(2, 10); p.i(0x07, 2, 0, 0, -16); p.call(MAP_LOOKUP);
+    p.jmp(0x15, 0, 0, 0, "pass");
+    p.i(0x79, 4, 10, -16, 0); p.i(0x7b, 10, 4, -8, 0);
+    p.label("hit");
+    p.mov(7, 0);
+    p.i(0x61, 8, 6, 0, 0); p.i(0x61, 3, 6, 4, 0); // packet pointers again after the calls
+    p.mov(4, 8); p.i(0x07, 4, 0, 0, 54); p.jmp(0x2d, 4, 3, 0, "pass");
+    p.i(0x69, 9, 7, 10, 0); // L4 checksum offset: 40 or 50
+    // r1 = ~IPv4 checksum; + ~old + new for the TTL word and the address's two words
+    p.i(0x69, 1, 8, 24, 0); p.i(0xa7, 1, 0, 0, 0xffff);
+    p.i(0x69, 2, 8, 22, 0); p.mov(3, 2); p.i(0x07, 3, 0, 0, -1); p.i(0x6b, 8, 3, 22, 0); // TTL - 1
+    p.i(0xa7, 2, 0, 0, 0xffff); p.i(0x0f, 1, 2, 0, 0); p.i(0x0f, 1, 3, 0, 0);
+    p.i(0x69, 2, 10, -8, 0); p.i(0xa7, 2, 0, 0, 0xffff); p.i(0x0f, 1, 2, 0, 0);
+    p.i(0x69, 2, 10, -6, 0); p.i(0xa7, 2, 0, 0, 0xffff); p.i(0x0f, 1, 2, 0, 0);
+    p.i(0x69, 2, 7, 0, 0); p.i(0x0f, 1, 2, 0, 0);
+    p.i(0x69, 2, 7, 2, 0); p.i(0x0f, 1, 2, 0, 0);
+    for _ in 0..2 { p.mov(2, 1); p.i(0x77, 2, 0, 0, 16); p.i(0x57, 1, 0, 0, 0xffff); p.i(0x0f, 1, 2, 0, 0); }
+    p.i(0xa7, 1, 0, 0, 0xffff); p.i(0x6b, 8, 1, 24, 0);
+    // the L4 checksum (skipped for a UDP datagram without one): the address's words and the port
+    p.jmp(0x15, 9, 0, 50, "l4"); // TCP always has one
+    p.i(0x69, 1, 8, 40, 0); p.jmp(0x15, 1, 0, 0, "rewrite");
+    p.label("l4");
+    p.jmp(0x25, 9, 0, 52, "pass"); // bound the offset for the verifier
+    p.mov(4, 8); p.i(0x0f, 4, 9, 0, 0); // data + offset (40 or 50)
+    p.mov(5, 4); p.i(0x07, 5, 0, 0, 2);
+    p.i(0x61, 3, 6, 4, 0); p.jmp(0x2d, 5, 3, 0, "pass");
+    p.i(0x69, 1, 4, 0, 0); p.i(0xa7, 1, 0, 0, 0xffff);
+    p.i(0x69, 2, 10, -8, 0); p.i(0xa7, 2, 0, 0, 0xffff); p.i(0x0f, 1, 2, 0, 0);
+    p.i(0x69, 2, 10, -6, 0); p.i(0xa7, 2, 0, 0, 0xffff); p.i(0x0f, 1, 2, 0, 0);
+    p.i(0x69, 2, 10, -4, 0); p.i(0xa7, 2, 0, 0, 0xffff); p.i(0x0f, 1, 2, 0, 0);
+    p.i(0x69, 2, 7, 0, 0); p.i(0x0f, 1, 2, 0, 0);
+    p.i(0x69, 2, 7, 2, 0); p.i(0x0f, 1, 2, 0, 0);
+    p.i(0x69, 2, 7, 4, 0); p.i(0x0f, 1, 2, 0, 0);
+    for _ in 0..2 { p.mov(2, 1); p.i(0x77, 2, 0, 0, 16); p.i(0x57, 1, 0, 0, 0xffff); p.i(0x0f, 1, 2, 0, 0); }
+    p.i(0xa7, 1, 0, 0, 0xffff);
+    p.jmp(0x55, 1, 0, 0, "store"); p.movi(1, 0xffff); // UDP: a zero result is sent as all ones
+    p.label("store");
+    p.i(0x6b, 4, 1, 0, 0);
+    p.label("rewrite");
+    // address and port where the value says (offsets 30/36 or 26/34), then the MACs
+    p.i(0x69, 1, 7, 6, 0); p.jmp(0x55, 1, 0, 30, "src");
+    p.i(0x61, 2, 7, 0, 0); p.i(0x63, 8, 2, 30, 0); p.i(0x69, 2, 7, 4, 0); p.i(0x6b, 8, 2, 36, 0);
+    p.jmp(0x05, 0, 0, 0, "macs");
+    p.label("src");
+    p.i(0x61, 2, 7, 0, 0); p.i(0x63, 8, 2, 26, 0); p.i(0x69, 2, 7, 4, 0); p.i(0x6b, 8, 2, 34, 0);
+    p.label("macs");
+    for o in [0i16, 4, 8] { p.i(0x61, 2, 7, 16 + o, 0); p.i(0x63, 8, 2, o, 0); }
+    p.i(0x61, 1, 7, 12, 0); p.movi(2, 0); p.call(REDIRECT);
+    p.i(0x95, 0, 0, 0, 0);
+    p.label("pass");
+    p.movi(0, 2); // XDP_PASS
+    p.i(0x95, 0, 0, 0, 0);
+    p.done()
+}
+
 /// --packet: the socket filter of an AF_PACKET socket sharing the interface (what a port that
 /// takes the frames the fast path does not would run on every frame, before tc): a hit is not
 /// taken (0), anything else is (-1: the whole frame). The frame's bytes 12..38 are loaded to
@@ -202,8 +283,10 @@ fn main() {
     if xdp { args.remove(0); }
     let packet = args.first().map(|a| a == "--packet").unwrap_or(false);
     if packet { args.remove(0); }
+    let xdp_redirect = args.first().map(|a| a == "--xdp-redirect").unwrap_or(false);
+    if xdp_redirect { args.remove(0); }
     if args.len() < 5 || (args.len() - 5) % 4 != 0 {
-        eprintln!("usage: tc-fastpath [--xdp | --packet] clientMac serverMac routerMacC routerMacS server {{proto vip port targetPort}}...");
+        eprintln!("usage: tc-fastpath [--xdp | --packet | --xdp-redirect] clientMac serverMac routerMacC routerMacS server {{proto vip port targetPort}}...");
         std::process::exit(2);
     }
     let ip = |s: &str| -> [u8; 4] { let b: Vec<u8> = s.split('.').map(|x| x.parse().expect("IPv4")).collect(); [b[0], b[1], b[2], b[3]] };
@@ -237,8 +320,26 @@ fn main() {
             bpf(BPF_MAP_UPDATE_ELEM, &mut a, "map update");
         }
     }
-    let prog = load(BPF_PROG_TYPE_SCHED_CLS, &tc_program(map), b"wdp_tc_proto");
     let mut links = vec![];
+    if xdp_redirect {
+        // veth takes an XDP frame only into a peer with NAPI: GRO on the client's and server's ends
+        for (env, dev) in [("WDP_BENCH_CLIENT_NS", "c0"), ("WDP_BENCH_SERVER_NS", "s0")] {
+            let ns = std::env::var(env).expect(env);
+            let ok = std::process::Command::new("ip").args(["netns", "exec", &ns, "ethtool", "-K", dev, "gro", "on"]).status().map(|s| s.success()).unwrap_or(false);
+            if !ok { eprintln!("ethtool -K {dev} gro on in {ns} failed"); std::process::exit(1); }
+        }
+        let prog = load(BPF_PROG_TYPE_XDP, &xdp_program(map), b"wdp_xdp_proto");
+        for i in [r0, r1] {
+            let mut a = Attr::new();
+            a.u32_at(0, prog).u32_at(4, i).u32_at(8, BPF_XDP).u32_at(12, XDP_FLAGS_DRV_MODE);
+            links.push(bpf(BPF_LINK_CREATE, &mut a, "XDP attach"));
+        }
+        println!("ready");
+        let mut b = [0u8; 1];
+        let _ = std::io::stdin().read(&mut b);
+        return;
+    }
+    let prog = load(BPF_PROG_TYPE_SCHED_CLS, &tc_program(map), b"wdp_tc_proto");
     for i in [r0, r1] {
         let mut a = Attr::new();
         a.u32_at(0, prog).u32_at(4, i).u32_at(8, BPF_TCX_INGRESS);

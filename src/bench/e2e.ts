@@ -221,7 +221,8 @@ async function dropRouter(t: Topology): Promise<void> {
 
 /** What a `command` variant's router is told, after its own arguments: the client's, the server's
  * and the router's two MACs (r0 towards the client, r1 towards the server), the server's address,
- * then per service its protocol number, ClusterIP, port and target port. */
+ * then per service its protocol number, ClusterIP, port and target port. The client's and the
+ * server's namespaces are in its environment (WDP_BENCH_CLIENT_NS, WDP_BENCH_SERVER_NS). */
 export function commandArgv(t: Topology): string[] {
   return [t.clientMac, t.serverMac, t.routerMacC, t.routerMacS, SERVER,
     ...e2eServices().flatMap((s) => [s.proto === 'TCP' ? '6' : '17', s.clusterIP, String(s.port), String(s.targetPort)])];
@@ -964,7 +965,7 @@ export async function runE2eInterleaved(o: InterleaveOptions): Promise<Interleav
           if (!v.command?.length) throw new Error('a command variant needs its command');
           await runOk(['ip', '-n', t.router, 'addr', 'add', `${CLIENT_GW}/${CLIENT_PLEN}`, 'dev', 'r0']);
           await runOk(['ip', '-n', t.router, 'addr', 'add', `${SERVER_GW}/${SERVER_PLEN}`, 'dev', 'r1']);
-          const cmd = startInNs(t.router, [...v.command, ...commandArgv(t)]);
+          const cmd = startInNs(t.router, [...v.command, ...commandArgv(t)], { WDP_BENCH_CLIENT_NS: t.client, WDP_BENCH_SERVER_NS: t.server });
           let said = '';
           cmd.stderr!.on('data', (b: Buffer) => { said += b.toString(); });
           stops.push(async () => {
