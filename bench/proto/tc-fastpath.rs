@@ -113,6 +113,31 @@ fn load(ptype: u32, insns: &[u64], name: &[u8]) -> u32 {
     r as u32
 }
 
+/// Both programs' start, with r2 = data checked to hold 54 bytes: an IPv4 frame without options,
+/// TTL ≥ 2, else `miss`; its rule by (destination, 0), else by (source, 1), else `miss`; at the
+/// label "hit" r0 is the value and fp-8 holds the matched (old) address and port.
+fn lookup(p: &mut Asm, map: u32, miss: &'static str) {
+    p.i(0x69, 4, 2, 12, 0);
+    p.jmp(0x55, 4, 0, 0x0008, miss); // ethertype IPv4
+    p.i(0x71, 4, 2, 14, 0);
+    p.jmp(0x55, 4, 0, 0x45, miss); // no options
+    p.i(0x71, 4, 2, 22, 0);
+    p.jmp(0xa5, 4, 0, 2, miss); // TTL < 2: the stack answers
+    p.i(0x71, 5, 2, 23, 0); // r5 = protocol
+    p.i(0x61, 4, 2, 30, 0); p.i(0x63, 10, 4, -8, 0);
+    p.i(0x69, 4, 2, 36, 0); p.i(0x6b, 10, 4, -4, 0);
+    p.i(0x73, 10, 5, -2, 0); p.i(0x72, 10, 0, -1, 0);
+    p.i(0x61, 4, 2, 26, 0); p.i(0x63, 10, 4, -16, 0);
+    p.i(0x69, 4, 2, 34, 0); p.i(0x6b, 10, 4, -12, 0);
+    p.i(0x73, 10, 5, -10, 0); p.i(0x72, 10, 0, -9, 1);
+    p.ld_map(1, map); p.mov(2, 10); p.i(0x07, 2, 0, 0, -8); p.call(MAP_LOOKUP);
+    p.jmp(0x55, 0, 0, 0, "hit");
+    p.ld_map(1, map); p.mov(2, 10); p.i(0x07, 2, 0, 0, -16); p.call(MAP_LOOKUP);
+    p.jmp(0x15, 0, 0, 0, miss);
+    p.i(0x79, 4, 10, -16, 0); p.i(0x7b, 10, 4, -8, 0); // the old (source) values where the code reads them
+    p.label("hit");
+}
+
 /// The tcx program. Key on the stack at fp-8: {address u32, port u16, protocol u8, direction u8},
 /// first (destination, 0), then (source, 1); a hit rewrites and redirects, a miss continues.
 fn tc_program(map: u32) -> Vec<u64> {
@@ -132,26 +157,8 @@ fn tc_program(map: u32) -> Vec<u64> {
     p.i(0x07, 4, 0, 0, 54);
     p.jmp(0x2d, 4, 3, 0, "next");
     p.label("linear");
-    p.i(0x69, 4, 2, 12, 0);
-    p.jmp(0x55, 4, 0, 0x0008, "next"); // ethertype IPv4
-    p.i(0x71, 4, 2, 14, 0);
-    p.jmp(0x55, 4, 0, 0x45, "next"); // no options
-    p.i(0x71, 4, 2, 22, 0);
-    p.jmp(0xa5, 4, 0, 2, "next"); // TTL < 2: the stack answers
-    p.i(0x71, 5, 2, 23, 0); // r5 = protocol
-    p.i(0x61, 4, 2, 30, 0); p.i(0x63, 10, 4, -8, 0);
-    p.i(0x69, 4, 2, 36, 0); p.i(0x6b, 10, 4, -4, 0);
-    p.i(0x73, 10, 5, -2, 0); p.i(0x72, 10, 0, -1, 0);
-    p.i(0x61, 4, 2, 26, 0); p.i(0x63, 10, 4, -16, 0);
-    p.i(0x69, 4, 2, 34, 0); p.i(0x6b, 10, 4, -12, 0);
-    p.i(0x73, 10, 5, -10, 0); p.i(0x72, 10, 0, -9, 1);
     p.i(0x69, 4, 2, 22, 0); p.i(0x6b, 10, 4, -18, 0); // TTL and protocol, as on the wire
-    p.ld_map(1, map); p.mov(2, 10); p.i(0x07, 2, 0, 0, -8); p.call(MAP_LOOKUP);
-    p.jmp(0x55, 0, 0, 0, "hit");
-    p.ld_map(1, map); p.mov(2, 10); p.i(0x07, 2, 0, 0, -16); p.call(MAP_LOOKUP);
-    p.jmp(0x15, 0, 0, 0, "next");
-    p.i(0x79, 4, 10, -16, 0); p.i(0x7b, 10, 4, -8, 0); // the old (source) values where the code reads them
-    p.label("hit");
+    lookup(&mut p, map, "next");
     p.mov(7, 0); // r7 = value
     p.i(0x69, 8, 7, 10, 0); // r8 = L4 checksum offset
     p.i(0x71, 9, 7, 28, 0); // r9 = checksum flags
@@ -186,22 +193,7 @@ fn xdp_program(map: u32) -> Vec<u64> {
     p.i(0x61, 2, 6, 0, 0); // data
     p.i(0x61, 3, 6, 4, 0); // data_end
     p.mov(4, 2); p.i(0x07, 4, 0, 0, 54); p.jmp(0x2d, 4, 3, 0, "pass");
-    p.i(0x69, 4, 2, 12, 0); p.jmp(0x55, 4, 0, 0x0008, "pass");
-    p.i(0x71, 4, 2, 14, 0); p.jmp(0x55, 4, 0, 0x45, "pass");
-    p.i(0x71, 4, 2, 22, 0); p.jmp(0xa5, 4, 0, 2, "pass");
-    p.i(0x71, 5, 2, 23, 0);
-    p.i(0x61, 4, 2, 30, 0); p.i(0x63, 10, 4, -8, 0);
-    p.i(0x69, 4, 2, 36, 0); p.i(0x6b, 10, 4, -4, 0);
-    p.i(0x73, 10, 5, -2, 0); p.i(0x72, 10, 0, -1, 0);
-    p.i(0x61, 4, 2, 26, 0); p.i(0x63, 10, 4, -16, 0);
-    p.i(0x69, 4, 2, 34, 0); p.i(0x6b, 10, 4, -12, 0);
-    p.i(0x73, 10, 5, -10, 0); p.i(0x72, 10, 0, -9, 1);
-    p.ld_map(1, map); p.mov(2, 10); p.i(0x07, 2, 0, 0, -8); p.call(MAP_LOOKUP);
-    p.jmp(0x55, 0, 0, 0, "hit");
-    p.ld_map(1, map); p.mov(2, 10); p.i(0x07, 2, 0, 0, -16); p.call(MAP_LOOKUP);
-    p.jmp(0x15, 0, 0, 0, "pass");
-    p.i(0x79, 4, 10, -16, 0); p.i(0x7b, 10, 4, -8, 0);
-    p.label("hit");
+    lookup(&mut p, map, "pass");
     p.mov(7, 0);
     p.i(0x61, 8, 6, 0, 0); p.i(0x61, 3, 6, 4, 0); // packet pointers again after the calls
     p.mov(4, 8); p.i(0x07, 4, 0, 0, 54); p.jmp(0x2d, 4, 3, 0, "pass");
