@@ -251,7 +251,11 @@ const echo = dgram.createSocket('udp4');
 echo.on('message', (m, r) => echo.send(m, r.port, r.address));
 let up = 0;
 const ready = () => { if (++up === 2) console.log('ready'); };
-srv.listen(tcpPort, '0.0.0.0', ready);
+// the kernel's largest accept queue (somaxconn 4096), not Node's 511: the client's handshakes
+// complete in the kernel whether or not the server has accepted, so at ~30k connections/s a 17-ms
+// stall of this process overflowed 511, and each dropped handshake held one of the client's loops
+// for its 1-s retransmit (docs/performance.md, "An established-flow path in the kernel")
+srv.listen({ port: tcpPort, host: '0.0.0.0', backlog: 4096 }, ready);
 echo.bind(echoPort, '0.0.0.0', ready);
 process.stdin.on('end', () => process.exit(0)); process.stdin.resume();
 `;
