@@ -50,10 +50,12 @@ for (let i = 0; i < args.length; i++) {
   const [name, spec] = args[i + 1].split('=', 2).length === 2 ? [args[i + 1].slice(0, args[i + 1].indexOf('=')), args[i + 1].slice(args[i + 1].indexOf('=') + 1)] : [args[i + 1], args[i + 1]];
   const [contender, ...kv] = spec.split(',');
   if (!['kernel', 'wdp', 'ovs', 'generator', 'command'].includes(contender)) { console.error(`--variant ${args[i + 1]}: generator, kernel, ovs or wdp[,bin=PATH][,busyPoll=US][,nice=N][,rt=PRIO][,port=afxdp|afpacket][,rxRing=N][,xdpMode=native|generic][,cfg.KEY=JSON][,env.NAME=VALUE], or command,cmd=PATH[,arg=A]...`); process.exit(2); }
-  const wdp = {}, command = [];
+  const wdp = {}, commandArgs = [];
+  let commandPath = null;
   for (const x of kv) {
     const k = x.slice(0, x.indexOf('=')), v = x.slice(x.indexOf('=') + 1);
-    if (contender === 'command' && (k === 'cmd' || k === 'arg')) { command.push(v); continue; }
+    if (contender === 'command' && k === 'cmd') { commandPath = v; continue; }
+    if (contender === 'command' && k === 'arg') { commandArgs.push(v); continue; }
     if (k === 'bin') wdp.wdpBin = v; else if (k === 'busyPoll') wdp.wdpBusyPollUs = Number(v);
     else if (k === 'nice') wdp.wdpWorkerNice = Number(v); else if (k === 'port') wdp.wdpPort = v;
     else if (k === 'rt') wdp.wdpWorkerRealtime = Number(v);
@@ -62,8 +64,8 @@ for (let i = 0; i < args.length; i++) {
     else if (k.startsWith('cfg.')) { let j; try { j = JSON.parse(v); } catch { j = v; } (wdp.wdpExtra ??= {})[k.slice(4)] = j; }
     else { console.error(`unknown variant option ${k}`); process.exit(2); }
   }
-  if (contender === 'command' && !command.length) { console.error(`--variant ${args[i + 1]}: a command variant needs cmd=PATH`); process.exit(2); }
-  variants.push({ name, contender, wdp, ...(contender === 'command' ? { command } : {}) });
+  if (contender === 'command' && !commandPath) { console.error(`--variant ${args[i + 1]}: a command variant needs cmd=PATH`); process.exit(2); }
+  variants.push({ name, contender, wdp, ...(contender === 'command' ? { command: [commandPath, ...commandArgs] } : {}) });
 }
 if (variants.length < 2) { console.error('at least two --variant NAME=kernel|wdp|ovs[,...]'); process.exit(2); }
 const platform = rttFloorFacts();

@@ -15,9 +15,10 @@
 //   node bench/ab-e2e.mjs --rounds 4 --rtt-chunk 0 --conn-seconds 0 --blast one --blast-seconds 2 \
 //     --variant gen=generator --variant kernel=kernel --variant tc=command,cmd=/tmp/tc-fastpath,arg=--xdp
 //
-// Arguments (src/bench/e2e.ts commandArgv appends all but the first): [--xdp | --packet] clientMac serverMac
-// routerMacC routerMacS server {proto vip port targetPort}... Runs until stdin closes; the links
-// (and so the programs) go with the process.
+// Arguments (src/bench/e2e.ts commandArgv appends all but the first): [--xdp | --packet |
+// --xdp-redirect] clientMac serverMac routerMacC routerMacS server {proto vip port targetPort}...
+// Runs until stdin closes; the links (and so the programs) go with the process. x86-64 only (the
+// bpf(2) syscall number).
 use std::io::Read;
 
 extern "C" {

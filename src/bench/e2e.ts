@@ -254,7 +254,7 @@ const ready = () => { if (++up === 2) console.log('ready'); };
 // the kernel's largest accept queue (somaxconn 4096), not Node's 511: the client's handshakes
 // complete in the kernel whether or not the server has accepted, so at ~30k connections/s a 17-ms
 // stall of this process overflowed 511, and each dropped handshake held one of the client's loops
-// for its 1-s retransmit (docs/performance.md, "An established-flow path in the kernel")
+// for its 1-s retransmit (docs/performance.md, "How wdp bench e2e measures")
 srv.listen({ port: tcpPort, host: '0.0.0.0', backlog: 4096 }, ready);
 echo.bind(echoPort, '0.0.0.0', ready);
 process.stdin.on('end', () => process.exit(0)); process.stdin.resume();
@@ -970,12 +970,14 @@ export async function runE2eInterleaved(o: InterleaveOptions): Promise<Interleav
           await runOk(['ip', '-n', t.router, 'addr', 'add', `${CLIENT_GW}/${CLIENT_PLEN}`, 'dev', 'r0']);
           await runOk(['ip', '-n', t.router, 'addr', 'add', `${SERVER_GW}/${SERVER_PLEN}`, 'dev', 'r1']);
           const cmd = startInNs(t.router, [...v.command, ...commandArgv(t)], { WDP_BENCH_CLIENT_NS: t.client, WDP_BENCH_SERVER_NS: t.server });
-          let said = '';
-          cmd.stderr!.on('data', (b: Buffer) => { said += b.toString(); });
+          let said = '';   // its stderr, the last 16 KiB
+          cmd.stderr!.on('data', (b: Buffer) => { said = (said + b.toString()).slice(-16384); });
           stops.push(async () => {
             // stdin's end asks it to stop: what it says then (its own counters) is printed
             cmd.stdin!.end();
-            await new Promise<void>((resolve) => { const hard = setTimeout(resolve, 2000); cmd.once('close', () => { clearTimeout(hard); resolve(); }); });
+            if (cmd.exitCode === null && cmd.signalCode === null) {
+              await new Promise<void>((resolve) => { const hard = setTimeout(resolve, 2000); cmd.once('close', () => { clearTimeout(hard); resolve(); }); });
+            }
             await stopChild(cmd, 'SIGTERM');
             for (const line of said.trim().split('\n').filter(Boolean)) p.note(`${v.name}: ${line}`);
           });
