@@ -127,8 +127,10 @@ export function cliProblem(args, r) {
   if (failed) {
     const lines = r.stderr.split('\n').filter((l) => l.trim());
     if (!lines.length) return 'failed without a message';
-    // (a value the case sent, quoted back in the message, is the user's text, not the CLI's)
-    const own = args.reduce((text, a) => text.split(JSON.stringify(a)).join('""'), r.stderr);
+    // (a value the case sent, quoted back in the message, is the user's text, not the CLI's; so is
+    // a path the case sent where the CLI names a file it could not read: "cannot read [pcap file] P: CODE")
+    const own = args.filter(Boolean).reduce((text, a) => text.split(JSON.stringify(a)).join('""')
+      .split(`read ${a}: `).join('read "": ').split(`file ${a}: `).join('file "": '), r.stderr);
     const why = unclear(r.stderr) ?? (/\bundefined\b|\bNaN\b/.test(own) ? `"undefined"/"NaN" in the message` : null);
     if (why) return why;
   }
