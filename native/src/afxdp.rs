@@ -439,21 +439,7 @@ fn program(map_fd: i32, own_mac: Option<[u8; 6]>) -> Vec<u64> {
 /// Loads the redirect program for `map` (an XSKMAP) with bpf(2); the verifier's log in the error.
 fn load_program(n: &str, map: &OwnedFd, own_mac: Option<[u8; 6]>) -> NResult<OwnedFd> {
     let insns = program(map.as_raw_fd(), own_mac);
-    let license = b"Dual BSD/GPL\0";
-    let mut log = vec![0u8; 4096];
-    let mut a = BpfAttr::new();
-    a.u32_at(0, ffi::BPF_PROG_TYPE_XDP)
-        .u32_at(4, insns.len() as u32)
-        .u64_at(8, insns.as_ptr() as u64)
-        .u64_at(16, license.as_ptr() as u64)
-        .u32_at(24, 1)
-        .u32_at(28, log.len() as u32)
-        .u64_at(32, log.as_mut_ptr() as u64);
-    a.0[48..55].copy_from_slice(b"wdp_xsk");
-    ffi::bpf_fd(ffi::BPF_PROG_LOAD, &mut a).map_err(|e| {
-        let text = String::from_utf8_lossy(&log[..log.iter().position(|&b| b == 0).unwrap_or(0)]).trim().to_string();
-        xdp_err(n, e, &format!("XDP program load (verifier: {text})"))
-    })
+    ffi::bpf_prog_load(ffi::BPF_PROG_TYPE_XDP, b"wdp_xsk", &insns).map_err(|(e, text)| xdp_err(n, e, &format!("XDP program load (verifier: {text})")))
 }
 
 fn xdp_err(name: &str, e: i32, what: &str) -> NErr {

@@ -1245,7 +1245,14 @@ pub const BPF_MAP_CREATE: c_int = 0;
 pub const BPF_MAP_UPDATE_ELEM: c_int = 2;
 pub const BPF_PROG_LOAD: c_int = 5;
 pub const BPF_LINK_CREATE: c_int = 28;
+pub const BPF_MAP_LOOKUP_ELEM: c_int = 1;
+pub const BPF_MAP_DELETE_ELEM: c_int = 3;
+pub const BPF_MAP_TYPE_ARRAY: u32 = 2;
+pub const BPF_MAP_TYPE_PERCPU_ARRAY: u32 = 6;
+pub const BPF_MAP_TYPE_LRU_HASH: u32 = 9;
 pub const BPF_MAP_TYPE_XSKMAP: u32 = 17;
+pub const BPF_PROG_TYPE_SCHED_CLS: u32 = 3;
+pub const BPF_TCX_INGRESS: u32 = 46;
 pub const BPF_PROG_TYPE_XDP: u32 = 6;
 pub const BPF_XDP: u32 = 37;
 
@@ -1283,6 +1290,45 @@ pub fn sys_bpf(cmd: c_int, attr: &mut BpfAttr) -> Result<c_int, i32> {
 pub fn bpf_fd(cmd: c_int, attr: &mut BpfAttr) -> Result<OwnedFd, i32> {
     let fd = sys_bpf(cmd, attr)?;
     owned(fd)
+}
+
+/// BPF_PROG_LOAD of `insns` as a program of `kind` named `name` (at most 15 bytes); on failure the
+/// errno and the verifier's log.
+pub fn bpf_prog_load(kind: u32, name: &[u8], insns: &[u64]) -> Result<OwnedFd, (i32, String)> {
+    let license = b"Dual BSD/GPL\0";
+    let mut log = vec![0u8; 65536];
+    let mut a = BpfAttr::new();
+    a.u32_at(0, kind)
+        .u32_at(4, insns.len() as u32)
+        .u64_at(8, insns.as_ptr() as u64)
+        .u64_at(16, license.as_ptr() as u64)
+        .u32_at(24, 1)
+        .u32_at(28, log.len() as u32)
+        .u64_at(32, log.as_mut_ptr() as u64);
+    let n = name.len().min(15);
+    a.0[48..48 + n].copy_from_slice(&name[..n]);
+    bpf_fd(BPF_PROG_LOAD, &mut a).map_err(|e| (e, String::from_utf8_lossy(&log[..log.iter().position(|&b| b == 0).unwrap_or(0)]).trim().to_string()))
+}
+
+/// BPF_MAP_UPDATE_ELEM (any flags: create or replace); key and value of the map's sizes.
+pub fn bpf_map_update(map: &OwnedFd, key: &[u8], value: &[u8]) -> Result<(), i32> {
+    let mut a = BpfAttr::new();
+    a.u32_at(0, map.as_raw_fd() as u32).u64_at(8, key.as_ptr() as u64).u64_at(16, value.as_ptr() as u64);
+    sys_bpf(BPF_MAP_UPDATE_ELEM, &mut a).map(|_| ())
+}
+
+/// BPF_MAP_DELETE_ELEM; ENOENT when the key is absent.
+pub fn bpf_map_delete(map: &OwnedFd, key: &[u8]) -> Result<(), i32> {
+    let mut a = BpfAttr::new();
+    a.u32_at(0, map.as_raw_fd() as u32).u64_at(8, key.as_ptr() as u64);
+    sys_bpf(BPF_MAP_DELETE_ELEM, &mut a).map(|_| ())
+}
+
+/// BPF_MAP_LOOKUP_ELEM into `out` (for a per-CPU map: a value for every possible CPU).
+pub fn bpf_map_lookup(map: &OwnedFd, key: &[u8], out: &mut [u8]) -> Result<(), i32> {
+    let mut a = BpfAttr::new();
+    a.u32_at(0, map.as_raw_fd() as u32).u64_at(8, key.as_ptr() as u64).u64_at(16, out.as_mut_ptr() as u64);
+    sys_bpf(BPF_MAP_LOOKUP_ELEM, &mut a).map(|_| ())
 }
 
 const EPOLL_CTL_ADD: c_int = 1;
@@ -1351,6 +1397,19 @@ pub fn set_thread_affinity(cpus: &[usize]) -> Result<(), i32> {
 
 extern "C" {
     fn sched_setaffinity(pid: c_int, size: usize, mask: *const c_void) -> c_int;
+}
+
+/// CLOCK_MONOTONIC in ns: the clock BPF programs read with bpf_ktime_get_ns.
+pub fn monotonic_ns() -> u64 {
+    const CLOCK_MONOTONIC: c_int = 1;
+    let mut ts = [0i64; 2];
+    // SAFETY: ts is a live struct timespec (two longs on x86-64).
+    unsafe { clock_gettime(CLOCK_MONOTONIC, ts.as_mut_ptr() as *mut c_void) };
+    ts[0] as u64 * 1_000_000_000 + ts[1] as u64
+}
+
+extern "C" {
+    fn clock_gettime(clock: c_int, ts: *mut c_void) -> c_int;
 }
 
 /// A new descriptor (close-on-exec) for the same open file: a BPF map shared by two ports.

@@ -32,6 +32,10 @@
 //!   stats(handle) -> counters          close(handle, removeInterface = false)
 //!   removeTap(name, netns|null, multiQueue = false) -> whether a persistent TAP was deleted
 //!   adviseHugePages(memory) -> bytes marked MADV_HUGEPAGE (the whole 2 MiB pages inside it)
+//!   kernelPathOpen(names "a,b", netns|null, capacity) -> handle   (code ENOTCX before Linux 6.6)
+//!   kernelPathSet(handle, entries) -> n   kernelPathRemove(handle, keys) -> n
+//!   kernelPathFlush(handle) -> generation   kernelPathStats(handle) -> {frames, bytes, generation}
+//!   kernelPathClose(handle)      (an established-flow path in the kernel: kernel_path.rs)
 //!   layout: the descriptor constants compiled in (checked against assembly/layout.ts by a test)
 //! `memory` is an ArrayBuffer or a typed array over the Wasm memory (use a Uint8Array for a
 //! SharedArrayBuffer).
@@ -39,8 +43,10 @@
 mod afpacket;
 mod afxdp;
 mod area;
+mod bpf_asm;
 mod device;
 mod ffi;
+mod kernel_path;
 mod netns;
 mod offload;
 mod ports;
@@ -457,6 +463,58 @@ fn close(js: &Js) -> NResult<napi_value> {
     js.undefined()
 }
 
+/// kernelPathOpen(names "a,b", netns|null, capacity) -> handle (kernel_path.rs)
+fn kernel_path_open(js: &Js) -> NResult<napi_value> {
+    let names: Vec<String> = js.string(0, "names")?.split(',').filter(|s| !s.is_empty()).map(String::from).collect();
+    if names.is_empty() {
+        return Err(NErr::new("EINVAL", "kernel path: no interface named"));
+    }
+    for n in &names {
+        device::validate_ifname(n)?;
+    }
+    let netns = js.opt_string(1, "netns")?.filter(|s| !s.is_empty());
+    let capacity = js.int(2, "capacity", 1, 1 << 24)? as u32;
+    let k = kernel_path::KernelPath::open(&names, netns.as_deref(), capacity)?;
+    js.num(kernel_path::register(k) as f64)
+}
+
+/// kernelPathSet(handle, entries) -> entries written
+fn kernel_path_set(js: &Js) -> NResult<napi_value> {
+    let k = kernel_path::get(handle_arg(js, 0)?)?;
+    let entries = js.bytes(1, "entries")?;
+    let n = kernel_path::lock(&k).set(entries)?;
+    js.num(n as f64)
+}
+
+/// kernelPathRemove(handle, keys) -> entries removed
+fn kernel_path_remove(js: &Js) -> NResult<napi_value> {
+    let k = kernel_path::get(handle_arg(js, 0)?)?;
+    let keys = js.bytes(1, "keys")?;
+    let n = kernel_path::lock(&k).remove(keys)?;
+    js.num(n as f64)
+}
+
+/// kernelPathFlush(handle) -> the new generation (every entry made before stops matching)
+fn kernel_path_flush(js: &Js) -> NResult<napi_value> {
+    let k = kernel_path::get(handle_arg(js, 0)?)?;
+    let g = kernel_path::lock(&k).flush()?;
+    js.num(g as f64)
+}
+
+/// kernelPathStats(handle) -> {frames, bytes, generation}
+fn kernel_path_stats(js: &Js) -> NResult<napi_value> {
+    let k = kernel_path::get(handle_arg(js, 0)?)?;
+    let g = kernel_path::lock(&k);
+    let (frames, bytes) = g.counters()?;
+    js.object(&[("frames", js.num(frames as f64)?), ("bytes", js.num(bytes as f64)?), ("generation", js.num(g.generation() as f64)?)])
+}
+
+/// kernelPathClose(handle): the links, and so the program, go with it
+fn kernel_path_close(js: &Js) -> NResult<napi_value> {
+    kernel_path::remove(handle_arg(js, 0)?)?;
+    js.undefined()
+}
+
 fn layout(js: &Js) -> NResult<napi_value> {
     js.object(&[
         ("DESC_SIZE", js.num(area::DESC_SIZE as f64)?),
@@ -491,6 +549,12 @@ fn init(ex: &Exports) -> NResult<()> {
     ex.function("close", close)?;
     ex.function("removeTap", remove_tap)?;
     ex.function("adviseHugePages", advise_huge_pages)?;
+    ex.function("kernelPathOpen", kernel_path_open)?;
+    ex.function("kernelPathSet", kernel_path_set)?;
+    ex.function("kernelPathRemove", kernel_path_remove)?;
+    ex.function("kernelPathFlush", kernel_path_flush)?;
+    ex.function("kernelPathStats", kernel_path_stats)?;
+    ex.function("kernelPathClose", kernel_path_close)?;
     ex.value("layout", layout)?;
     ex.value("version", |js| js.str(env!("CARGO_PKG_VERSION")))?;
     Ok(())

@@ -1,0 +1,496 @@
+//! An established-flow path in the kernel: a table of flows the Wasm core has already decided,
+//! and a tcx ingress program that forwards a frame of such a flow itself — rewrites its MACs,
+//! addresses, ports and TTL, updates the checksums by precomputed differences, and redirects it to
+//! the egress interface — so the frame never wakes the worker. The core stays the authority: an
+//! entry carries the table generation it was made under (a table switch bumps the generation and
+//! every entry stops matching at once) and a deadline after which the next frame goes through the
+//! core again (which refreshes its conntrack, affinity and counters, and the worker the entry).
+//! Frames that must see the core always pass: TCP SYN/FIN/RST, fragments, IPv4 options, TTL < 2,
+//! frames above the egress MTU, anything not IPv4 TCP/UDP. docs/performance.md, "An
+//! established-flow path in the kernel", has what it costs and why it sits at tc on veth.
+//!
+//! Status: the table, the program and their user-space side; the worker does not fill it yet.
+//!
+//! Flow key (KEY_SIZE bytes, the frame as it arrives):
+//!   0 ingress ifindex u32 | 4 saddr | 8 daddr | 12 sport | 14 dport | 16 protocol u8 | 17 zero[3]
+//!   (addresses and ports as on the wire)
+//! Flow value (VALUE_SIZE bytes):
+//!   0 egress ifindex u32 | 4 generation u32 | 8 deadline u64 (CLOCK_MONOTONIC ns)
+//!   16 saddr | 20 daddr | 24 sport | 26 dport      (the frame as it leaves: 12 bytes written at 26)
+//!   28 dst MAC | 34 src MAC                          (12 bytes written at 0)
+//!   40 IPv4 checksum difference u32 (addresses and TTL) | 44 L4 pseudo-header difference u32
+//!   48 L4 port difference u32 | 52 largest IP length u16 (the egress MTU) | 54 flags u8 | 55 zero
+//! Entry as user space gives it (ENTRY_SIZE bytes): the key, then
+//!   20 egress ifindex u32 | 24 saddr | 28 daddr | 32 sport | 34 dport | 36 dst MAC | 42 src MAC
+//!   48 largest IP length u16 | 50 lifetime ms u16
+
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::bpf_asm::{Asm, Cond, Size, FP, R0, R1, R2, R3, R4, R5, R6, R7, R8, R9};
+use crate::ffi::{self, BpfAttr, NErr, NResult};
+
+pub const KEY_SIZE: usize = 20;
+pub const VALUE_SIZE: usize = 56;
+pub const ENTRY_SIZE: usize = 52;
+const FLAG_UDP: u8 = 1;
+
+// Ethernet + IPv4 (no options) + TCP up to its checksum: what the program reads and writes
+const ETH_LEN: i32 = 14;
+const HEADERS: i32 = 54;
+const IP_CSUM: i32 = 24;
+const UDP_CSUM: i32 = 40;
+const TCP_CSUM: i32 = 50;
+
+// helpers (linux/bpf.h enum bpf_func_id)
+const KTIME_GET_NS: i32 = 5;
+const L3_CSUM_REPLACE: i32 = 10;
+const L4_CSUM_REPLACE: i32 = 11;
+const REDIRECT: i32 = 23;
+const SKB_PULL_DATA: i32 = 39;
+const F_PSEUDO_HDR: i32 = 0x10;
+const F_MARK_MANGLED_0: i32 = 0x20;
+const TCX_NEXT: i32 = -1;
+// struct __sk_buff
+const SKB_LEN: i16 = 0;
+const SKB_INGRESS_IFINDEX: i16 = 36;
+const SKB_DATA: i16 = 76;
+const SKB_DATA_END: i16 = 80;
+
+/// One's complement sum of the 16-bit words of `b` as they sit in memory (little-endian loads,
+/// as the kernel's csum code adds them), not folded.
+fn words(b: &[u8]) -> u32 {
+    b.chunks(2).map(|w| u16::from_le_bytes([w[0], w[1]]) as u32).sum()
+}
+
+fn fold(mut s: u64) -> u32 {
+    while s >> 32 != 0 {
+        s = (s & 0xffff_ffff) + (s >> 32);
+    }
+    s as u32
+}
+
+/// The difference (RFC 1624: the sum of ~old and new words) that turns a checksum over `old`
+/// into one over `new`, as the kernel's *_csum_replace helpers take it with size 0.
+fn difference(old: &[u8], new: &[u8]) -> u32 {
+    let not_old: u64 = old.chunks(2).map(|w| (!u16::from_le_bytes([w[0], w[1]])) as u64).sum();
+    fold(not_old + words(new) as u64)
+}
+
+/// The three checksum differences of a rewrite from (saddr, daddr, sport, dport) `old` to `new`
+/// (12 bytes each, as on the wire): the IPv4 header's (addresses and the TTL's decrement: the word
+/// TTL|protocol as loaded is one less, so ~w + (w - 1) = 0xfffe), the L4 pseudo-header's
+/// (addresses), the L4 ports'. Kept apart because a CHECKSUM_PARTIAL skb's L4 field holds the
+/// pseudo-header's sum only: the kernel applies the pseudo part there and leaves the ports to the
+/// checksum still to be computed.
+pub fn differences(old: &[u8; 12], new: &[u8; 12]) -> (u32, u32, u32) {
+    let addrs = difference(&old[..8], &new[..8]);
+    let l3 = fold(addrs as u64 + 0xfffe);
+    (l3, addrs, difference(&old[8..], &new[8..]))
+}
+
+/// r2 = the frame's first byte, r3 = its end, r4 = r2 + HEADERS (a bound still to be checked)
+fn packet(p: &mut Asm) {
+    p.load(Size::W, R2, R6, SKB_DATA);
+    p.load(Size::W, R3, R6, SKB_DATA_END);
+    p.mov(R4, R2);
+    p.add_imm(R4, HEADERS);
+}
+
+/// One checksum field updated by a difference in the flow's value at `value_off` (size 0: the
+/// helper's `to` is the difference): `helper`(skb, offset in r2, 0, difference, flags in r5).
+fn csum_by_difference(p: &mut Asm, helper: i32, value_off: i16) {
+    p.mov(R1, R6);
+    p.mov_imm(R3, 0);
+    p.load(Size::W, R4, R7, value_off);
+    p.call(helper);
+}
+
+/// The tcx program over maps `flows`, `state` (the generation) and `counters` (per CPU: frames,
+/// bytes). r6 = skb, r7 = the flow's value, r8 = the L4 checksum's offset, r9 = the L4 helpers'
+/// extra flags.
+fn program(flows: i32, state: i32, counters: i32) -> Vec<u64> {
+    let mut p = Asm::new();
+    p.mov(R6, R1);
+    packet(&mut p);
+    p.jump_reg(Cond::Ge, R3, R4, "linear");
+    // a packet socket's skb may hold the headers in page fragments: pull them into the head
+    p.mov(R1, R6);
+    p.mov_imm(R2, HEADERS);
+    p.call(SKB_PULL_DATA);
+    p.jump_imm(Cond::Ne, R0, 0, "next");
+    packet(&mut p);
+    p.jump_reg(Cond::Gt, R4, R3, "next");
+    p.label("linear");
+    p.load(Size::H, R4, R2, 12);
+    p.jump_imm(Cond::Ne, R4, 0x0008, "next"); // ethertype IPv4 (as loaded)
+    p.load(Size::B, R4, R2, 14);
+    p.jump_imm(Cond::Ne, R4, 0x45, "next"); // version 4, no options
+    p.load(Size::H, R4, R2, 20);
+    p.and_imm(R4, 0xff3f); // MF and the fragment offset (as loaded)
+    p.jump_imm(Cond::Ne, R4, 0, "next");
+    p.load(Size::B, R4, R2, 22);
+    p.jump_imm(Cond::Lt, R4, 2, "next"); // TTL: the core answers time exceeded
+    p.load(Size::B, R5, R2, 23);
+    p.mov_imm(R8, UDP_CSUM);
+    p.mov_imm(R9, F_MARK_MANGLED_0);
+    p.jump_imm(Cond::Eq, R5, 17, "key");
+    p.jump_imm(Cond::Ne, R5, 6, "next");
+    p.load(Size::B, R4, R2, 47);
+    p.and_imm(R4, 0x07); // FIN, SYN, RST: the core's state machine sees them
+    p.jump_imm(Cond::Ne, R4, 0, "next");
+    p.mov_imm(R8, TCP_CSUM);
+    p.mov_imm(R9, 0);
+    p.label("key");
+    p.load(Size::W, R4, R6, SKB_INGRESS_IFINDEX);
+    p.store(Size::W, FP, -24, R4);
+    p.load(Size::W, R4, R2, 26);
+    p.store(Size::W, FP, -20, R4);
+    p.load(Size::W, R4, R2, 30);
+    p.store(Size::W, FP, -16, R4);
+    p.load(Size::W, R4, R2, 34);
+    p.store(Size::W, FP, -12, R4);
+    p.store(Size::W, FP, -8, R5); // protocol, then three zero bytes
+    p.store_imm(Size::W, FP, -28, 0); // key 0 of the arrays
+    p.map_lookup(flows, -24);
+    p.jump_imm(Cond::Eq, R0, 0, "next");
+    p.mov(R7, R0);
+    p.map_lookup(state, -28);
+    p.jump_imm(Cond::Eq, R0, 0, "next");
+    p.load(Size::W, R1, R0, 0);
+    p.load(Size::W, R2, R7, 4);
+    p.jump_reg(Cond::Ne, R1, R2, "next"); // made under another table generation
+    p.call(KTIME_GET_NS);
+    p.load(Size::DW, R1, R7, 8);
+    p.jump_reg(Cond::Ge, R0, R1, "next"); // due to be seen by the core
+    p.load(Size::W, R1, R6, SKB_LEN);
+    p.add_imm(R1, -ETH_LEN);
+    p.load(Size::H, R2, R7, 52);
+    p.jump_reg(Cond::Gt, R1, R2, "next"); // above the egress MTU: the core answers or fragments
+    // the rewrite: fresh packet pointers (the calls above invalidated them)
+    packet(&mut p);
+    p.jump_reg(Cond::Gt, R4, R3, "next");
+    for (from, to) in [(28, 0), (32, 4), (36, 8), (16, 26), (20, 30), (24, 34)] {
+        p.load(Size::W, R4, R7, from);
+        p.store(Size::W, R2, to, R4);
+    }
+    p.load(Size::B, R4, R2, 22);
+    p.add_imm(R4, -1);
+    p.store(Size::B, R2, 22, R4);
+    // checksums by difference (size 0: `to` is the difference)
+    p.mov_imm(R2, IP_CSUM);
+    p.mov_imm(R5, 0);
+    csum_by_difference(&mut p, L3_CSUM_REPLACE, 40);
+    p.mov(R2, R8);
+    p.mov(R5, R9);
+    p.add_imm(R5, F_PSEUDO_HDR);
+    csum_by_difference(&mut p, L4_CSUM_REPLACE, 44);
+    p.mov(R2, R8);
+    p.mov(R5, R9);
+    csum_by_difference(&mut p, L4_CSUM_REPLACE, 48);
+    // counted per CPU: frames, bytes
+    p.map_lookup(counters, -28);
+    p.jump_imm(Cond::Eq, R0, 0, "send");
+    p.load(Size::DW, R1, R0, 0);
+    p.add_imm(R1, 1);
+    p.store(Size::DW, R0, 0, R1);
+    p.load(Size::W, R2, R6, SKB_LEN);
+    p.load(Size::DW, R1, R0, 8);
+    p.add(R1, R2);
+    p.store(Size::DW, R0, 8, R1);
+    p.label("send");
+    p.load(Size::W, R1, R7, 0);
+    p.mov_imm(R2, 0);
+    p.call(REDIRECT);
+    p.exit();
+    p.label("next");
+    p.mov_imm(R0, TCX_NEXT);
+    p.exit();
+    p.finish()
+}
+
+fn map_create(kind: u32, key: u32, value: u32, entries: u32, what: &str) -> NResult<OwnedFd> {
+    let mut a = BpfAttr::new();
+    a.u32_at(0, kind).u32_at(4, key).u32_at(8, value).u32_at(12, entries);
+    ffi::bpf_fd(ffi::BPF_MAP_CREATE, &mut a).map_err(|e| NErr::errno(e, format!("kernel path: {what} map create")))
+}
+
+fn load_program(insns: &[u64]) -> NResult<OwnedFd> {
+    ffi::bpf_prog_load(ffi::BPF_PROG_TYPE_SCHED_CLS, b"wdp_kpth", insns).map_err(|(e, log)| {
+        let tail: Vec<&str> = log.lines().rev().take(6).collect();
+        NErr::errno(e, format!("kernel path: program load (verifier: {})", tail.into_iter().rev().collect::<Vec<_>>().join(" | ")))
+    })
+}
+
+pub struct KernelPath {
+    flows: OwnedFd,
+    state: OwnedFd,
+    counters: OwnedFd,
+    _links: Vec<OwnedFd>,
+    generation: u32,
+    cpus: usize,
+}
+
+impl KernelPath {
+    /// The maps, the program, and a tcx ingress link on each of `names` (in `netns`): the path is
+    /// live while this lives. Error code ENOTCX where the kernel has no tcx (before Linux 6.6).
+    pub fn open(names: &[String], netns: Option<&str>, capacity: u32) -> NResult<KernelPath> {
+        let flows = map_create(ffi::BPF_MAP_TYPE_LRU_HASH, KEY_SIZE as u32, VALUE_SIZE as u32, capacity, "flow")?;
+        let state = map_create(ffi::BPF_MAP_TYPE_ARRAY, 4, 4, 1, "state")?;
+        let counters = map_create(ffi::BPF_MAP_TYPE_PERCPU_ARRAY, 4, 16, 1, "counter")?;
+        let prog = load_program(&program(flows.as_raw_fd(), state.as_raw_fd(), counters.as_raw_fd()))?;
+        let names = names.to_vec();
+        let prog_fd = prog.as_raw_fd() as u32;
+        let links = crate::netns::run_in(netns, move || {
+            let mut links = Vec::new();
+            for n in &names {
+                let ifindex = ffi::nametoindex(n)?;
+                if ifindex == 0 {
+                    return Err(NErr::new("ENODEV", format!("interface '{n}' does not exist")));
+                }
+                let mut a = BpfAttr::new();
+                a.u32_at(0, prog_fd).u32_at(4, ifindex).u32_at(8, ffi::BPF_TCX_INGRESS);
+                links.push(ffi::bpf_fd(ffi::BPF_LINK_CREATE, &mut a).map_err(|e| {
+                    if e == ffi::EINVAL {
+                        NErr::new("ENOTCX", format!("kernel path on '{n}': no tcx link in this kernel (Linux 6.6 or later)"))
+                    } else {
+                        NErr::errno(e, format!("kernel path on '{n}': tcx attach"))
+                    }
+                })?);
+            }
+            Ok(links)
+        })?;
+        let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).max(possible_cpus());
+        Ok(KernelPath { flows, state, counters, _links: links, generation: 0, cpus })
+    }
+
+    /// Adds or replaces entries (ENTRY_SIZE bytes each, the layout above) under the current
+    /// generation. Returns how many were written.
+    pub fn set(&self, entries: &[u8]) -> NResult<usize> {
+        if entries.len() % ENTRY_SIZE != 0 {
+            return Err(NErr::new("EINVAL", format!("kernel path entries: {} bytes is not a multiple of {ENTRY_SIZE}", entries.len())));
+        }
+        let now = ffi::monotonic_ns();
+        for e in entries.chunks(ENTRY_SIZE) {
+            let value = value_of(e, self.generation, now);
+            ffi::bpf_map_update(&self.flows, &e[..KEY_SIZE], &value).map_err(|e| NErr::errno(e, "kernel path: flow update"))?;
+        }
+        Ok(entries.len() / ENTRY_SIZE)
+    }
+
+    /// Removes entries by key (KEY_SIZE bytes each); absent keys are not an error.
+    pub fn remove(&self, keys: &[u8]) -> NResult<usize> {
+        if keys.len() % KEY_SIZE != 0 {
+            return Err(NErr::new("EINVAL", format!("kernel path keys: {} bytes is not a multiple of {KEY_SIZE}", keys.len())));
+        }
+        let mut n = 0;
+        for k in keys.chunks(KEY_SIZE) {
+            match ffi::bpf_map_delete(&self.flows, k) {
+                Ok(_) => n += 1,
+                Err(e) if e == ffi::ENOENT => {}
+                Err(e) => return Err(NErr::errno(e, "kernel path: flow delete")),
+            }
+        }
+        Ok(n)
+    }
+
+    /// Every entry stops matching at once (the table switched): the new generation.
+    pub fn flush(&mut self) -> NResult<u32> {
+        let g = self.generation.wrapping_add(1);
+        ffi::bpf_map_update(&self.state, &0u32.to_ne_bytes(), &g.to_ne_bytes()).map_err(|e| NErr::errno(e, "kernel path: generation update"))?;
+        self.generation = g;
+        Ok(g)
+    }
+
+    pub fn generation(&self) -> u32 {
+        self.generation
+    }
+
+    /// Frames and bytes the program forwarded, summed over the CPUs.
+    pub fn counters(&self) -> NResult<(u64, u64)> {
+        let mut per_cpu = vec![0u8; self.cpus * 16];
+        ffi::bpf_map_lookup(&self.counters, &0u32.to_ne_bytes(), &mut per_cpu).map_err(|e| NErr::errno(e, "kernel path: counters read"))?;
+        let at = |c: &[u8], i: usize| u64::from_ne_bytes(c[i..i + 8].try_into().unwrap());
+        Ok(per_cpu.chunks(16).fold((0, 0), |(f, b), c| (f + at(c, 0), b + at(c, 8))))
+    }
+}
+
+/// The CPUs a per-CPU map has a slot for: the kernel's possible CPUs (/sys/devices/system/cpu/possible, "0-N").
+fn possible_cpus() -> usize {
+    std::fs::read_to_string("/sys/devices/system/cpu/possible")
+        .ok()
+        .and_then(|s| s.trim().rsplit(['-', ',']).next().and_then(|n| n.parse::<usize>().ok()))
+        .map(|n| n + 1)
+        .unwrap_or(1)
+}
+
+/// The map value for an entry (ENTRY_SIZE bytes): the rewrite, its checksum differences, the
+/// generation and the deadline.
+fn value_of(e: &[u8], generation: u32, now_ns: u64) -> [u8; VALUE_SIZE] {
+    let mut v = [0u8; VALUE_SIZE];
+    v[0..4].copy_from_slice(&e[20..24]);
+    v[4..8].copy_from_slice(&generation.to_ne_bytes());
+    let lifetime_ms = u16::from_ne_bytes([e[50], e[51]]) as u64;
+    v[8..16].copy_from_slice(&(now_ns + lifetime_ms * 1_000_000).to_ne_bytes());
+    v[16..28].copy_from_slice(&e[24..36]);
+    v[28..40].copy_from_slice(&e[36..48]);
+    let old: [u8; 12] = e[4..16].try_into().unwrap();
+    let new: [u8; 12] = e[24..36].try_into().unwrap();
+    let (l3, pseudo, ports) = differences(&old, &new);
+    v[40..44].copy_from_slice(&l3.to_ne_bytes());
+    v[44..48].copy_from_slice(&pseudo.to_ne_bytes());
+    v[48..52].copy_from_slice(&ports.to_ne_bytes());
+    v[52..54].copy_from_slice(&e[48..50]);
+    v[54] = if e[16] == 17 { FLAG_UDP } else { 0 };
+    v
+}
+
+// ---- the table of open kernel paths (handles as for ports: never reused) ----------------------
+
+type Slot = Option<Arc<Mutex<KernelPath>>>;
+static PATHS: Mutex<Vec<Slot>> = Mutex::new(Vec::new());
+
+fn table() -> MutexGuard<'static, Vec<Slot>> {
+    PATHS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+pub fn register(k: KernelPath) -> u32 {
+    let mut t = table();
+    t.push(Some(Arc::new(Mutex::new(k))));
+    t.len() as u32
+}
+
+pub fn get(handle: i64) -> NResult<Arc<Mutex<KernelPath>>> {
+    let t = table();
+    if handle < 1 || handle as usize > t.len() {
+        return Err(NErr::new("EINVAL", format!("no kernel path with handle {handle}")));
+    }
+    t[handle as usize - 1].clone().ok_or_else(|| NErr::new("ECLOSED", format!("kernel path {handle} is closed")))
+}
+
+pub fn remove(handle: i64) -> NResult<()> {
+    let mut t = table();
+    if handle < 1 || handle as usize > t.len() {
+        return Err(NErr::new("EINVAL", format!("no kernel path with handle {handle}")));
+    }
+    t[handle as usize - 1].take().map(|_| ()).ok_or_else(|| NErr::new("ECLOSED", format!("kernel path {handle} is already closed")))
+}
+
+pub fn lock(k: &Arc<Mutex<KernelPath>>) -> MutexGuard<'_, KernelPath> {
+    k.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The Internet checksum of `b` (RFC 1071), as it is written into a header.
+    fn checksum(b: &[u8]) -> u16 {
+        let mut s: u32 = b.chunks(2).map(|w| u16::from_be_bytes([w[0], *w.get(1).unwrap_or(&0)]) as u32).sum();
+        while s >> 16 != 0 {
+            s = (s & 0xffff) + (s >> 16);
+        }
+        !(s as u16)
+    }
+
+    /// A frame's IPv4 and UDP checksums computed from scratch.
+    fn fill_checksums(f: &mut [u8]) {
+        f[24] = 0;
+        f[25] = 0;
+        let ip = checksum(&f[14..34]);
+        f[24..26].copy_from_slice(&ip.to_be_bytes());
+        f[40] = 0;
+        f[41] = 0;
+        let udp_len = f.len() - 34;
+        let mut pseudo = Vec::new();
+        pseudo.extend_from_slice(&f[26..34]);
+        pseudo.extend_from_slice(&[0, 17]);
+        pseudo.extend_from_slice(&(udp_len as u16).to_be_bytes());
+        pseudo.extend_from_slice(&f[34..]);
+        let udp = checksum(&pseudo);
+        f[40..42].copy_from_slice(&(if udp == 0 { 0xffff } else { udp }).to_be_bytes());
+    }
+
+    /// What the kernel's csum_replace_by_diff does to a checksum field as loaded (little-endian):
+    /// *sum = csum_fold(csum_add(diff, ~csum_unfold(*sum))).
+    fn replace_by_diff(field: &mut [u8], diff: u32) {
+        let sum = u16::from_le_bytes([field[0], field[1]]);
+        let s = fold(diff as u64 + (!(sum as u32)) as u64);
+        let mut x = s;
+        while x >> 16 != 0 {
+            x = (x & 0xffff) + (x >> 16);
+        }
+        field.copy_from_slice(&(!(x as u16)).to_le_bytes());
+    }
+
+    fn frame() -> Vec<u8> {
+        let mut f = vec![0u8; 14 + 20 + 8 + 18];
+        f[12] = 0x08;
+        f[14] = 0x45;
+        let ip_len = f.len() as u16 - 14;
+        f[16..18].copy_from_slice(&ip_len.to_be_bytes());
+        f[22] = 64;
+        f[23] = 17;
+        f[26..30].copy_from_slice(&[10, 131, 0, 2]);
+        f[30..34].copy_from_slice(&[10, 96, 99, 12]);
+        f[34..36].copy_from_slice(&40001u16.to_be_bytes());
+        f[36..38].copy_from_slice(&80u16.to_be_bytes());
+        let udp_len = (f.len() - 34) as u16;
+        f[38..40].copy_from_slice(&udp_len.to_be_bytes());
+        for (i, b) in f[42..].iter_mut().enumerate() {
+            *b = i as u8 * 7 + 3;
+        }
+        fill_checksums(&mut f);
+        f
+    }
+
+    #[test]
+    fn the_differences_give_the_checksums_a_recomputation_gives() {
+        for (new_daddr, new_dport, new_saddr) in [([10, 130, 2, 2], 8081u16, [10, 131, 0, 2]), ([192, 168, 255, 254], 65535, [172, 16, 0, 1]), ([0, 0, 0, 1], 1, [255, 255, 255, 255])] {
+            let mut f = frame();
+            let old: [u8; 12] = f[26..38].try_into().unwrap();
+            let mut new = [0u8; 12];
+            new[0..4].copy_from_slice(&new_saddr);
+            new[4..8].copy_from_slice(&new_daddr);
+            new[8..10].copy_from_slice(&old[8..10]);
+            new[10..12].copy_from_slice(&new_dport.to_be_bytes());
+            let (l3, pseudo, ports) = differences(&old, &new);
+            // as the program does it: the fields, the TTL, then the checksums by difference
+            f[26..38].copy_from_slice(&new);
+            f[22] -= 1;
+            replace_by_diff(&mut f[24..26], l3);
+            replace_by_diff(&mut f[40..42], pseudo);
+            replace_by_diff(&mut f[40..42], ports);
+            let mut want = f.clone();
+            fill_checksums(&mut want);
+            assert_eq!(&f[24..26], &want[24..26], "IPv4 checksum for {new_daddr:?}");
+            assert_eq!(checksum(&f[14..34]), 0, "the IPv4 header sums to zero");
+            // a UDP checksum of 0x0000 and 0xffff are the same sum; the kernel writes what the
+            // difference gives, the recomputation 0xffff for zero
+            let got = u16::from_be_bytes([f[40], f[41]]);
+            let exp = u16::from_be_bytes([want[40], want[41]]);
+            assert!(got == exp || (got == 0 && exp == 0xffff), "UDP checksum {got:#x} against {exp:#x} for {new_daddr:?}");
+        }
+    }
+
+    #[test]
+    fn the_value_carries_the_rewrite_generation_and_deadline() {
+        let mut e = [0u8; ENTRY_SIZE];
+        e[0..4].copy_from_slice(&7u32.to_ne_bytes());
+        e[4..16].copy_from_slice(&[10, 131, 0, 2, 10, 96, 99, 12, 0x9c, 0x41, 0, 80]);
+        e[16] = 17;
+        e[20..24].copy_from_slice(&9u32.to_ne_bytes());
+        e[24..36].copy_from_slice(&[10, 131, 0, 2, 10, 130, 2, 2, 0x9c, 0x41, 0x1f, 0x91]);
+        e[36..48].copy_from_slice(&[2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1]);
+        e[48..50].copy_from_slice(&1500u16.to_ne_bytes());
+        e[50..52].copy_from_slice(&250u16.to_ne_bytes());
+        let v = value_of(&e, 3, 1_000);
+        assert_eq!(u32::from_ne_bytes(v[0..4].try_into().unwrap()), 9);
+        assert_eq!(u32::from_ne_bytes(v[4..8].try_into().unwrap()), 3);
+        assert_eq!(u64::from_ne_bytes(v[8..16].try_into().unwrap()), 1_000 + 250_000_000);
+        assert_eq!(&v[16..28], &e[24..36]);
+        assert_eq!(&v[28..40], &e[36..48]);
+        assert_eq!(u16::from_ne_bytes(v[52..54].try_into().unwrap()), 1500);
+        assert_eq!(v[54], FLAG_UDP);
+    }
+}
