@@ -25,7 +25,7 @@ test('a command variant without its command is refused', async (t) => {
   t.regex(r.stderr, /a command variant needs cmd=PATH/);
 });
 
-(why ? test.skip : test.serial)(`the tc fast-path prototype as a command variant: it forwards the blast translated and answers round trips; with --packet its socket filter takes none of the frames it forwards (${why ?? 'root, rustc, Linux ≥ 6.6'})`, async (t) => {
+(why ? test.skip : test.serial)(`the tc fast-path prototype as a command variant: alone, behind a socket filter (--packet) and with its rules in XDP (--xdp-redirect) it forwards the blast translated and answers round trips; the socket filter takes none of the frames it forwards (${why ?? 'root, rustc, Linux ≥ 6.6'})`, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'wdp-proto-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const bin = join(dir, 'tc-fastpath');
