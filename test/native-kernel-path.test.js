@@ -3,8 +3,8 @@
 // a datagram reaches the other side only through an entry of the path. Entries forward a UDP flow
 // to a ClusterIP both ways — translated, TTL decremented, checksums right (the server's and the
 // client's sockets drop a datagram whose checksum is wrong) — and are counted; a flush (a table
-// switch) makes every entry stop matching, as does a passed deadline; a TCP SYN always passes to
-// the stack. Needs root and Linux 6.6 (tcx).
+// switch) makes every entry stop matching, as does a passed deadline; what the core must see —
+// TTL 1, IPv4 options, fragments, a datagram above the egress MTU, a TCP SYN — passes to the stack. Needs root and Linux 6.6 (tcx).
 import test from 'ava';
 import { execFileSync, spawn } from 'node:child_process';
 import { run } from '../dist/src/netns.js';
@@ -43,7 +43,7 @@ const bytes = (s, sep, radix) => s.split(sep).map((x) => parseInt(x, radix));
 const ifindex = (ns, dev) => JSON.parse(run('ip', ['-n', ns, '-j', 'link', 'show', dev]).stdout)[0].ifindex;
 
 /** One entry (kernel_path.rs ENTRY_SIZE): the frame as it arrives on `inDev`, as it leaves by `outDev`. */
-function entry(proto, inDev, from, to, outDev, newFrom, newTo, dstMac, srcMac, lifetimeMs = 60_000) {
+function entry(proto, inDev, from, to, outDev, newFrom, newTo, dstMac, srcMac, lifetimeMs = 60_000, maxIpLen = 1500) {
   const e = new Uint8Array(52), dv = new DataView(e.buffer);
   dv.setUint32(0, ifindex(NS.r, inDev), true);
   e.set(bytes(from[0], '.', 10), 4); e.set(bytes(to[0], '.', 10), 8);
@@ -52,12 +52,12 @@ function entry(proto, inDev, from, to, outDev, newFrom, newTo, dstMac, srcMac, l
   e.set(bytes(newFrom[0], '.', 10), 24); e.set(bytes(newTo[0], '.', 10), 28);
   dv.setUint16(32, newFrom[1]); dv.setUint16(34, newTo[1]);
   e.set(bytes(dstMac, ':', 16), 36); e.set(bytes(srcMac, ':', 16), 42);
-  dv.setUint16(48, 1500, true); dv.setUint16(50, lifetimeMs, true);
+  dv.setUint16(48, maxIpLen, true); dv.setUint16(50, lifetimeMs, true);
   return e;
 }
-const flow = (proto, lifetimeMs) => [
-  entry(proto, 'r0', [CLIENT, CPORT], [VIP, VPORT], 'r1', [CLIENT, CPORT], [SERVER, SPORT], MAC.s0, MAC.r1, lifetimeMs),
-  entry(proto, 'r1', [SERVER, SPORT], [CLIENT, CPORT], 'r0', [VIP, VPORT], [CLIENT, CPORT], MAC.c0, MAC.r0, lifetimeMs),
+const flow = (proto, lifetimeMs, maxIpLen) => [
+  entry(proto, 'r0', [CLIENT, CPORT], [VIP, VPORT], 'r1', [CLIENT, CPORT], [SERVER, SPORT], MAC.s0, MAC.r1, lifetimeMs, maxIpLen),
+  entry(proto, 'r1', [SERVER, SPORT], [CLIENT, CPORT], 'r0', [VIP, VPORT], [CLIENT, CPORT], MAC.c0, MAC.r0, lifetimeMs, maxIpLen),
 ];
 const join = (es) => { const b = new Uint8Array(es.length * 52); es.forEach((e, i) => b.set(e, i * 52)); return b; };
 
@@ -74,29 +74,35 @@ while True:
     ttl = next((c[2][0] for c in anc if c[0] == socket.IPPROTO_IP and c[1] == socket.IP_TTL), -1)
     s.sendto(data + bytes([ttl]), addr)
 `;
+// (optional: the payload's size, the TTL, IPv4 options as hex)
 const CLIENT_PY = `
 import socket, sys, json
 n = int(sys.argv[1])
+size = int(sys.argv[2]) if len(sys.argv) > 2 and sys.argv[2] else 0
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.bind(('0.0.0.0', ${CPORT}))
+if len(sys.argv) > 3 and sys.argv[3]: s.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, int(sys.argv[3]))
+if len(sys.argv) > 4 and sys.argv[4]: s.setsockopt(socket.IPPROTO_IP, socket.IP_OPTIONS, bytes.fromhex(sys.argv[4]))
 s.settimeout(0.3)
 got = []
 for i in range(n):
-    s.sendto(('x%d' % i).encode() * 20, ('${VIP}', ${VPORT}))
+    payload = ('x%d' % i).encode() * 20
+    if size: payload = (payload * (size // len(payload) + 1))[:size]
+    s.sendto(payload, ('${VIP}', ${VPORT}))
     try:
-        data, addr = s.recvfrom(2048)
-        got.append({'from': '%s:%d' % addr, 'ok': data[:-1] == ('x%d' % i).encode() * 20, 'ttl': data[-1]})
+        data, addr = s.recvfrom(8192)
+        got.append({'from': '%s:%d' % addr, 'ok': data[:-1] == payload, 'ttl': data[-1]})
     except socket.timeout:
         pass
 print(json.dumps(got))
 `;
 
-function roundTrips(n) {
-  const out = execFileSync('ip', ['netns', 'exec', NS.c, 'python3', '-c', CLIENT_PY, String(n)], { timeout: 30_000 }).toString();
+function roundTrips(n, { size = 0, ttl = '', options = '' } = {}) {
+  const out = execFileSync('ip', ['netns', 'exec', NS.c, 'python3', '-c', CLIENT_PY, String(n), String(size), String(ttl), options], { timeout: 30_000 }).toString();
   return JSON.parse(out);
 }
 
-t0('entries forward a UDP flow both ways, translated, TTL decremented, checksums right; a flush and a passed deadline stop them; a SYN passes to the stack', async (t) => {
+t0('entries forward a UDP flow both ways, translated, TTL decremented, checksums right; a flush, a passed deadline and a removal stop them; TTL 1, options, fragments, a datagram above the MTU and a SYN pass to the stack', async (t) => {
   const addon = nativeAddon();
   const srv = spawn('ip', ['netns', 'exec', NS.s, 'python3', '-c', SERVER_PY], { stdio: ['ignore', 'pipe', 'pipe'] });
   t.teardown(() => srv.kill('SIGKILL'));
@@ -128,6 +134,18 @@ t0('entries forward a UDP flow both ways, translated, TTL decremented, checksums
   addon.kernelPathSet(h, join(flow(17)));
   t.is(addon.kernelPathRemove(h, join(flow(17)).filter((_, i) => i % 52 < 20)), 2);
   t.deepEqual(roundTrips(2), [], 'removed entries do not match');
+
+  // what the core must see passes to the stack (which forwards nothing here), with the entries live:
+  // TTL 1 (the core answers time exceeded), IPv4 options, fragments, a datagram above the egress MTU
+  addon.kernelPathSet(h, join(flow(17, 60_000, 200)));
+  t.is(roundTrips(2).length, 2, 'the entries with a 200-byte IP limit carry a small datagram');
+  const carried = addon.kernelPathStats(h).frames;
+  t.deepEqual(roundTrips(2, { ttl: 1 }), [], 'TTL 1 is not carried');
+  t.deepEqual(roundTrips(2, { options: '01010100' }), [], 'a header with options is not carried');
+  t.deepEqual(roundTrips(2, { size: 300 }), [], 'a datagram above the egress MTU is not carried');
+  addon.kernelPathSet(h, join(flow(17)));
+  t.deepEqual(roundTrips(2, { size: 3000 }), [], 'fragments are not carried');
+  t.is(addon.kernelPathStats(h).frames, carried, 'none of those went through the path');
 
   // TCP: the SYN is the core's, so the path passes it to the stack (which forwards nothing here)
   addon.kernelPathSet(h, join(flow(6)));
