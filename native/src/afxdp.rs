@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use crate::area::Area;
 use crate::device::{tx_frame_len, validate_ifname, Counters, Device, Link, XdpShare};
 use crate::offload;
-use crate::ffi::{self, BpfAttr, IfReq, Mmap, NErr, NResult, XdpMmapOffsets, XdpRingOffset, XdpUmemReg};
+use crate::ffi::{self, IfReq, Mmap, NErr, NResult, XdpMmapOffsets, XdpRingOffset, XdpUmemReg};
 
 /// UMEM chunk: one frame. In copy mode a received frame may use CHUNK - 256 (XDP headroom) =
 /// 1792 bytes (an MTU up to 1778); an arena slot holds 2048 (assembly/layout.ts DEFAULT_SLOT_SIZE),
@@ -508,9 +508,7 @@ pub fn open(o: XdpOpts) -> NResult<(Link, Xdp)> {
                 (sh.map, None)
             }
             None => {
-                let mut a = BpfAttr::new();
-                a.u32_at(0, ffi::BPF_MAP_TYPE_XSKMAP).u32_at(4, 4).u32_at(8, 4).u32_at(12, nq);
-                let map = ffi::bpf_fd(ffi::BPF_MAP_CREATE, &mut a).map_err(|e| xdp_err(n, e, "XSKMAP create"))?;
+                let map = ffi::bpf_map_create(ffi::BPF_MAP_TYPE_XSKMAP, 4, 4, nq).map_err(|e| xdp_err(n, e, "XSKMAP create"))?;
                 let prog = load_program(n, &map, if o.other_host { None } else { Some(o.own_mac.unwrap_or(mac)) })?;
                 (map, Some(prog))
             }
@@ -524,19 +522,14 @@ pub fn open(o: XdpOpts) -> NResult<(Link, Xdp)> {
                     xdp_err(n, e, &format!("queue {q}: {what}"))
                 }
             })?;
-            let key = q;
             let val = queue.fd.as_raw_fd() as u32;
-            let mut a = BpfAttr::new();
-            a.u32_at(0, map.as_raw_fd() as u32).u64_at(8, &key as *const u32 as u64).u64_at(16, &val as *const u32 as u64);
-            ffi::sys_bpf(ffi::BPF_MAP_UPDATE_ELEM, &mut a).map_err(|e| xdp_err(n, e, "XSKMAP update"))?;
+            ffi::bpf_map_update(&map, &q.to_ne_bytes(), &val.to_ne_bytes()).map_err(|e| xdp_err(n, e, "XSKMAP update"))?;
             queues.push(queue);
         }
         let link = match &prog {
             None => None,
             Some(prog) => {
-                let mut a = BpfAttr::new();
-                a.u32_at(0, prog.as_raw_fd() as u32).u32_at(4, ifindex).u32_at(8, ffi::BPF_XDP).u32_at(12, attach_flags(o.generic));
-                Some(ffi::bpf_fd(ffi::BPF_LINK_CREATE, &mut a).map_err(|e| {
+                Some(ffi::bpf_link_create(prog, ifindex, ffi::BPF_XDP, attach_flags(o.generic)).map_err(|e| {
                     if e == ffi::EBUSY || e == ffi::EEXIST {
                         NErr::new("EBUSY", format!("AF_XDP on '{n}': another XDP program is attached to the interface"))
                     } else {

@@ -1307,7 +1307,31 @@ pub fn bpf_prog_load(kind: u32, name: &[u8], insns: &[u64]) -> Result<OwnedFd, (
         .u64_at(32, log.as_mut_ptr() as u64);
     let n = name.len().min(15);
     a.0[48..48 + n].copy_from_slice(&name[..n]);
-    bpf_fd(BPF_PROG_LOAD, &mut a).map_err(|e| (e, String::from_utf8_lossy(&log[..log.iter().position(|&b| b == 0).unwrap_or(0)]).trim().to_string()))
+    // the verifier gives up with EAGAIN when a signal arrives for the thread while it runs (a
+    // Node process gets them: its workers, a debugger, SIGCHLD), however valid the program: load
+    // it again, as libbpf does (seen once in a test run: "processed 114 insns", then EAGAIN)
+    let mut tries = 0;
+    loop {
+        match bpf_fd(BPF_PROG_LOAD, &mut a) {
+            Err(e) if e == EAGAIN && tries < 5 => tries += 1,
+            r => return r.map_err(|e| (e, String::from_utf8_lossy(&log[..log.iter().position(|&b| b == 0).unwrap_or(0)]).trim().to_string())),
+        }
+    }
+}
+
+/// BPF_LINK_CREATE: `prog` attached to the interface `ifindex` at `attach_type` (BPF_XDP with its
+/// XDP_FLAGS_*, BPF_TCX_INGRESS); the attachment lasts as long as the returned fd.
+pub fn bpf_link_create(prog: &OwnedFd, ifindex: u32, attach_type: u32, flags: u32) -> Result<OwnedFd, i32> {
+    let mut a = BpfAttr::new();
+    a.u32_at(0, prog.as_raw_fd() as u32).u32_at(4, ifindex).u32_at(8, attach_type).u32_at(12, flags);
+    bpf_fd(BPF_LINK_CREATE, &mut a)
+}
+
+/// BPF_MAP_CREATE of a map of `kind` with keys and values of these sizes.
+pub fn bpf_map_create(kind: u32, key_size: u32, value_size: u32, entries: u32) -> Result<OwnedFd, i32> {
+    let mut a = BpfAttr::new();
+    a.u32_at(0, kind).u32_at(4, key_size).u32_at(8, value_size).u32_at(12, entries);
+    bpf_fd(BPF_MAP_CREATE, &mut a)
 }
 
 /// BPF_MAP_UPDATE_ELEM (any flags: create or replace); key and value of the map's sizes.

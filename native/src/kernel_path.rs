@@ -28,7 +28,8 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::bpf_asm::{Asm, Cond, Size, FP, R0, R1, R2, R3, R4, R5, R6, R7, R8, R9};
-use crate::ffi::{self, BpfAttr, NErr, NResult};
+use crate::ffi::{self, NErr, NResult};
+use crate::handles::Handles;
 
 pub const KEY_SIZE: usize = 20;
 pub const VALUE_SIZE: usize = 56;
@@ -210,9 +211,7 @@ fn program(flows: i32, state: i32, counters: i32) -> Vec<u64> {
 }
 
 fn map_create(kind: u32, key: u32, value: u32, entries: u32, what: &str) -> NResult<OwnedFd> {
-    let mut a = BpfAttr::new();
-    a.u32_at(0, kind).u32_at(4, key).u32_at(8, value).u32_at(12, entries);
-    ffi::bpf_fd(ffi::BPF_MAP_CREATE, &mut a).map_err(|e| NErr::errno(e, format!("kernel path: {what} map create")))
+    ffi::bpf_map_create(kind, key, value, entries).map_err(|e| NErr::errno(e, format!("kernel path: {what} map create")))
 }
 
 fn load_program(insns: &[u64]) -> NResult<OwnedFd> {
@@ -240,7 +239,6 @@ impl KernelPath {
         let counters = map_create(ffi::BPF_MAP_TYPE_PERCPU_ARRAY, 4, 16, 1, "counter")?;
         let prog = load_program(&program(flows.as_raw_fd(), state.as_raw_fd(), counters.as_raw_fd()))?;
         let names = names.to_vec();
-        let prog_fd = prog.as_raw_fd() as u32;
         let links = crate::netns::run_in(netns, move || {
             let mut links = Vec::new();
             for n in &names {
@@ -248,9 +246,7 @@ impl KernelPath {
                 if ifindex == 0 {
                     return Err(NErr::new("ENODEV", format!("interface '{n}' does not exist")));
                 }
-                let mut a = BpfAttr::new();
-                a.u32_at(0, prog_fd).u32_at(4, ifindex).u32_at(8, ffi::BPF_TCX_INGRESS);
-                links.push(ffi::bpf_fd(ffi::BPF_LINK_CREATE, &mut a).map_err(|e| {
+                links.push(ffi::bpf_link_create(&prog, ifindex, ffi::BPF_TCX_INGRESS, 0).map_err(|e| {
                     if e == ffi::EINVAL {
                         NErr::new("ENOTCX", format!("kernel path on '{n}': no tcx link in this kernel (Linux 6.6 or later)"))
                     } else {
@@ -260,8 +256,7 @@ impl KernelPath {
             }
             Ok(links)
         })?;
-        let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).max(possible_cpus());
-        Ok(KernelPath { flows, state, counters, _links: links, generation: 0, cpus })
+        Ok(KernelPath { flows, state, counters, _links: links, generation: 0, cpus: possible_cpus() })
     }
 
     /// Adds or replaces entries (ENTRY_SIZE bytes each, the layout above) under the current
@@ -345,39 +340,24 @@ fn value_of(e: &[u8], generation: u32, now_ns: u64) -> [u8; VALUE_SIZE] {
     v
 }
 
-// ---- the table of open kernel paths (handles as for ports: never reused) ----------------------
+// ---- the table of open kernel paths (handles.rs) ----------------------------------------------
 
-type Slot = Option<Arc<Mutex<KernelPath>>>;
-static PATHS: Mutex<Vec<Slot>> = Mutex::new(Vec::new());
-
-fn table() -> MutexGuard<'static, Vec<Slot>> {
-    PATHS.lock().unwrap_or_else(|e| e.into_inner())
-}
+static PATHS: Handles<Mutex<KernelPath>> = Handles::new("kernel path");
 
 pub fn register(k: KernelPath) -> u32 {
-    let mut t = table();
-    t.push(Some(Arc::new(Mutex::new(k))));
-    t.len() as u32
+    PATHS.insert(Mutex::new(k))
 }
 
 pub fn get(handle: i64) -> NResult<Arc<Mutex<KernelPath>>> {
-    let t = table();
-    if handle < 1 || handle as usize > t.len() {
-        return Err(NErr::new("EINVAL", format!("no kernel path with handle {handle}")));
-    }
-    t[handle as usize - 1].clone().ok_or_else(|| NErr::new("ECLOSED", format!("kernel path {handle} is closed")))
+    PATHS.get(handle)
 }
 
 pub fn remove(handle: i64) -> NResult<()> {
-    let mut t = table();
-    if handle < 1 || handle as usize > t.len() {
-        return Err(NErr::new("EINVAL", format!("no kernel path with handle {handle}")));
-    }
-    t[handle as usize - 1].take().map(|_| ()).ok_or_else(|| NErr::new("ECLOSED", format!("kernel path {handle} is already closed")))
+    PATHS.remove(handle).map(|_| ())
 }
 
 pub fn lock(k: &Arc<Mutex<KernelPath>>) -> MutexGuard<'_, KernelPath> {
-    k.lock().unwrap_or_else(|e| e.into_inner())
+    crate::handles::lock(k)
 }
 
 #[cfg(test)]

@@ -46,6 +46,7 @@ mod area;
 mod bpf_asm;
 mod device;
 mod ffi;
+mod handles;
 mod kernel_path;
 mod netns;
 mod offload;

@@ -1,14 +1,11 @@
-//! The port table: every open device with its interface, namespace and counters.
-//!
-//! Ports live in a process-wide table indexed by a small integer handle, not in JS objects: a port
-//! opened on the main thread can be driven from a worker_thread by passing the number, and no JS
-//! reference is kept across environments. Handles are never reused, so a stale handle reports
-//! ECLOSED instead of silently hitting a newer port.
+//! The port table: every open device with its interface, namespace and counters, in a handle
+//! table (handles.rs).
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::device::{Counters, Device, Link};
 use crate::ffi::{NErr, NResult};
+use crate::handles::Handles;
 
 pub struct Port {
     pub link: Link,
@@ -17,48 +14,25 @@ pub struct Port {
     pub c: Counters,
 }
 
-type Slot = Option<Arc<Mutex<Port>>>;
-static PORTS: Mutex<Vec<Slot>> = Mutex::new(Vec::new());
-
-fn table() -> MutexGuard<'static, Vec<Slot>> {
-    // A poisoned lock only means a panic happened while it was held; the table itself (a Vec of
-    // Options) is always consistent, so keep going.
-    PORTS.lock().unwrap_or_else(|e| e.into_inner())
-}
+static PORTS: Handles<Mutex<Port>> = Handles::new("native port");
 
 pub fn lock(p: &Arc<Mutex<Port>>) -> MutexGuard<'_, Port> {
-    p.lock().unwrap_or_else(|e| e.into_inner())
+    crate::handles::lock(p)
 }
 
 pub fn register(link: Link, netns: Option<String>, dev: Box<dyn Device>) -> u32 {
-    let mut t = table();
-    t.push(Some(Arc::new(Mutex::new(Port { link, netns, dev, c: Counters::default() }))));
-    t.len() as u32
+    PORTS.insert(Mutex::new(Port { link, netns, dev, c: Counters::default() }))
 }
 
 pub fn get(handle: i64) -> NResult<Arc<Mutex<Port>>> {
-    let t = table();
-    if handle < 1 || handle as usize > t.len() {
-        return Err(NErr::new("EINVAL", format!("no native port with handle {handle}")));
-    }
-    t[handle as usize - 1]
-        .clone()
-        .ok_or_else(|| NErr::new("ECLOSED", format!("native port {handle} is closed")))
+    PORTS.get(handle)
 }
 
 /// Drops the table's reference; the fd and ring go away once a burst running on another thread
 /// (holding its own Arc) finishes. `remove`: also delete an interface that would outlive the fd
 /// (a persistent TAP); the port is closed even when that fails, and the error is returned.
 pub fn remove(handle: i64, remove_interface: bool) -> NResult<()> {
-    let p = {
-        let mut t = table();
-        if handle < 1 || handle as usize > t.len() {
-            return Err(NErr::new("EINVAL", format!("no native port with handle {handle}")));
-        }
-        t[handle as usize - 1]
-            .take()
-            .ok_or_else(|| NErr::new("ECLOSED", format!("native port {handle} is already closed")))?
-    };
+    let p = PORTS.remove(handle)?;
     let r = lock(&p).dev.release(remove_interface);
     r
 }

@@ -6,15 +6,16 @@
 //! readable, reads it (resetting it) and counts a wake-up taken. A wake while the worker is busy
 //! stays pending, so the next `wait` returns at once (one spare loop, no lost message).
 //!
-//! Like ports, wakers live in a process-wide table indexed by handles that are never reused: a
-//! wake after the worker closed its waker reports ECLOSED instead of writing into whatever fd
-//! number the kernel handed out next.
+//! Like ports, wakers live in a handle table (handles.rs) whose handles are never reused: a wake
+//! after the worker closed its waker reports ECLOSED instead of writing into whatever fd number
+//! the kernel handed out next.
 
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 use crate::ffi::{self, NErr, NResult};
+use crate::handles::Handles;
 
 pub struct Waker {
     fd: OwnedFd,
@@ -24,37 +25,21 @@ pub struct Waker {
     pub taken: AtomicU64,
 }
 
-type Slot = Option<Arc<Waker>>;
-static WAKERS: Mutex<Vec<Slot>> = Mutex::new(Vec::new());
-
-fn table() -> MutexGuard<'static, Vec<Slot>> {
-    // the table (a Vec of Options) is consistent even if a holder panicked
-    WAKERS.lock().unwrap_or_else(|e| e.into_inner())
-}
+static WAKERS: Handles<Waker> = Handles::new("waker");
 
 pub fn open() -> NResult<u32> {
     let fd = ffi::sys_eventfd().map_err(|e| NErr::errno(e, "eventfd"))?;
-    let mut t = table();
-    t.push(Some(Arc::new(Waker { fd, posted: AtomicU64::new(0), taken: AtomicU64::new(0) })));
-    Ok(t.len() as u32)
+    Ok(WAKERS.insert(Waker { fd, posted: AtomicU64::new(0), taken: AtomicU64::new(0) }))
 }
 
 pub fn get(handle: i64) -> NResult<Arc<Waker>> {
-    let t = table();
-    if handle < 1 || handle as usize > t.len() {
-        return Err(NErr::new("EINVAL", format!("no waker with handle {handle}")));
-    }
-    t[handle as usize - 1].clone().ok_or_else(|| NErr::new("ECLOSED", format!("waker {handle} is closed")))
+    WAKERS.get(handle)
 }
 
 /// Drops the table's reference; the eventfd closes once a `wait` polling it (holding its own
 /// Arc) returns.
 pub fn close(handle: i64) -> NResult<()> {
-    let mut t = table();
-    if handle < 1 || handle as usize > t.len() {
-        return Err(NErr::new("EINVAL", format!("no waker with handle {handle}")));
-    }
-    t[handle as usize - 1].take().map(|_| ()).ok_or_else(|| NErr::new("ECLOSED", format!("waker {handle} is already closed")))
+    WAKERS.remove(handle).map(|_| ())
 }
 
 impl Waker {
