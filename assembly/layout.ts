@@ -148,7 +148,12 @@ export const D_HASH = 8;      // u32
 export const D_AUX = 12;      // u32 out: with reason drop_no_route, the id of the backend the frame was
                               // meant for (its next hop is unresolved: the worker's hold queue keeps
                               // the frame until a diff resolves it), 0 when no backend was chosen (an
-                              // unusable Maglev pick, a plain route without a port); 0 for every other reason
+                              // unusable Maglev pick, a plain route without a port); with fwd_nat /
+                              // fwd_reply, the flow when the kernel path could carry the frame (IPv4,
+                              // no options, TCP without SYN/FIN/RST or UDP, ...: pipeline.ts
+                              // kernelPathFlow), AUX_FLOW_REPLY set for the reply direction, else 0;
+                              // 0 for every other reason
+export const AUX_FLOW_REPLY = 0x40000000; // D_AUX: the reply direction (flow indexes are below it)
 
 export const PORT_NONE = 0xffff;
 

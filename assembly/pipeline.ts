@@ -6,7 +6,7 @@
 import * as L from "./layout";
 import { CtFlow, Backend } from "./records";
 import { macCopy } from "./addr";
-import { ETH_DST, ETH_SRC, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP, IPPROTO_ICMP, IPPROTO_ICMPV6, TCP_SYN, TCP_ACK, TCP_FIN, TCP_RST } from "./net";
+import { ETH_DST, ETH_SRC, ETH_HLEN, IP4_HLEN, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP, IPPROTO_ICMP, IPPROTO_ICMPV6, TCP_SYN, TCP_ACK, TCP_FIN, TCP_RST } from "./net";
 import {
   gLive, loadConfig, loadTableSet, beginBatch, config, descAt, slotAt, traceAt, flowAt,
   backendAt, frontendAt, flowSnatAddr, count, countFrontBackend, setFlowsActive, gBatchMax,
@@ -149,6 +149,21 @@ function hitLeft(f: usize, fr: Frame, flow: u32, front: u32): void {
   fr.stages |= L.TS_REVERSE_NAT;
   setResult(fr, L.V_FORWARD, L.REASON_FWD_REPLY, <u32>e.clientPort);
   countFrontBackend(fr.front, fr.backend, <u32>fr.len);
+}
+
+/** D_AUX of a frame: when it is forwarded by a conntrack hit translated as its flow was created
+ * (not toward a backend that left) and is IPv4 without options or VLAN tag, not a fragment, UDP or
+ * TCP without SYN/FIN/RST — the frames the kernel path can carry (native/src/kernel_path.rs) —
+ * its flow, with AUX_FLOW_REPLY for the reply direction; else 0. Whether the flow's state lets
+ * the kernel path have them is the worker's to decide (src/daemon/kernel-path.ts). */
+@inline function kernelPathFlow(fr: Frame): u32 {
+  if (fr.verdict != L.V_FORWARD || fr.family != 4 || <u32>fr.l3 != ETH_HLEN || <u32>fr.l4 != ETH_HLEN + IP4_HLEN) return 0;
+  if (fr.firstFragment != 0 || fr.laterFragment != 0 || (fr.stages & L.TS_BACKEND_LEFT) != 0) return 0;
+  const p = <u32>fr.proto;
+  if (p != IPPROTO_UDP && (p != IPPROTO_TCP || (<u32>fr.tcpFlags & (TCP_FIN | TCP_SYN | TCP_RST)) != 0)) return 0;
+  if (fr.reason == L.REASON_FWD_NAT && fr.ct == L.TRCT_HIT_ORIG) return fr.flow;
+  if (fr.reason == L.REASON_FWD_REPLY && fr.ct == L.TRCT_HIT_REPLY) return fr.flow | L.AUX_FLOW_REPLY;
+  return 0;
 }
 
 // ---- new flow -------------------------------------------------------------------------------------------
@@ -432,8 +447,9 @@ export function processBatch(n: u32, now: u32): void {
       d.verdict = fr.verdict;
       d.reason = fr.reason;
       d.hash = fr.hash;
-      // the backend a no-route drop waited on (the hold queue's key); a select, no branch
-      d.aux = fr.reason == L.REASON_DROP_NO_ROUTE ? fr.backend : 0;
+      // the backend a no-route drop waited on (the hold queue's key), or a forwarded frame's flow
+      // when the kernel path may carry the flow's frames of its kind
+      d.aux = fr.reason == L.REASON_DROP_NO_ROUTE ? fr.backend : kernelPathFlow(fr);
       if (live) {
         bytes += len;
         if (verdict == L.V_FORWARD) fwd++;

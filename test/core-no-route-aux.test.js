@@ -1,7 +1,8 @@
 // The descriptor's D_AUX (assembly/layout.ts, docs/core.md "Batch"): on a drop_no_route verdict
 // the core names the backend the frame was meant for — the worker's neighbour hold queue
 // (src/daemon/worker.ts) keys held frames by it — with tracing off; 0 when no backend was chosen
-// and on every other reason, also in a descriptor slot that carried an id in the batch before.
+// and on every other reason but a forward the kernel path could carry (test/core-kernel-path-aux.test.js),
+// also in a descriptor slot that carried an id in the batch before.
 import test from 'ava';
 import * as B from '../dist/src/packet/build.js';
 import { Core } from '../dist/src/core/host.js';
@@ -35,7 +36,8 @@ test('an open flow whose backend lost its next hop names the flow\'s backend; on
   core.applyIr(ir([a(L.PORT_NONE)]));
   t.deepEqual(run(core, [cli({ flags: 'A' }), cli({ sport: 2000 })], 1100), [['drop_no_route', 3], ['drop_no_route', 3]]);
   core.applyIr(ir([a(1)]));
-  t.deepEqual(run(core, [cli({ flags: 'A' }), cli({ sport: 2000 })], 1200), [['fwd_nat', 0], ['fwd_nat', 0]]);
+  // (the ACK of flow 1 is a conntrack hit the kernel path could carry: its flow, pipeline.ts kernelPathFlow)
+  t.deepEqual(run(core, [cli({ flags: 'A' }), cli({ sport: 2000 })], 1200), [['fwd_nat', 1], ['fwd_nat', 0]]);
 });
 
 test('no backend chosen, a plain route without a port, other drops: D_AUX 0; it equals the trace\'s backend on every no-route drop', (t) => {

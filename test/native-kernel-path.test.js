@@ -44,7 +44,7 @@ const ifindex = (ns, dev) => JSON.parse(run('ip', ['-n', ns, '-j', 'link', 'show
 
 /** One entry (kernel_path.rs ENTRY_SIZE): the frame as it arrives on `inDev`, as it leaves by `outDev`. */
 function entry(proto, inDev, from, to, outDev, newFrom, newTo, dstMac, srcMac, lifetimeMs = 60_000, maxIpLen = 1500) {
-  const e = new Uint8Array(52), dv = new DataView(e.buffer);
+  const e = new Uint8Array(60), dv = new DataView(e.buffer);
   dv.setUint32(0, ifindex(NS.r, inDev), true);
   e.set(bytes(from[0], '.', 10), 4); e.set(bytes(to[0], '.', 10), 8);
   dv.setUint16(12, from[1]); dv.setUint16(14, to[1]); e[16] = proto;
@@ -53,13 +53,14 @@ function entry(proto, inDev, from, to, outDev, newFrom, newTo, dstMac, srcMac, l
   dv.setUint16(32, newFrom[1]); dv.setUint16(34, newTo[1]);
   e.set(bytes(dstMac, ':', 16), 36); e.set(bytes(srcMac, ':', 16), 42);
   dv.setUint16(48, maxIpLen, true); dv.setUint16(50, lifetimeMs, true);
+  e.set(bytes(MAC[inDev], ':', 16), 52);   // the frame arrives addressed to the router's port
   return e;
 }
 const flow = (proto, lifetimeMs, maxIpLen) => [
   entry(proto, 'r0', [CLIENT, CPORT], [VIP, VPORT], 'r1', [CLIENT, CPORT], [SERVER, SPORT], MAC.s0, MAC.r1, lifetimeMs, maxIpLen),
   entry(proto, 'r1', [SERVER, SPORT], [CLIENT, CPORT], 'r0', [VIP, VPORT], [CLIENT, CPORT], MAC.c0, MAC.r0, lifetimeMs, maxIpLen),
 ];
-const join = (es) => { const b = new Uint8Array(es.length * 52); es.forEach((e, i) => b.set(e, i * 52)); return b; };
+const join = (es) => { const b = new Uint8Array(es.length * 60); es.forEach((e, i) => b.set(e, i * 60)); return b; };
 
 // the server echoes each datagram with the TTL it arrived with; the client sends `n` from CPORT
 // and prints what came back and from where
@@ -132,7 +133,7 @@ t0('entries forward a UDP flow both ways, translated, TTL decremented, checksums
   addon.kernelPathSet(h, join(flow(17, 0)));
   t.deepEqual(roundTrips(2), [], 'an entry past its deadline does not match');
   addon.kernelPathSet(h, join(flow(17)));
-  t.is(addon.kernelPathRemove(h, join(flow(17)).filter((_, i) => i % 52 < 20)), 2);
+  t.is(addon.kernelPathRemove(h, join(flow(17)).filter((_, i) => i % 60 < 20)), 2);
   t.deepEqual(roundTrips(2), [], 'removed entries do not match');
 
   // what the core must see passes to the stack (which forwards nothing here), with the entries live:
@@ -162,12 +163,12 @@ t0('entries forward a UDP flow both ways, translated, TTL decremented, checksums
 
 t0('bad arguments are clear errors', (t) => {
   const addon = nativeAddon();
-  t.is(t.throws(() => addon.kernelPathOpen('', null, 16)).code, 'EINVAL');
+  addon.kernelPathClose(addon.kernelPathOpen('', null, 16)); // no interface yet: attached later
   t.is(t.throws(() => addon.kernelPathOpen('r0', NS.r, 0)).code, 'EINVAL');
   t.is(t.throws(() => addon.kernelPathOpen('nosuchdev0', NS.r, 16)).code, 'ENODEV');
   t.is(t.throws(() => addon.kernelPathStats(999999)).code, 'EINVAL');
   const h = addon.kernelPathOpen('r0', NS.r, 16);
   t.teardown(() => addon.kernelPathClose(h));
-  t.regex(t.throws(() => addon.kernelPathSet(h, new Uint8Array(51))).message, /not a multiple of 52/);
+  t.regex(t.throws(() => addon.kernelPathSet(h, new Uint8Array(59))).message, /not a multiple of 60/);
   t.regex(t.throws(() => addon.kernelPathRemove(h, new Uint8Array(7))).message, /not a multiple of 20/);
 });

@@ -25,6 +25,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use crate::area::Area;
 use crate::device::{tx_frame_len, validate_ifname, Counters, Device, Link, XdpShare};
+use crate::bpf_asm::{Asm, Cond, Size, R0, R1, R2, R3, R4, R5, R6};
+use crate::kernel_path;
 use crate::offload;
 use crate::ffi::{self, IfReq, Mmap, NErr, NResult, XdpMmapOffsets, XdpRingOffset, XdpUmemReg};
 
@@ -74,6 +76,9 @@ pub struct XdpOpts {
     /// (its sockets go into that map; the program stays attached while that port is open): how
     /// several workers each take some of an interface's queues
     pub share: Option<XdpShare>,
+    /// the maps of a kernel path whose tc program is on the interface: frames it takes are passed
+    /// to it (see program()); not with `share` (the program is the joined port's)
+    pub kernel_path: Option<kernel_path::MatchMaps>,
 }
 
 /// BPF_LINK_CREATE flags for XdpOpts::generic (linux/if_link.h XDP_FLAGS_SKB_MODE / DRV_MODE).
@@ -384,61 +389,54 @@ pub struct Xdp {
 /// (the MAC the port answers ARP/ND with: the caller's, else the interface's when it opens), a unicast frame
 /// addressed to another MAC is passed to the kernel instead (whose IP stack ignores it, as does
 /// the daemon's ingress chain): a frame a switch floods to every port is not this port's;
-/// broadcast and multicast frames are redirected as before.
-fn program(map_fd: i32, own_mac: Option<[u8; 6]>) -> Vec<u64> {
-    fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> u64 {
-        let b = [code, dst | (src << 4)];
-        let mut v = [0u8; 8];
-        v[..2].copy_from_slice(&b);
-        v[2..4].copy_from_slice(&off.to_le_bytes());
-        v[4..8].copy_from_slice(&imm.to_le_bytes());
-        u64::from_le_bytes(v)
-    }
-    const BPF_PSEUDO_MAP_FD: u8 = 1;
+/// broadcast and multicast frames are redirected as before. With `kernel_path` (the maps of a
+/// kernel path whose tc program is on this interface, kernel_path.rs), a frame that path takes is
+/// passed to the kernel, where that program forwards it, instead of to the worker.
+fn program(map_fd: i32, own_mac: Option<[u8; 6]>, kernel_path: Option<kernel_path::MatchMaps>) -> Vec<u64> {
     const XDP_PASS: i32 = 2;
     const BPF_FUNC_REDIRECT_MAP: i32 = 51;
-    // r6 = ctx; the redirect reads ctx->rx_queue_index through it
-    let redirect = [
-        insn(0x61, 2, 6, 16, 0),                    // r2 = *(u32 *)(r6 + 16)   ctx->rx_queue_index
-        insn(0x18, 1, BPF_PSEUDO_MAP_FD, 0, map_fd), // r1 = &xskmap (ld_imm64, 2 slots)
-        insn(0, 0, 0, 0, 0),
-        insn(0xb7, 3, 0, 0, XDP_PASS),              // r3 = XDP_PASS (fallback action)
-        insn(0x85, 0, 0, 0, BPF_FUNC_REDIRECT_MAP), // call bpf_redirect_map
-        insn(0x95, 0, 0, 0, 0),                     // exit
-    ];
-    let mut p = vec![insn(0xbf, 6, 1, 0, 0)]; // r6 = r1
+    const XDP_RX_QUEUE_INDEX: i16 = 16;
+    let mut p = Asm::new();
+    p.mov(R6, R1);
     if let Some(m) = own_mac {
         // the MAC as the three 16-bit loads below read it (host byte order)
         let half = |i: usize| i32::from(u16::from_ne_bytes([m[i], m[i + 1]]));
-        // jump offsets count from the next instruction: PASS is the 2 instructions after the
-        // redirect, which starts at index 15
-        p.extend_from_slice(&[
-            insn(0x61, 2, 6, 0, 0),     // 1: r2 = ctx->data
-            insn(0x61, 3, 6, 4, 0),     // 2: r3 = ctx->data_end
-            insn(0xbf, 4, 2, 0, 0),     // 3: r4 = r2
-            insn(0x07, 4, 0, 0, 6),     // 4: r4 += 6
-            insn(0x2d, 4, 3, 15, 0),    // 5: if r4 > r3 goto PASS (21): shorter than a MAC
-            insn(0x71, 5, 2, 0, 0),     // 6: r5 = *(u8 *)(r2 + 0)
-            insn(0x57, 5, 0, 0, 1),     // 7: r5 &= 1   the group bit: broadcast, multicast
-            insn(0x55, 5, 0, 6, 0),     // 8: if r5 != 0 goto REDIRECT (15)
-            insn(0x69, 5, 2, 0, 0),     // 9: r5 = *(u16 *)(r2 + 0)
-            insn(0x55, 5, 0, 10, half(0)), // 10: if r5 != mac[0..2] goto PASS
-            insn(0x69, 5, 2, 2, 0),     // 11: r5 = *(u16 *)(r2 + 2)
-            insn(0x55, 5, 0, 8, half(2)), // 12: if r5 != mac[2..4] goto PASS
-            insn(0x69, 5, 2, 4, 0),     // 13: r5 = *(u16 *)(r2 + 4)
-            insn(0x55, 5, 0, 6, half(4)), // 14: if r5 != mac[4..6] goto PASS
-        ]);
+        kernel_path::packet(&mut p, kernel_path::Hook::Xdp);
+        p.mov(R4, R2);
+        p.add_imm(R4, 6);
+        p.jump_reg(Cond::Gt, R4, R3, "pass"); // shorter than a MAC
+        p.load(Size::B, R5, R2, 0);
+        p.and_imm(R5, 1); // the group bit: broadcast, multicast
+        p.jump_imm(Cond::Ne, R5, 0, "redirect");
+        for i in [0, 2, 4] {
+            p.load(Size::H, R5, R2, i as i16);
+            p.jump_imm(Cond::Ne, R5, half(i), "pass");
+        }
     }
-    p.extend_from_slice(&redirect);
-    if own_mac.is_some() {
-        p.extend_from_slice(&[insn(0xb7, 0, 0, 0, XDP_PASS), insn(0x95, 0, 0, 0, 0)]); // PASS: r0 = XDP_PASS; exit
+    if let Some(maps) = kernel_path {
+        kernel_path::packet(&mut p, kernel_path::Hook::Xdp);
+        p.jump_reg(Cond::Gt, R4, R3, "redirect");
+        kernel_path::emit_match(&mut p, kernel_path::Hook::Xdp, maps, Some(kernel_path::XDP_MARGIN_NS), "redirect");
+        p.jump("pass");
     }
-    p
+    p.label("redirect");
+    p.load(Size::W, R2, R6, XDP_RX_QUEUE_INDEX);
+    p.load_map(R1, map_fd);
+    p.mov_imm(R3, XDP_PASS); // the fallback action
+    p.call(BPF_FUNC_REDIRECT_MAP);
+    p.exit();
+    if own_mac.is_some() || kernel_path.is_some() {
+        // (only then reached: the verifier refuses unreachable instructions)
+        p.label("pass");
+        p.mov_imm(R0, XDP_PASS);
+        p.exit();
+    }
+    p.finish()
 }
 
 /// Loads the redirect program for `map` (an XSKMAP) with bpf(2); the verifier's log in the error.
-fn load_program(n: &str, map: &OwnedFd, own_mac: Option<[u8; 6]>) -> NResult<OwnedFd> {
-    let insns = program(map.as_raw_fd(), own_mac);
+fn load_program(n: &str, map: &OwnedFd, own_mac: Option<[u8; 6]>, kernel_path: Option<kernel_path::MatchMaps>) -> NResult<OwnedFd> {
+    let insns = program(map.as_raw_fd(), own_mac, kernel_path);
     ffi::bpf_prog_load(ffi::BPF_PROG_TYPE_XDP, b"wdp_xsk", &insns).map_err(|(e, text)| xdp_err(n, e, &format!("XDP program load (verifier: {text})")))
 }
 
@@ -497,6 +495,9 @@ pub fn open(o: XdpOpts) -> NResult<(Link, Xdp)> {
             }
         };
         // the program and its XSKMAP: our own, or those of the port we join
+        if o.share.is_some() && o.kernel_path.is_some() {
+            return Err(NErr::new("EINVAL", format!("AF_XDP on '{n}': a port that joins another one's program cannot bring a kernel path")));
+        }
         let (map, prog) = match o.share.take() {
             Some(sh) => {
                 if sh.ifindex != ifindex {
@@ -509,7 +510,7 @@ pub fn open(o: XdpOpts) -> NResult<(Link, Xdp)> {
             }
             None => {
                 let map = ffi::bpf_map_create(ffi::BPF_MAP_TYPE_XSKMAP, 4, 4, nq).map_err(|e| xdp_err(n, e, "XSKMAP create"))?;
-                let prog = load_program(n, &map, if o.other_host { None } else { Some(o.own_mac.unwrap_or(mac)) })?;
+                let prog = load_program(n, &map, if o.other_host { None } else { Some(o.own_mac.unwrap_or(mac)) }, o.kernel_path)?;
                 (map, Some(prog))
             }
         };

@@ -95,6 +95,9 @@ impl Asm {
     pub fn add(&mut self, dst: Reg, src: Reg) {
         self.push(BPF_ALU64 | BPF_X, dst, src, 0, 0);
     }
+    pub fn sub(&mut self, dst: Reg, src: Reg) {
+        self.push(BPF_ALU64 | 0x10 | BPF_X, dst, src, 0, 0);
+    }
     pub fn and_imm(&mut self, dst: Reg, imm: i32) {
         self.push(BPF_ALU64 | 0x50 | BPF_K, dst, 0, 0, imm);
     }
@@ -115,6 +118,11 @@ impl Asm {
     }
     pub fn exit(&mut self) {
         self.push(BPF_JMP | 0x90, 0, 0, 0, 0);
+    }
+    /// goto label
+    pub fn jump(&mut self, to: &'static str) {
+        self.fixups.push((self.insns.len(), to));
+        self.push(BPF_JMP, 0, 0, 0, 0);
     }
     /// if (dst cond imm) goto label
     pub fn jump_imm(&mut self, cond: Cond, dst: Reg, imm: i32, to: &'static str) {

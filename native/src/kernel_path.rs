@@ -9,7 +9,8 @@
 //! frames above the egress MTU, anything not IPv4 TCP/UDP. docs/performance.md, "An
 //! established-flow path in the kernel", has what it costs and why it sits at tc on veth.
 //!
-//! Status: the table, the program and their user-space side; the worker does not fill it yet.
+//! The worker fills the table (src/daemon/kernel-path.ts) behind AF_XDP ports: their XDP program
+//! (afxdp.rs) passes a frame this path will take on to tc, tagged, instead of to the worker.
 //!
 //! Flow key (KEY_SIZE bytes, the frame as it arrives):
 //!   0 ingress ifindex u32 | 4 saddr | 8 daddr | 12 sport | 14 dport | 16 protocol u8 | 17 zero[3]
@@ -19,10 +20,11 @@
 //!   16 saddr | 20 daddr | 24 sport | 26 dport      (the frame as it leaves: 12 bytes written at 26)
 //!   28 dst MAC | 34 src MAC                          (12 bytes written at 0)
 //!   40 IPv4 checksum difference u32 (addresses and TTL) | 44 L4 pseudo-header difference u32
-//!   48 L4 port difference u32 | 52 largest IP length u16 (the egress MTU) | 54 flags u8 | 55 zero
+//!   48 L4 port difference u32 | 52 largest IP length u16 (the egress MTU) | 54 zero[2]
+//!   56 the MAC the frame arrives addressed to (the ingress port's) | 62 zero[2]
 //! Entry as user space gives it (ENTRY_SIZE bytes): the key, then
 //!   20 egress ifindex u32 | 24 saddr | 28 daddr | 32 sport | 34 dport | 36 dst MAC | 42 src MAC
-//!   48 largest IP length u16 | 50 lifetime ms u16
+//!   48 largest IP length u16 | 50 lifetime ms u16 | 52 ingress MAC | 58 zero[2]
 
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -32,9 +34,8 @@ use crate::ffi::{self, NErr, NResult};
 use crate::handles::Handles;
 
 pub const KEY_SIZE: usize = 20;
-pub const VALUE_SIZE: usize = 56;
-pub const ENTRY_SIZE: usize = 52;
-const FLAG_UDP: u8 = 1;
+pub const VALUE_SIZE: usize = 64;
+pub const ENTRY_SIZE: usize = 60;
 
 // Ethernet + IPv4 (no options) + TCP up to its checksum: what the program reads and writes
 const ETH_LEN: i32 = 14;
@@ -57,6 +58,13 @@ const SKB_LEN: i16 = 0;
 const SKB_INGRESS_IFINDEX: i16 = 36;
 const SKB_DATA: i16 = 76;
 const SKB_DATA_END: i16 = 80;
+// struct xdp_md
+const XDP_DATA: i16 = 0;
+const XDP_DATA_END: i16 = 4;
+const XDP_INGRESS_IFINDEX: i16 = 12;
+/// How far away an entry's deadline must be for XDP to pass its frame: far more than a frame takes
+/// from the XDP hook to tc.
+pub const XDP_MARGIN_NS: i32 = 2_000_000;
 
 /// One's complement sum of the 16-bit words of `b` as they sit in memory (little-endian loads,
 /// as the kernel's csum code adds them), not folded.
@@ -90,12 +98,116 @@ pub fn differences(old: &[u8; 12], new: &[u8; 12]) -> (u32, u32, u32) {
     (l3, addrs, difference(&old[8..], &new[8..]))
 }
 
-/// r2 = the frame's first byte, r3 = its end, r4 = r2 + HEADERS (a bound still to be checked)
-fn packet(p: &mut Asm) {
-    p.load(Size::W, R2, R6, SKB_DATA);
-    p.load(Size::W, R3, R6, SKB_DATA_END);
+/// Where a program runs, and so what it reads the frame and its ingress interface through.
+#[derive(Clone, Copy, PartialEq)]
+pub enum Hook {
+    Tc,
+    Xdp,
+}
+
+impl Hook {
+    fn data(self) -> i16 {
+        if self == Hook::Tc { SKB_DATA } else { XDP_DATA }
+    }
+    fn data_end(self) -> i16 {
+        if self == Hook::Tc { SKB_DATA_END } else { XDP_DATA_END }
+    }
+    fn ingress_ifindex(self) -> i16 {
+        if self == Hook::Tc { SKB_INGRESS_IFINDEX } else { XDP_INGRESS_IFINDEX }
+    }
+}
+
+/// r2 = the frame's first byte, r3 = its end, r4 = r2 + HEADERS (a bound still to be checked);
+/// r6 = the context
+pub fn packet(p: &mut Asm, hook: Hook) {
+    p.load(Size::W, R2, R6, hook.data());
+    p.load(Size::W, R3, R6, hook.data_end());
     p.mov(R4, R2);
     p.add_imm(R4, HEADERS);
+}
+
+/// The maps a frame is matched against (fds, for the programs' map loads).
+#[derive(Clone, Copy)]
+pub struct MatchMaps {
+    pub flows: i32,
+    pub state: i32,
+}
+
+/// The checks that make a frame the kernel path's, one emitter for the tc program and the AF_XDP
+/// port's XDP program (afxdp.rs: it passes such a frame on to tc instead of to the worker). With
+/// r6 = the context and r2 = the frame's first byte, HEADERS bytes checked readable: on a match
+/// r7 = the flow's value, r8 = the L4 checksum's offset, r9 = the L4 helpers' extra flags, and the
+/// code falls through; otherwise it jumps to `miss`. `fresh`: Some(margin): the entry must be of
+/// the current generation and its deadline at least `margin` ns away; None: not checked (tc
+/// behind an XDP program that checked them: what it passed, it passed for this path).
+pub fn emit_match(p: &mut Asm, hook: Hook, maps: MatchMaps, fresh: Option<i32>, miss: &'static str) {
+    p.load(Size::H, R4, R2, 12);
+    p.jump_imm(Cond::Ne, R4, 0x0008, miss); // ethertype IPv4 (as loaded)
+    // the destination MAC, kept for the check against the entry's (a frame flooded to this port,
+    // addressed to another host, is not this path's): on the stack below the key
+    p.load(Size::W, R4, R2, 0);
+    p.store(Size::W, FP, -40, R4);
+    p.load(Size::H, R4, R2, 4);
+    p.store(Size::H, FP, -36, R4);
+    p.load(Size::B, R4, R2, 14);
+    p.jump_imm(Cond::Ne, R4, 0x45, miss); // version 4, no options
+    p.load(Size::H, R4, R2, 20);
+    p.and_imm(R4, 0xff3f); // MF and the fragment offset (as loaded)
+    p.jump_imm(Cond::Ne, R4, 0, miss);
+    p.load(Size::B, R4, R2, 22);
+    p.jump_imm(Cond::Lt, R4, 2, miss); // TTL: the core answers time exceeded
+    p.load(Size::B, R5, R2, 23);
+    p.mov_imm(R8, UDP_CSUM);
+    p.mov_imm(R9, F_MARK_MANGLED_0);
+    p.jump_imm(Cond::Eq, R5, 17, "match_key");
+    p.jump_imm(Cond::Ne, R5, 6, miss);
+    p.load(Size::B, R4, R2, 47);
+    p.and_imm(R4, 0x07); // FIN, SYN, RST: the core's state machine sees them
+    p.jump_imm(Cond::Ne, R4, 0, miss);
+    p.mov_imm(R8, TCP_CSUM);
+    p.mov_imm(R9, 0);
+    p.label("match_key");
+    p.load(Size::W, R4, R6, hook.ingress_ifindex());
+    p.store(Size::W, FP, -24, R4);
+    p.load(Size::W, R4, R2, 26);
+    p.store(Size::W, FP, -20, R4);
+    p.load(Size::W, R4, R2, 30);
+    p.store(Size::W, FP, -16, R4);
+    p.load(Size::W, R4, R2, 34);
+    p.store(Size::W, FP, -12, R4);
+    p.store(Size::W, FP, -8, R5); // protocol, then three zero bytes
+    p.store_imm(Size::W, FP, -28, 0); // key 0 of the arrays
+    p.map_lookup(maps.flows, -24);
+    p.jump_imm(Cond::Eq, R0, 0, miss);
+    p.mov(R7, R0);
+    p.load(Size::W, R1, FP, -40);
+    p.load(Size::W, R2, R7, 56);
+    p.jump_reg(Cond::Ne, R1, R2, miss);
+    p.load(Size::H, R1, FP, -36);
+    p.load(Size::H, R2, R7, 60);
+    p.jump_reg(Cond::Ne, R1, R2, miss);
+    if let Some(margin_ns) = fresh {
+        p.map_lookup(maps.state, -28);
+        p.jump_imm(Cond::Eq, R0, 0, miss);
+        p.load(Size::W, R1, R0, 0);
+        p.load(Size::W, R2, R7, 4);
+        p.jump_reg(Cond::Ne, R1, R2, miss); // made under another table generation
+        p.call(KTIME_GET_NS);
+        p.add_imm(R0, margin_ns);
+        p.load(Size::DW, R1, R7, 8);
+        p.jump_reg(Cond::Ge, R0, R1, miss); // due to be seen by the core
+    }
+    // the IP packet's length against the egress MTU: above it the core answers or fragments
+    if hook == Hook::Tc {
+        p.load(Size::W, R1, R6, SKB_LEN);
+    } else {
+        p.load(Size::W, R1, R6, XDP_DATA_END);
+        p.load(Size::W, R2, R6, XDP_DATA);
+        p.sub(R1, R2);
+    }
+    p.add_imm(R1, -ETH_LEN);
+    p.load(Size::H, R2, R7, 52);
+    p.jump_reg(Cond::Gt, R1, R2, miss);
 }
 
 /// One checksum field updated by a difference in the flow's value at `value_off` (size 0: the
@@ -107,70 +219,49 @@ fn csum_by_difference(p: &mut Asm, helper: i32, value_off: i16) {
     p.call(helper);
 }
 
+/// Adds one to the per-CPU counter at byte `off` of `counters` (and the skb's length to the one
+/// after it with `add_len`); clobbers r0-r5.
+fn count(p: &mut Asm, counters: i32, off: i16, add_len: bool, done: &'static str) {
+    p.store_imm(Size::W, FP, -28, 0);
+    p.map_lookup(counters, -28);
+    p.jump_imm(Cond::Eq, R0, 0, done);
+    p.load(Size::DW, R1, R0, off);
+    p.add_imm(R1, 1);
+    p.store(Size::DW, R0, off, R1);
+    if add_len {
+        p.load(Size::W, R2, R6, SKB_LEN);
+        p.load(Size::DW, R1, R0, off + 8);
+        p.add(R1, R2);
+        p.store(Size::DW, R0, off + 8, R1);
+    }
+}
+
 /// The tcx program over maps `flows`, `state` (the generation) and `counters` (per CPU: frames,
-/// bytes). r6 = skb, r7 = the flow's value, r8 = the L4 checksum's offset, r9 = the L4 helpers'
-/// extra flags.
-fn program(flows: i32, state: i32, counters: i32) -> Vec<u64> {
+/// bytes, frames declined behind XDP). r6 = skb, r7 = the flow's value, r8 = the L4 checksum's
+/// offset, r9 = the L4 helpers' extra flags. `behind_xdp`: the interface's frames reach tc only
+/// when its XDP program passed them (an AF_XDP port's, afxdp.rs), which checked the entry's
+/// generation and deadline (with a margin): here they are not checked again — a flush or the
+/// deadline a few µs later must not send a frame the worker never saw up the node's stack — and a
+/// frame addressed to this port's MAC that no longer matches (its entry evicted meanwhile) is
+/// counted as declined.
+fn program(flows: i32, state: i32, counters: i32, behind_xdp: bool) -> Vec<u64> {
     let mut p = Asm::new();
+    let declined = if behind_xdp { "declined" } else { "next" };
     p.mov(R6, R1);
-    packet(&mut p);
+    packet(&mut p, Hook::Tc);
     p.jump_reg(Cond::Ge, R3, R4, "linear");
     // a packet socket's skb may hold the headers in page fragments: pull them into the head
     p.mov(R1, R6);
     p.mov_imm(R2, HEADERS);
     p.call(SKB_PULL_DATA);
-    p.jump_imm(Cond::Ne, R0, 0, "next");
-    packet(&mut p);
-    p.jump_reg(Cond::Gt, R4, R3, "next");
+    p.jump_imm(Cond::Ne, R0, 0, declined);
+    packet(&mut p, Hook::Tc);
+    p.jump_reg(Cond::Gt, R4, R3, declined);
     p.label("linear");
-    p.load(Size::H, R4, R2, 12);
-    p.jump_imm(Cond::Ne, R4, 0x0008, "next"); // ethertype IPv4 (as loaded)
-    p.load(Size::B, R4, R2, 14);
-    p.jump_imm(Cond::Ne, R4, 0x45, "next"); // version 4, no options
-    p.load(Size::H, R4, R2, 20);
-    p.and_imm(R4, 0xff3f); // MF and the fragment offset (as loaded)
-    p.jump_imm(Cond::Ne, R4, 0, "next");
-    p.load(Size::B, R4, R2, 22);
-    p.jump_imm(Cond::Lt, R4, 2, "next"); // TTL: the core answers time exceeded
-    p.load(Size::B, R5, R2, 23);
-    p.mov_imm(R8, UDP_CSUM);
-    p.mov_imm(R9, F_MARK_MANGLED_0);
-    p.jump_imm(Cond::Eq, R5, 17, "key");
-    p.jump_imm(Cond::Ne, R5, 6, "next");
-    p.load(Size::B, R4, R2, 47);
-    p.and_imm(R4, 0x07); // FIN, SYN, RST: the core's state machine sees them
-    p.jump_imm(Cond::Ne, R4, 0, "next");
-    p.mov_imm(R8, TCP_CSUM);
-    p.mov_imm(R9, 0);
-    p.label("key");
-    p.load(Size::W, R4, R6, SKB_INGRESS_IFINDEX);
-    p.store(Size::W, FP, -24, R4);
-    p.load(Size::W, R4, R2, 26);
-    p.store(Size::W, FP, -20, R4);
-    p.load(Size::W, R4, R2, 30);
-    p.store(Size::W, FP, -16, R4);
-    p.load(Size::W, R4, R2, 34);
-    p.store(Size::W, FP, -12, R4);
-    p.store(Size::W, FP, -8, R5); // protocol, then three zero bytes
-    p.store_imm(Size::W, FP, -28, 0); // key 0 of the arrays
-    p.map_lookup(flows, -24);
-    p.jump_imm(Cond::Eq, R0, 0, "next");
-    p.mov(R7, R0);
-    p.map_lookup(state, -28);
-    p.jump_imm(Cond::Eq, R0, 0, "next");
-    p.load(Size::W, R1, R0, 0);
-    p.load(Size::W, R2, R7, 4);
-    p.jump_reg(Cond::Ne, R1, R2, "next"); // made under another table generation
-    p.call(KTIME_GET_NS);
-    p.load(Size::DW, R1, R7, 8);
-    p.jump_reg(Cond::Ge, R0, R1, "next"); // due to be seen by the core
-    p.load(Size::W, R1, R6, SKB_LEN);
-    p.add_imm(R1, -ETH_LEN);
-    p.load(Size::H, R2, R7, 52);
-    p.jump_reg(Cond::Gt, R1, R2, "next"); // above the egress MTU: the core answers or fragments
+    emit_match(&mut p, Hook::Tc, MatchMaps { flows, state }, if behind_xdp { None } else { Some(0) }, declined);
     // the rewrite: fresh packet pointers (the calls above invalidated them)
-    packet(&mut p);
-    p.jump_reg(Cond::Gt, R4, R3, "next");
+    packet(&mut p, Hook::Tc);
+    p.jump_reg(Cond::Gt, R4, R3, declined);
     for (from, to) in [(28, 0), (32, 4), (36, 8), (16, 26), (20, 30), (24, 34)] {
         p.load(Size::W, R4, R7, from);
         p.store(Size::W, R2, to, R4);
@@ -189,21 +280,16 @@ fn program(flows: i32, state: i32, counters: i32) -> Vec<u64> {
     p.mov(R2, R8);
     p.mov(R5, R9);
     csum_by_difference(&mut p, L4_CSUM_REPLACE, 48);
-    // counted per CPU: frames, bytes
-    p.map_lookup(counters, -28);
-    p.jump_imm(Cond::Eq, R0, 0, "send");
-    p.load(Size::DW, R1, R0, 0);
-    p.add_imm(R1, 1);
-    p.store(Size::DW, R0, 0, R1);
-    p.load(Size::W, R2, R6, SKB_LEN);
-    p.load(Size::DW, R1, R0, 8);
-    p.add(R1, R2);
-    p.store(Size::DW, R0, 8, R1);
+    count(&mut p, counters, 0, true, "send");
     p.label("send");
     p.load(Size::W, R1, R7, 0);
     p.mov_imm(R2, 0);
     p.call(REDIRECT);
     p.exit();
+    if behind_xdp {
+        p.label("declined");
+        count(&mut p, counters, 16, false, "next");
+    }
     p.label("next");
     p.mov_imm(R0, TCX_NEXT);
     p.exit();
@@ -225,38 +311,67 @@ pub struct KernelPath {
     flows: OwnedFd,
     state: OwnedFd,
     counters: OwnedFd,
-    _links: Vec<OwnedFd>,
+    prog: OwnedFd,
+    /// tcx links by interface (name, ifindex): the path is live on an interface while its link is
+    links: Vec<(String, u32, OwnedFd)>,
     generation: u32,
     cpus: usize,
 }
 
+/// Bytes of a CPU's counters: frames, bytes, frames declined (behind XDP).
+const COUNTERS_SIZE: usize = 24;
+
 impl KernelPath {
-    /// The maps, the program, and a tcx ingress link on each of `names` (in `netns`): the path is
-    /// live while this lives. Error code ENOTCX where the kernel has no tcx (before Linux 6.6).
-    pub fn open(names: &[String], netns: Option<&str>, capacity: u32) -> NResult<KernelPath> {
+    /// The maps, the program, and a tcx ingress link on each of `names` (in `netns`; more with
+    /// attach). `behind_xdp`: the interfaces are AF_XDP ports' (see program()). Error code ENOTCX
+    /// where the kernel has no tcx (before Linux 6.6).
+    pub fn open(names: &[String], netns: Option<&str>, capacity: u32, behind_xdp: bool) -> NResult<KernelPath> {
         let flows = map_create(ffi::BPF_MAP_TYPE_LRU_HASH, KEY_SIZE as u32, VALUE_SIZE as u32, capacity, "flow")?;
         let state = map_create(ffi::BPF_MAP_TYPE_ARRAY, 4, 4, 1, "state")?;
-        let counters = map_create(ffi::BPF_MAP_TYPE_PERCPU_ARRAY, 4, 16, 1, "counter")?;
-        let prog = load_program(&program(flows.as_raw_fd(), state.as_raw_fd(), counters.as_raw_fd()))?;
-        let names = names.to_vec();
-        let links = crate::netns::run_in(netns, move || {
-            let mut links = Vec::new();
-            for n in &names {
-                let ifindex = ffi::nametoindex(n)?;
-                if ifindex == 0 {
-                    return Err(NErr::new("ENODEV", format!("interface '{n}' does not exist")));
-                }
-                links.push(ffi::bpf_link_create(&prog, ifindex, ffi::BPF_TCX_INGRESS, 0).map_err(|e| {
-                    if e == ffi::EINVAL {
-                        NErr::new("ENOTCX", format!("kernel path on '{n}': no tcx link in this kernel (Linux 6.6 or later)"))
-                    } else {
-                        NErr::errno(e, format!("kernel path on '{n}': tcx attach"))
-                    }
-                })?);
+        let counters = map_create(ffi::BPF_MAP_TYPE_PERCPU_ARRAY, 4, COUNTERS_SIZE as u32, 1, "counter")?;
+        let prog = load_program(&program(flows.as_raw_fd(), state.as_raw_fd(), counters.as_raw_fd(), behind_xdp))?;
+        let mut k = KernelPath { flows, state, counters, prog, links: Vec::new(), generation: 0, cpus: possible_cpus() };
+        for n in names {
+            k.attach(n, netns)?;
+        }
+        Ok(k)
+    }
+
+    /// The program on `name`'s ingress (in `netns`): its ifindex. Attached already: the same.
+    pub fn attach(&mut self, name: &str, netns: Option<&str>) -> NResult<u32> {
+        if let Some(l) = self.links.iter().find(|l| l.0 == name) {
+            return Ok(l.1);
+        }
+        let n = name.to_string();
+        let prog = self.prog.try_clone().map_err(|e| NErr::new("EIO", format!("kernel path: {e}")))?;
+        let (ifindex, link) = crate::netns::run_in(netns, move || {
+            let ifindex = ffi::nametoindex(&n)?;
+            if ifindex == 0 {
+                return Err(NErr::new("ENODEV", format!("interface '{n}' does not exist")));
             }
-            Ok(links)
+            Ok((ifindex, ffi::bpf_link_create(&prog, ifindex, ffi::BPF_TCX_INGRESS, 0)))
         })?;
-        Ok(KernelPath { flows, state, counters, _links: links, generation: 0, cpus: possible_cpus() })
+        let link = link.map_err(|e| {
+            if e == ffi::EINVAL {
+                NErr::new("ENOTCX", format!("kernel path on '{name}': no tcx link in this kernel (Linux 6.6 or later)"))
+            } else {
+                NErr::errno(e, format!("kernel path on '{name}': tcx attach"))
+            }
+        })?;
+        self.links.push((name.to_string(), ifindex, link));
+        Ok(ifindex)
+    }
+
+    /// The program off `name`'s ingress; whether it was on.
+    pub fn detach(&mut self, name: &str) -> bool {
+        let before = self.links.len();
+        self.links.retain(|l| l.0 != name);
+        self.links.len() != before
+    }
+
+    /// The maps the XDP program of an AF_XDP port behind which this path runs matches against.
+    pub fn match_maps(&self) -> MatchMaps {
+        MatchMaps { flows: self.flows.as_raw_fd(), state: self.state.as_raw_fd() }
     }
 
     /// Adds or replaces entries (ENTRY_SIZE bytes each, the layout above) under the current
@@ -301,12 +416,13 @@ impl KernelPath {
         self.generation
     }
 
-    /// Frames and bytes the program forwarded, summed over the CPUs.
-    pub fn counters(&self) -> NResult<(u64, u64)> {
-        let mut per_cpu = vec![0u8; self.cpus * 16];
+    /// Frames and bytes the program forwarded, and frames it declined after XDP passed them
+    /// (behind_xdp), summed over the CPUs.
+    pub fn counters(&self) -> NResult<(u64, u64, u64)> {
+        let mut per_cpu = vec![0u8; self.cpus * COUNTERS_SIZE];
         ffi::bpf_map_lookup(&self.counters, &0u32.to_ne_bytes(), &mut per_cpu).map_err(|e| NErr::errno(e, "kernel path: counters read"))?;
         let at = |c: &[u8], i: usize| u64::from_ne_bytes(c[i..i + 8].try_into().unwrap());
-        Ok(per_cpu.chunks(16).fold((0, 0), |(f, b), c| (f + at(c, 0), b + at(c, 8))))
+        Ok(per_cpu.chunks(COUNTERS_SIZE).fold((0, 0, 0), |(f, b, d), c| (f + at(c, 0), b + at(c, 8), d + at(c, 16))))
     }
 }
 
@@ -336,7 +452,7 @@ fn value_of(e: &[u8], generation: u32, now_ns: u64) -> [u8; VALUE_SIZE] {
     v[44..48].copy_from_slice(&pseudo.to_ne_bytes());
     v[48..52].copy_from_slice(&ports.to_ne_bytes());
     v[52..54].copy_from_slice(&e[48..50]);
-    v[54] = if e[16] == 17 { FLAG_UDP } else { 0 };
+    v[56..62].copy_from_slice(&e[52..58]);
     v
 }
 
@@ -464,6 +580,7 @@ mod tests {
         e[36..48].copy_from_slice(&[2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1]);
         e[48..50].copy_from_slice(&1500u16.to_ne_bytes());
         e[50..52].copy_from_slice(&250u16.to_ne_bytes());
+        e[52..58].copy_from_slice(&[2, 0, 0, 0, 0, 9]);
         let v = value_of(&e, 3, 1_000);
         assert_eq!(u32::from_ne_bytes(v[0..4].try_into().unwrap()), 9);
         assert_eq!(u32::from_ne_bytes(v[4..8].try_into().unwrap()), 3);
@@ -471,6 +588,6 @@ mod tests {
         assert_eq!(&v[16..28], &e[24..36]);
         assert_eq!(&v[28..40], &e[36..48]);
         assert_eq!(u16::from_ne_bytes(v[52..54].try_into().unwrap()), 1500);
-        assert_eq!(v[54], FLAG_UDP);
+        assert_eq!(&v[56..62], &[2, 0, 0, 0, 0, 9]);
     }
 }

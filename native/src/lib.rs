@@ -16,7 +16,8 @@
 //!                shareWith = null | handle of an AF_XDP port on the same interface whose program
 //!                and XSKMAP this one joins with its queues, otherHost = true: false passes unicast
 //!                frames addressed to another MAC (than ownMac, default the interface's) to the
-//!                kernel instead, ownMac = null)
+//!                kernel instead, ownMac = null, kernelPath = null | handle of a kernel path
+//!                (behindXdp) whose program is on the interface: frames it takes pass to it)
 //!                -> PortInfo   (code ENOXDP when XDP/AF_XDP is unavailable)
 //!   info(handle) -> PortInfo            PortInfo = {handle, kind, fd, ifindex, name, mac, netns,
 //!                                                   ringBytes, offloads, persistent, zeroCopy}
@@ -32,9 +33,11 @@
 //!   stats(handle) -> counters          close(handle, removeInterface = false)
 //!   removeTap(name, netns|null, multiQueue = false) -> whether a persistent TAP was deleted
 //!   adviseHugePages(memory) -> bytes marked MADV_HUGEPAGE (the whole 2 MiB pages inside it)
-//!   kernelPathOpen(names "a,b", netns|null, capacity) -> handle   (code ENOTCX before Linux 6.6)
+//!   kernelPathOpen(names "a,b", netns|null, capacity, behindXdp?) -> handle   (ENOTCX before Linux 6.6)
+//!   kernelPathAttach(handle, name, netns|null) -> ifindex   kernelPathDetach(handle, name) -> bool
 //!   kernelPathSet(handle, entries) -> n   kernelPathRemove(handle, keys) -> n
-//!   kernelPathFlush(handle) -> generation   kernelPathStats(handle) -> {frames, bytes, generation}
+//!   kernelPathFlush(handle) -> generation
+//!   kernelPathStats(handle) -> {frames, bytes, declined, generation}
 //!   kernelPathClose(handle)      (an established-flow path in the kernel: kernel_path.rs)
 //!   layout: the descriptor constants compiled in (checked against assembly/layout.ts by a test)
 //! `memory` is an ArrayBuffer or a typed array over the Wasm memory (use a Uint8Array for a
@@ -192,9 +195,14 @@ fn open_af_xdp(js: &Js) -> NResult<napi_value> {
             let g = ports::lock(&p);
             Some(g.dev.xsk_map().ok_or_else(|| NErr::new("EINVAL", format!("port {h} is not an AF_XDP port: nothing to share")))?)
         },
+        kernel_path: None,
     };
+    // the kernel path stays open (and its maps with it) while the program loads
+    let kp = if js.is_nullish(9) { None } else { Some(kernel_path::get(js.int(9, "kernelPath", 1, u32::MAX as i64)?)?) };
+    let opts = afxdp::XdpOpts { kernel_path: kp.as_ref().map(|k| kernel_path::lock(k).match_maps()), ..opts };
     let netns = opts.netns.clone();
     let (link, dev) = afxdp::open(opts)?;
+    drop(kp);
     register(js, link, netns, Box::new(dev))
 }
 
@@ -464,19 +472,35 @@ fn close(js: &Js) -> NResult<napi_value> {
     js.undefined()
 }
 
-/// kernelPathOpen(names "a,b", netns|null, capacity) -> handle (kernel_path.rs)
+/// kernelPathOpen(names "a,b" (may be empty), netns|null, capacity, behindXdp?) -> handle (kernel_path.rs)
 fn kernel_path_open(js: &Js) -> NResult<napi_value> {
     let names: Vec<String> = js.string(0, "names")?.split(',').filter(|s| !s.is_empty()).map(String::from).collect();
-    if names.is_empty() {
-        return Err(NErr::new("EINVAL", "kernel path: no interface named"));
-    }
     for n in &names {
         device::validate_ifname(n)?;
     }
     let netns = js.opt_string(1, "netns")?.filter(|s| !s.is_empty());
     let capacity = js.int(2, "capacity", 1, 1 << 24)? as u32;
-    let k = kernel_path::KernelPath::open(&names, netns.as_deref(), capacity)?;
+    let behind_xdp = opt_bool(js, 3, "behindXdp", false)?;
+    let k = kernel_path::KernelPath::open(&names, netns.as_deref(), capacity, behind_xdp)?;
     js.num(kernel_path::register(k) as f64)
+}
+
+/// kernelPathAttach(handle, name, netns|null) -> ifindex
+fn kernel_path_attach(js: &Js) -> NResult<napi_value> {
+    let k = kernel_path::get(handle_arg(js, 0)?)?;
+    let name = js.string(1, "name")?;
+    device::validate_ifname(&name)?;
+    let netns = js.opt_string(2, "netns")?.filter(|s| !s.is_empty());
+    let ifindex = kernel_path::lock(&k).attach(&name, netns.as_deref())?;
+    js.num(ifindex as f64)
+}
+
+/// kernelPathDetach(handle, name) -> whether it was attached
+fn kernel_path_detach(js: &Js) -> NResult<napi_value> {
+    let k = kernel_path::get(handle_arg(js, 0)?)?;
+    let name = js.string(1, "name")?;
+    let was = kernel_path::lock(&k).detach(&name);
+    js.boolean_value(was)
 }
 
 /// kernelPathSet(handle, entries) -> entries written
@@ -506,8 +530,8 @@ fn kernel_path_flush(js: &Js) -> NResult<napi_value> {
 fn kernel_path_stats(js: &Js) -> NResult<napi_value> {
     let k = kernel_path::get(handle_arg(js, 0)?)?;
     let g = kernel_path::lock(&k);
-    let (frames, bytes) = g.counters()?;
-    js.object(&[("frames", js.num(frames as f64)?), ("bytes", js.num(bytes as f64)?), ("generation", js.num(g.generation() as f64)?)])
+    let (frames, bytes, declined) = g.counters()?;
+    js.object(&[("frames", js.num(frames as f64)?), ("bytes", js.num(bytes as f64)?), ("declined", js.num(declined as f64)?), ("generation", js.num(g.generation() as f64)?)])
 }
 
 /// kernelPathClose(handle): the links, and so the program, go with it
@@ -551,6 +575,8 @@ fn init(ex: &Exports) -> NResult<()> {
     ex.function("removeTap", remove_tap)?;
     ex.function("adviseHugePages", advise_huge_pages)?;
     ex.function("kernelPathOpen", kernel_path_open)?;
+    ex.function("kernelPathAttach", kernel_path_attach)?;
+    ex.function("kernelPathDetach", kernel_path_detach)?;
     ex.function("kernelPathSet", kernel_path_set)?;
     ex.function("kernelPathRemove", kernel_path_remove)?;
     ex.function("kernelPathFlush", kernel_path_flush)?;

@@ -9,7 +9,7 @@
 //   routes:   [{ prefix, port, mac | via }]    forwarding of a prefix to a next hop on a port: its MAC
 //             (mac), or its address (via), resolved by ARP/ND on that port and followed as it changes
 //   api:      { listen: "127.0.0.1:9440" | "unix:/run/wdp.sock", healthz: "127.0.0.1:10256" | "off", token? }
-//   stateDir, workers, logLevel, masquerade: { ipv4?, ipv6? }, hugePages, busyPollUs, workerNice,
+//   stateDir, workers, logLevel, masquerade: { ipv4?, ipv6? }, hugePages, busyPollUs, kernelPath: { enabled, lifetimeMs, flows }, workerNice,
 //   workerRealtimePriority?, workerCpus?, controlNice, helperNice,
 //   conntrack: { flows?, tcpEstablishedSeconds?, udpSeconds?, tcpHalfClosedSeconds?, sctpEstablishedSeconds?, checkpointSeconds? },
 //   announce: { loadBalancerIPs, externalIPs }, neighbourReachableMs
@@ -317,6 +317,15 @@ const configObject = z.object({
   // adaptive busy-poll (src/daemon/worker.ts): after a batch, a worker keeps polling its ports
   // without sleeping for this long before it blocks; 0 = always block when nothing is there
   busyPollUs: z.number().int().min(0).max(100_000).default(BUSY_POLL_US_DEFAULT),
+  // established flows between AF_XDP ports forwarded by the kernel (src/daemon/kernel-path.ts,
+  // docs/performance.md "The kernel path"): one worker only, Linux 6.6 or later (tcx)
+  kernelPath: z.object({
+    enabled: z.boolean().default(false),
+    // how long an entry carries its flow before a frame goes through the core again
+    lifetimeMs: z.number().int().min(10).max(60_000).default(1000),
+    // the kernel's flow table (LRU): entries, one per flow and direction
+    flows: z.number().int().min(16).max(1 << 22).default(65536),
+  }).strict().default({ enabled: false, lifetimeMs: 1000, flows: 65536 }),
   // the forwarding workers' nice value (src/daemon/thread-priority.ts; below 0 needs
   // CAP_SYS_NICE, else a warning and the default priority); 0 = leave it
   workerNice: z.number().int().min(-20).max(19).default(WORKER_NICE_DEFAULT),
@@ -401,6 +410,7 @@ interface ConfigView {
   kubernetes?: Partial<KubernetesConfig>;
   workers?: number;
   workerCpus?: number[];
+  kernelPath?: { enabled: boolean };
 }
 
 type PortView = ConfigView['ports'][number] & object;
@@ -552,6 +562,8 @@ function crossFieldProblems(c: ConfigView): Problem[] {
     const uplinkSource = isLinkLocal(canonicalAddr(r.via)) || (p.role === 'uplink' && (!!k || nodeAddresses.some((a) => isIP(a) === fam)));
     if (!gateways.some((g) => isIP(g) === fam) && !uplinkSource) issue(['routes', i, 'via'], `port "${r.port}" has no IPv${fam} address to ask from (ARP/ND needs one): add it to ports[${j}].gateways${p.role === 'uplink' ? ' (or an IPv' + fam + ' node address to node.addresses)' : ''}`);
   });
+  // each worker has its own conntrack and would need its own kernel path on shared interfaces
+  if (known(c, 'kernelPath') && c.kernelPath?.enabled && workers !== undefined && workers > 1) issue(['kernelPath', 'enabled'], `the kernel path runs with one worker (workers: ${workers}): set workers: 1, or leave the kernel path off`);
   const m = c.masquerade;
   if (m?.ipv4 && isIP(m.ipv4) !== 4) issue(['masquerade', 'ipv4'], 'must be an IPv4 address');
   if (m?.ipv6 && isIP(m.ipv6) !== 6) issue(['masquerade', 'ipv6'], 'must be an IPv6 address');

@@ -539,6 +539,7 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
       core: { flows: cfg.conntrack.flows, timeouts, ...(cfg.conntrack.fragments !== undefined ? { fragments: cfg.conntrack.fragments } : {}), hugePages: cfg.hugePages, ...(opts.wasmPath ? { wasmPath: opts.wasmPath } : {}), ...(rejectLimit ? { rejectLimit } : {}) },
       probeIntervalMs: cfg.probeIntervalMs,
       busyPollUs: cfg.busyPollUs,
+      ...(cfg.kernelPath.enabled ? { kernelPath: { capacity: cfg.kernelPath.flows, lifetimeMs: cfg.kernelPath.lifetimeMs } } : {}),
       workerNice: cfg.workerNice,
       workerRealtimePriority: cfg.workerRealtimePriority,
       ...(cfg.workerCpus ? { cpu: cfg.workerCpus[w] } : {}),

@@ -45,6 +45,8 @@ export interface WorkerInit {
   probeIntervalMs: number;
   /** Adaptive busy-poll: keep polling this long after the last frame before blocking (0: never spin). */
   busyPollUs?: number;
+  /** The established-flow path in the kernel behind the worker's AF_XDP ports (kernel-path.ts). */
+  kernelPath?: { capacity: number; lifetimeMs: number };
   /** The worker thread's nice value (src/daemon/thread-priority.ts); 0/absent: unchanged. */
   workerNice?: number;
   /** SCHED_FIFO priority of the worker thread (1..99); 0/absent: normal scheduling. */

@@ -39,6 +39,7 @@ import { setThreadNice, setThreadRealtime, pinThread } from './thread-priority.j
 import { WorkerIdle, IDLE_WAIT_MS } from './worker-idle.js';
 import { startFromImage, writeImageFile, type ImageStartResult } from './table-image-file.js';
 import { captureImage, type ImageResume } from '../core/table-image.js';
+import { KernelPath } from './kernel-path.js';
 // A checkpoint's export while forwarding reads this many table entries between two batches
 // (~0.8 MB of flow entries, ~1 ms): a big table costs many short pauses instead of one long one.
 const EXPORT_SLICE = 8192;
@@ -71,6 +72,10 @@ const IDLE_EXPIRE_BUDGET = 1024;
 const TX_SCAN_MAX = 8;
 
 const execFileAsync = promisify(execFile);
+/** Control messages after which no kernel path entry may stay (kernel-path.ts): the tables, a
+ * port, an MTU, a neighbour, the node's addresses or the flows change, or a trace or capture
+ * starts (it must see every frame). */
+const FLUSHES_KERNEL_PATH: ReadonlySet<ToWorker['type']> = new Set(['apply', 'removePort', 'setPortMtu', 'forgetNeighbour', 'observe-start', 'nodeAddresses', 'importFlows']);
 
 type NativeModule = typeof import('../ports/native.js');
 type NativePortLike = import('../ports/native.js').NativePort;
@@ -131,6 +136,8 @@ class Worker {
   private readonly unopened: string[] = [];
   /** How the worker waits when idle (set once the ports are open: it needs the waker). */
   private idler?: WorkerIdle;
+  /** The established-flow path in the kernel behind this worker's AF_XDP ports (config kernelPath). */
+  private kernelPath?: KernelPath;
 
   constructor(private readonly init: WorkerInit, private readonly ctl: MessagePort, private readonly wake: WakeReceiver) {
     const t = init.core.timeouts ?? {};
@@ -191,6 +198,7 @@ class Worker {
         this.log('warn', 'native ports unavailable, using the python relay (slow: for demos and tests)', { reason: r.reason });
       }
       if (r.mod) this.waker = r.mod.nativeAddon().wakerOpen();
+      if (r.mod && this.init.kernelPath) this.openKernelPath(r.mod);
     }
     // a fanout group's members are numbered in the order they join, and the kernel's program
     // names workers by number: worker w opens its ports after worker w-1 (steering.ts's turn)
@@ -225,6 +233,34 @@ class Worker {
     this.idler.setPorts(this.ports);
   }
 
+  /** The kernel path (kernel-path.ts), when the config asks for it and this kernel has it; without
+   * it the worker forwards every frame itself, as it would anyway. */
+  private openKernelPath(nat: NativeModule): void {
+    const kp = this.init.kernelPath!;
+    try {
+      this.kernelPath = new KernelPath(nat.nativeAddon(), { capacity: kp.capacity, lifetimeMs: kp.lifetimeMs, ...(this.init.portNetns ? { netns: this.init.portNetns } : {}) }, this.core.flowTimeouts());
+      this.log('info', 'kernel path open: established flows between AF_XDP ports are forwarded by the kernel', { capacity: kp.capacity, lifetimeMs: kp.lifetimeMs });
+    } catch (e) {
+      this.log('warn', 'kernel path unavailable: every frame goes through the worker', { reason: (e as Error).message });
+    }
+  }
+
+  /** An AF_XDP port with the kernel path on its interface (attached first: the port's XDP program
+   * passes it frames as soon as it runs); the path leaves an interface the port did not open as AF_XDP. */
+  private openXdpPort(nat: NativeModule, spec: WorkerPortSpec, opts: Parameters<NonNullable<NativeModule['openAfXdpOrPacket']>>[0]): { port: NativePortLike; fallback?: string } {
+    const kp = this.kernelPath;
+    if (!kp) return nat.openAfXdpOrPacket!(opts);
+    kp.attach(spec.index, spec.ifname);
+    let r: { port: NativePortLike; fallback?: string } | undefined;
+    try {
+      r = nat.openAfXdpOrPacket!({ ...opts, kernelPath: kp.portHandle });
+      if (r.port.kind === 'af_xdp') kp.portOpen(spec.index, r.port.ifindex, r.port.mac);
+      return r;
+    } finally {
+      if (r?.port.kind !== 'af_xdp') kp.detach(spec.index);
+    }
+  }
+
   private async openPort(spec: WorkerPortSpec): Promise<Port> {
     const nat = this.native;
     const where = this.portNamespace(spec);
@@ -244,7 +280,7 @@ class Worker {
         if (spec.type === 'tap') port = new nat.TapPort!({ ...common, persist: spec.persist ?? spec.role === 'pod', ...(spec.deviceMac ? { deviceMac: spec.deviceMac } : {}), ...(spec.mtu ? { mtu: spec.mtu } : {}) });
         else if (spec.type === 'afxdp' && spec.fanout?.xsk) port = this.openSharedXdp(nat, { ...common, ...xdp }, spec.fanout.xsk);
         else if (spec.type === 'afxdp') {
-          const r = nat.openAfXdpOrPacket!({ ...packet, ...xdp });
+          const r = this.openXdpPort(nat, spec, { ...packet, ...xdp });
           if (r.fallback) this.log('warn', 'AF_XDP unavailable, using AF_PACKET on this interface', { port: spec.name, reason: r.fallback });
           else this.log('info', 'AF_XDP port open', { port: spec.name, mode: r.port.zeroCopy ? 'zero-copy' : 'copy' });
           port = r.port;
@@ -289,6 +325,7 @@ class Worker {
     const value = typeof mtu === 'number' ? mtu : 0;
     const before = this.core.portMtu(spec.index);
     if (!opening && value === before) return;
+    this.kernelPath?.flush();
     this.core.setPortMtu(spec.index, value);
     if (typeof mtu !== 'number') this.log('warn', 'port MTU unknown: packets too big for it are not answered with ICMP', { port: spec.name, error: mtu });
     else if (opening) this.log('debug', 'port MTU', { port: spec.name, mtu });
@@ -466,6 +503,7 @@ class Worker {
     this.idler?.setPorts(this.ports);
     // a port removed at runtime (its pod deleted) takes a persistent TAP along: nothing leaks
     try { port.close({ removeInterface: true }); } catch (e) { this.log('warn', 'closing a removed port failed', { port: port.name, error: (e as Error).message }); }
+    this.kernelPath?.detach(index);
     this.dropSpec(index);
     this.kinds.delete(index);
     this.core.setPortMtu(index, 0);
@@ -484,6 +522,8 @@ class Worker {
 
   private handle(m: ToWorker): void {
     try {
+      // what the kernel path's entries were made from may change: they stop first
+      if (this.kernelPath && FLUSHES_KERNEL_PATH.has(m.type)) this.kernelPath.flush();
       switch (m.type) {
         case 'apply': {
           // O(diff): the Ir is patched in place (undone if the table write refuses the diff),
@@ -539,6 +579,11 @@ class Worker {
           if (this.batches) { c.global.slowpath_batches = this.batches; c.global.slowpath_frames = this.frames; }
           // idle waits a posted message ended early (coalesced: several messages may share one)
           c.global.worker_wakeups = this.wake.taken + (this.waker ? this.native!.nativeAddon().wakerStats(this.waker).taken : 0);
+          if (this.kernelPath) {
+            const k = this.kernelPath.stats();
+            c.global.kernel_path_frames = k.frames; c.global.kernel_path_bytes = k.bytes; c.global.kernel_path_declined = k.declined;
+            c.global.kernel_path_entries_set = k.entriesSet; c.global.kernel_path_flushes = k.flushes;
+          }
           if (this.steering) {
             const st = this.steering.stats;
             c.global.steer_handed_off = st.handedOff; c.global.steer_handed_on = st.handedOn; c.global.steer_received = st.received; c.global.steer_ring_full = st.ringFull;
@@ -866,6 +911,7 @@ class Worker {
     const clock = () => perf.now();
     const lp = this.loopMs;
     const idler = this.idler!;
+    const kernelPath = this.kernelPath;
     let waitFrom = -1;           // the clock when an idle wait began (-1: none to account)
     let waited = false;          // the last iteration ended in an idle wait (idler.mayHaveFrames holds)
     while (!this.stopping) {
@@ -933,6 +979,9 @@ class Worker {
         const t4 = tEnd = clock();
         if (n > 0) { lp.rx += t1 - t0; lp.core += t2 - t1; lp.slow += t3 - t2; } else lp.slow += t3 - t0;
         lp.tx += t4 - t3;
+        // the flows whose next frames the kernel can forward, after this burst's frames left
+        // (they go first); not while a trace or capture must see every frame
+        if (kernelPath && n > 0 && !this.observer.active) { kernelPath.feed(core, n, now); tEnd = clock(); lp.slow += tEnd - t4; }
       } else if (n > 0) {
         // everything dropped or consumed: rx, core and slow path still cost time
         tEnd = clock();
@@ -965,6 +1014,7 @@ class Worker {
       }
     }
     for (const p of this.ports) { try { p.close(); } catch { /* closing anyway */ } }
+    this.kernelPath?.close();   // after the ports: their XDP programs pass frames to its tc program
     this.closeWaker();
     this.post({ type: 'reply', id: this.stopId, ok: true, value: { stopped: true } });
   }

@@ -52,7 +52,22 @@ export interface NativeAddon {
     ringVersion?: 2 | 3, frameSize?: number, offloads?: boolean, fanoutProgram?: Uint8Array | null, otherHost?: boolean, ownMac?: string | null): NativePortInfo;
   /** Throws with code 'ENOXDP' (or 'EPERM', 'EBUSY') when XDP / AF_XDP cannot be used there. */
   openAfXdp(name: string, netns: string | null, offloads?: boolean, rxRing?: number | null, xdpMode?: 'native' | 'generic' | null,
-    queues?: number[] | null, shareWith?: number | null, otherHost?: boolean, ownMac?: string | null): NativePortInfo;
+    queues?: number[] | null, shareWith?: number | null, otherHost?: boolean, ownMac?: string | null, kernelPath?: number | null): NativePortInfo;
+  /** An established-flow path in the kernel (native/src/kernel_path.rs; src/daemon/kernel-path.ts
+   * feeds it): a tcx ingress program on `names` (comma-separated; more with kernelPathAttach) and
+   * its flow table of `capacity` entries. behindXdp: on AF_XDP ports' interfaces, taking only the
+   * frames their XDP program passed to it. Code ENOTCX before Linux 6.6. */
+  kernelPathOpen(names: string, netns: string | null, capacity: number, behindXdp?: boolean): number;
+  /** The program on `name`'s ingress too: its ifindex. */
+  kernelPathAttach(handle: number, name: string, netns: string | null): number;
+  kernelPathDetach(handle: number, name: string): boolean;
+  /** Adds or replaces entries (KERNEL_PATH_ENTRY_SIZE bytes each, kernel_path.rs); returns how many. */
+  kernelPathSet(handle: number, entries: Uint8Array): number;
+  kernelPathRemove(handle: number, keys: Uint8Array): number;
+  /** Every entry stops matching at once: the new generation. */
+  kernelPathFlush(handle: number): number;
+  kernelPathStats(handle: number): { frames: number; bytes: number; declined: number; generation: number };
+  kernelPathClose(handle: number): void;
   info(handle: number): NativePortInfo;
   rxBurst(handle: number, memory: Mem, arenaOff: number, slotSize: number, descOff: number, first: number, max: number, inPortIndex: number): number;
   txBurst(handle: number, memory: Mem, arenaOff: number, slotSize: number, descOff: number, count: number, portIndex: number): number;
@@ -440,6 +455,9 @@ export interface AfXdpPortOptions extends NativePortCommon {
    * true); false leaves them to the kernel, whose IP stack drops them. Set by the port that loads
    * the program (not one that joins it). */
   otherHost?: boolean;
+  /** A kernel path (kernelPathOpen with behindXdp, attached to this interface) whose frames the
+   * XDP program passes to it instead of to the port. */
+  kernelPath?: number;
 }
 
 /** AF_XDP on an existing interface: an XDP program (loaded by the addon with bpf(2)) redirects
@@ -461,13 +479,13 @@ function openAfXdpArgs(o: AfXdpPortOptions): PortArgs {
   const addon = nativeAddon();
   const index = checkIndex(o.index);
   const mac = o.mac !== undefined ? parseMac(o.mac) : undefined;
-  const info = addon.openAfXdp(o.ifname, o.netns ?? null, o.offloads ?? true, o.rxRing ?? null, o.xdpMode ?? null, o.queues ?? null, o.shareWith?.handle ?? null, o.otherHost ?? true, mac ? formatMac(mac) : null);
+  const info = addon.openAfXdp(o.ifname, o.netns ?? null, o.offloads ?? true, o.rxRing ?? null, o.xdpMode ?? null, o.queues ?? null, o.shareWith?.handle ?? null, o.otherHost ?? true, mac ? formatMac(mac) : null, o.kernelPath ?? null);
   return [addon, info, index, o.name, mac ?? parseMac(info.mac)];
 }
 
 /** An AF_XDP port, or — where XDP is unavailable (code ENOXDP/EBUSY) — an AF_PACKET port on the
  * same interface; `fallback` then says why, for the caller's log line. */
-export function openAfXdpOrPacket(opts: AfPacketPortOptions & Pick<AfXdpPortOptions, 'rxRing' | 'xdpMode'>): { port: NativePort; fallback?: string } {
+export function openAfXdpOrPacket(opts: AfPacketPortOptions & Pick<AfXdpPortOptions, 'rxRing' | 'xdpMode' | 'kernelPath'>): { port: NativePort; fallback?: string } {
   try {
     return { port: new AfXdpPort(opts) };
   } catch (e) {
