@@ -169,6 +169,16 @@ test('worker tuning: busy-poll off, worker and control plane at the default nice
   }
 });
 
+test('kernelPath: off by default; on with its lifetime and table size; bad values and more than one worker named with their path', (t) => {
+  t.deepEqual(parseConfig(good).kernelPath, { enabled: false, lifetimeMs: 1000, flows: 65536 });
+  t.deepEqual(parseConfig({ ...good, kernelPath: { enabled: true, lifetimeMs: 250 } }).kernelPath, { enabled: true, lifetimeMs: 250, flows: 65536 });
+  const e = t.throws(() => parseConfig({ ...good, kernelPath: { enabled: 'yes', lifetimeMs: 5, flows: 1 << 23, lifetime: 1 } }), { instanceOf: ConfigError });
+  for (const re of [/kernelPath\.enabled/, /kernelPath\.lifetimeMs/, /kernelPath\.flows/, /kernelPath/]) t.regex(e.message, re);
+  const two = { ...good, workers: 2, ports: good.ports.map((p, i) => ({ ...p, worker: i })) };
+  t.notThrows(() => parseConfig(two), 'two workers without the kernel path');
+  t.regex(t.throws(() => parseConfig({ ...two, kernelPath: { enabled: true } }), { instanceOf: ConfigError }).message, /kernelPath\.enabled: the kernel path runs with one worker \(workers: 2\)/);
+});
+
 test('AF_XDP rxRing, xdpMode and workerCpus: accepted where they apply, bad values named with their path', (t) => {
   const xdp = { name: 'up', type: 'afxdp', ifname: 'x0', role: 'uplink', gateways: ['10.0.0.1'], rxRing: 4096, xdpMode: 'generic' };
   const c = parseConfig({ ...good, ports: [xdp, good.ports[1]], workerCpus: [1] });

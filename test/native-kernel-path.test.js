@@ -4,11 +4,14 @@
 // to a ClusterIP both ways — translated, TTL decremented, checksums right (the server's and the
 // client's sockets drop a datagram whose checksum is wrong) — and are counted; a flush (a table
 // switch) makes every entry stop matching, as does a passed deadline; what the core must see —
-// TTL 1, IPv4 options, fragments, a datagram above the egress MTU, a TCP SYN — passes to the stack. Needs root and Linux 6.6 (tcx).
+// TTL 1, IPv4 options, fragments, a datagram above the egress MTU, a TCP SYN — passes to the stack.
+// With AF_PACKET ports in front (mode 'packet'), every frame goes to the socket or through the
+// path, never both, never neither. Needs root and Linux 6.6 (tcx).
 import test from 'ava';
 import { execFileSync, spawn } from 'node:child_process';
 import { run } from '../dist/src/netns.js';
-import { nativeAddon } from '../dist/src/ports/native.js';
+import { nativeAddon, AfPacketPort } from '../dist/src/ports/native.js';
+import { makeArea, receive } from './lib/native-area.js';
 
 const isRoot = process.getuid?.() === 0;
 const tcx = (() => { const [a, b] = (execFileSync('uname', ['-r']).toString().match(/^(\d+)\.(\d+)/) ?? []).slice(1).map(Number); return a > 6 || (a === 6 && b >= 6); })();
@@ -171,4 +174,48 @@ t0('bad arguments are clear errors', (t) => {
   t.teardown(() => addon.kernelPathClose(h));
   t.regex(t.throws(() => addon.kernelPathSet(h, new Uint8Array(59))).message, /not a multiple of 60/);
   t.regex(t.throws(() => addon.kernelPathRemove(h, new Uint8Array(7))).message, /not a multiple of 20/);
+});
+
+t0('packet mode: with AF_PACKET ports in front (their filter the path\'s), the path\'s frames go through tc and never reach the sockets; the others reach the sockets and are not forwarded; a frame for another MAC is dropped by the filter', async (t) => {
+  const addon = nativeAddon();
+  const srv = spawn('ip', ['netns', 'exec', NS.s, 'python3', '-c', SERVER_PY], { stdio: ['ignore', 'pipe', 'pipe'] });
+  t.teardown(() => srv.kill('SIGKILL'));
+  await new Promise((resolve, reject) => { srv.stdout.once('data', resolve); srv.once('exit', (c) => reject(new Error(`server exited ${c}`))); });
+  const h = addon.kernelPathOpen('', null, 1024);
+  const ports = [];
+  t.teardown(() => { for (const p of ports) p.close(); addon.kernelPathClose(h); });
+  for (const [i, d] of ['r0', 'r1'].entries()) {
+    addon.kernelPathAttach(h, d, NS.r, 'packet');
+    ports.push(new AfPacketPort({ name: d, index: i, ifname: d, netns: NS.r, otherHost: false, kernelPath: h }));
+  }
+  const area = makeArea(256);
+  const drain = (p) => receive(p, area, 1e9, 300).filter((f) => f.len >= 34 && f.bytes[12] === 8 && f.bytes[13] === 0 && f.bytes[23] === 17);
+  for (const p of ports) drain(p);
+  // no entries: the datagrams reach r0's socket (and go no further: the router forwards nothing)
+  t.deepEqual(roundTrips(3), []);
+  t.is(drain(ports[0]).length, 3, 'three datagrams on the client side\'s socket');
+  t.is(addon.kernelPathSet(h, join(flow(17))), 2);
+  const got = roundTrips(20);
+  const atSockets = ports.map((p) => drain(p).length);
+  t.is(got.length, 20, `${JSON.stringify(got)} ${JSON.stringify(addon.kernelPathStats(h))} at the sockets ${atSockets}`);
+  t.true(got.every((g) => g.ok && g.from === `${VIP}:${VPORT}` && g.ttl === 63), JSON.stringify(got[0]));
+  t.is(addon.kernelPathStats(h).frames, 40);
+  t.deepEqual(atSockets, [0, 0], 'none of the forwarded frames reached a socket');
+  // a datagram the path does not take (above its 200-byte limit) reaches the socket only
+  addon.kernelPathSet(h, join(flow(17, 60_000, 200)));
+  t.deepEqual(roundTrips(2, { size: 400 }), []);
+  t.is(drain(ports[0]).length, 2, 'the large datagrams went to the socket');
+  t.is(addon.kernelPathStats(h).frames, 40, 'and not through the path');
+  t.is(addon.kernelPathStats(h).declined, 0);
+  // a frame addressed to another MAC: the filter drops it, the path does not take it
+  ip('-n', NS.c, 'neigh', 'replace', '10.131.0.1', 'lladdr', '02:00:00:00:0e:0e', 'dev', 'c0');
+  try {
+    t.deepEqual(roundTrips(2), []);
+    t.is(drain(ports[0]).length, 0, 'another host\'s frames are not the socket\'s');
+    t.is(addon.kernelPathStats(h).frames, 40, 'nor the path\'s');
+  } finally {
+    ip('-n', NS.c, 'neigh', 'replace', '10.131.0.1', 'lladdr', MAC.r0, 'dev', 'c0');
+  }
+  addon.kernelPathSet(h, join(flow(17)));
+  t.is(roundTrips(5).length, 5, 'and the flow through the path again');
 });

@@ -86,6 +86,10 @@ pub struct PacketOpts {
     /// the MAC the port answers ARP/ND with, which the filter compares with (None: the
     /// interface's when the port opens)
     pub own_mac: Option<[u8; 6]>,
+    /// a kernel path whose tc program (kernel_path::Mode::Packet) is on the interface: the
+    /// socket's filter is then its (kernel_path::KernelPath::socket_filter), which also skips the
+    /// frames that path takes
+    pub kernel_path: Option<std::sync::Arc<std::sync::Mutex<crate::kernel_path::KernelPath>>>,
 }
 
 pub struct Packet {
@@ -206,7 +210,11 @@ pub fn open(o: PacketOpts) -> NResult<(Link, Packet)> {
         let mut r = IfReq::new(n);
         ffi::ioctl_ifreq(s, ffi::SIOCGIFHWADDR, &mut r).map_err(|e| NErr::errno(e, format!("read MAC of '{n}'")))?;
         // before bind: no frame is queued unfiltered
-        if !o.other_host {
+        if let Some(k) = &o.kernel_path {
+            let own = if o.other_host { None } else { Some(o.own_mac.unwrap_or(r.hwaddr())) };
+            let prog = crate::kernel_path::lock(k).socket_filter(own)?;
+            ffi::attach_bpf(s, &prog).map_err(|e| NErr::errno(e, format!("SO_ATTACH_BPF (the kernel path's filter) on '{n}'")))?;
+        } else if !o.other_host {
             ffi::attach_filter(s, &ffi::other_host_filter(o.own_mac.unwrap_or(r.hwaddr())))
                 .map_err(|e| NErr::errno(e, format!("SO_ATTACH_FILTER (frames for other hosts) on '{n}'")))?;
         }

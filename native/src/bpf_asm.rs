@@ -98,6 +98,10 @@ impl Asm {
     pub fn sub(&mut self, dst: Reg, src: Reg) {
         self.push(BPF_ALU64 | 0x10 | BPF_X, dst, src, 0, 0);
     }
+    /// dst >>= imm (logical)
+    pub fn rsh_imm(&mut self, dst: Reg, imm: i32) {
+        self.push(BPF_ALU64 | 0x70 | BPF_K, dst, 0, 0, imm);
+    }
     pub fn and_imm(&mut self, dst: Reg, imm: i32) {
         self.push(BPF_ALU64 | 0x50 | BPF_K, dst, 0, 0, imm);
     }

@@ -131,6 +131,8 @@ pub const PACKET_VNET_HDR: c_int = 15;
 pub const SO_RCVBUFFORCE: c_int = 33;
 /// SO_ATTACH_FILTER: the socket's classic BPF filter (a frame it returns 0 for is not queued)
 pub const SO_ATTACH_FILTER: c_int = 26;
+/// SO_ATTACH_BPF: an eBPF socket filter program (its fd) as the socket's receive filter
+pub const SO_ATTACH_BPF: c_int = 50;
 pub const PACKET_MR_PROMISC: u16 = 1;
 pub const TPACKET_V2: c_int = 1;
 pub const TPACKET_V3: c_int = 2;
@@ -526,6 +528,12 @@ pub fn attach_filter(fd: RawFd, prog: &[SockFilter]) -> Result<(), i32> {
     setsockopt_raw(fd, SOL_SOCKET, SO_ATTACH_FILTER, &fp)
 }
 
+/// Attaches the eBPF socket filter `prog` as the socket's receive filter (SO_ATTACH_BPF).
+pub fn attach_bpf(fd: RawFd, prog: &OwnedFd) -> Result<(), i32> {
+    let v: c_int = prog.as_raw_fd();
+    setsockopt_raw(fd, SOL_SOCKET, SO_ATTACH_BPF, &v)
+}
+
 /// Sets the classic BPF program of the PACKET_FANOUT_CBPF group `fd` belongs to (its return
 /// value, modulo the group's members, picks the socket). The kernel copies the program.
 pub fn set_fanout_cbpf(fd: RawFd, prog: &[SockFilter]) -> Result<(), i32> {
@@ -795,9 +803,12 @@ fn check(status: napi_status, what: &str) -> NResult<()> {
 
 /// Arguments and value factory of one N-API callback. The lifetime ties borrowed JS memory
 /// (ArrayBuffer contents) to the callback, which is as long as N-API guarantees it.
+/// The most arguments a function reads (openAfPacket's 17); more are ignored.
+const MAX_ARGS: usize = 20;
+
 pub struct Js<'a> {
     env: napi_env,
-    argv: [napi_value; 16],
+    argv: [napi_value; MAX_ARGS],
     argc: usize,
     _scope: PhantomData<&'a ()>,
 }
@@ -1037,9 +1048,9 @@ fn throw(env: napi_env, code: &str, msg: &str) {
 /// The single C entry point for every exported function: the Rust handler travels in `data`.
 /// Errors become JS exceptions with `code`; a panic is caught here so it never unwinds into node.
 unsafe extern "C" fn trampoline(env: napi_env, info: napi_callback_info) -> napi_value {
-    let mut js = Js { env, argv: [std::ptr::null_mut(); 16], argc: 16, _scope: PhantomData };
+    let mut js = Js { env, argv: [std::ptr::null_mut(); MAX_ARGS], argc: MAX_ARGS, _scope: PhantomData };
     let mut data: *mut c_void = std::ptr::null_mut();
-    // SAFETY: argv has room for argc (16) values; env/info are the ones node passed us.
+    // SAFETY: argv has room for argc (MAX_ARGS) values; env/info are the ones node passed us.
     let st = unsafe { napi_get_cb_info(env, info, &mut js.argc, js.argv.as_mut_ptr(), std::ptr::null_mut(), &mut data) };
     if st != NAPI_OK || data.is_null() {
         throw(env, "EINVAL", "wdp-native: cannot read call arguments");
@@ -1089,7 +1100,7 @@ impl Exports {
     }
 
     pub fn value(&self, name: &str, make: impl FnOnce(&Js<'_>) -> NResult<napi_value>) -> NResult<()> {
-        let js = Js { env: self.env, argv: [std::ptr::null_mut(); 16], argc: 0, _scope: PhantomData };
+        let js = Js { env: self.env, argv: [std::ptr::null_mut(); MAX_ARGS], argc: 0, _scope: PhantomData };
         let v = make(&js)?;
         let cname = cstring(name)?;
         // SAFETY: exports is the object node passed to module init; v is a live value.
@@ -1252,6 +1263,7 @@ pub const BPF_MAP_TYPE_PERCPU_ARRAY: u32 = 6;
 pub const BPF_MAP_TYPE_LRU_HASH: u32 = 9;
 pub const BPF_MAP_TYPE_XSKMAP: u32 = 17;
 pub const BPF_PROG_TYPE_SCHED_CLS: u32 = 3;
+pub const BPF_PROG_TYPE_SOCKET_FILTER: u32 = 1;
 pub const BPF_TCX_INGRESS: u32 = 46;
 pub const BPF_PROG_TYPE_XDP: u32 = 6;
 pub const BPF_XDP: u32 = 37;

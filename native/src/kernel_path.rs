@@ -6,11 +6,15 @@
 //! every entry stops matching at once) and a deadline after which the next frame goes through the
 //! core again (which refreshes its conntrack, affinity and counters, and the worker the entry).
 //! Frames that must see the core always pass: TCP SYN/FIN/RST, fragments, IPv4 options, TTL < 2,
-//! frames above the egress MTU, anything not IPv4 TCP/UDP. docs/performance.md, "An
-//! established-flow path in the kernel", has what it costs and why it sits at tc on veth.
+//! frames above the egress MTU (a super-frame: its segments), frames addressed to another MAC,
+//! anything not IPv4 TCP/UDP. docs/performance.md, "An established-flow path in the kernel", has
+//! what it costs and why it sits at tc on veth.
 //!
-//! The worker fills the table (src/daemon/kernel-path.ts) behind AF_XDP ports: their XDP program
-//! (afxdp.rs) passes a frame this path will take on to tc, tagged, instead of to the worker.
+//! The worker fills the table (src/daemon/kernel-path.ts) from the core's decisions. What feeds the
+//! worker decides which tc program an interface gets (Mode): behind an AF_XDP port, the port's XDP
+//! program (afxdp.rs) runs the same match (emit_match) and passes a frame this path takes on to tc
+//! instead of to the worker; behind an AF_PACKET port, the socket's filter (filter_program) runs it
+//! and leaves such a frame to tc through a per-CPU handoff slot.
 //!
 //! Flow key (KEY_SIZE bytes, the frame as it arrives):
 //!   0 ingress ifindex u32 | 4 saddr | 8 daddr | 12 sport | 14 dport | 16 protocol u8 | 17 zero[3]
@@ -56,6 +60,10 @@ const TCX_NEXT: i32 = -1;
 // struct __sk_buff
 const SKB_LEN: i16 = 0;
 const SKB_INGRESS_IFINDEX: i16 = 36;
+const SKB_IFINDEX: i16 = 40;
+const SKB_GSO_SIZE: i16 = 176;
+/// emit_match's stack slot for the L4 header's length (TCP's data offset, UDP's 8): FP-48
+const L4_HEADER_LEN: i16 = -48;
 const SKB_DATA: i16 = 76;
 const SKB_DATA_END: i16 = 80;
 // struct xdp_md
@@ -103,17 +111,48 @@ pub fn differences(old: &[u8; 12], new: &[u8; 12]) -> (u32, u32, u32) {
 pub enum Hook {
     Tc,
     Xdp,
+    /// an AF_PACKET socket's filter: the headers copied to the stack (no direct packet access)
+    Socket,
 }
 
 impl Hook {
     fn data(self) -> i16 {
-        if self == Hook::Tc { SKB_DATA } else { XDP_DATA }
+        if self == Hook::Xdp { XDP_DATA } else { SKB_DATA }
     }
     fn data_end(self) -> i16 {
-        if self == Hook::Tc { SKB_DATA_END } else { XDP_DATA_END }
+        if self == Hook::Xdp { XDP_DATA_END } else { SKB_DATA_END }
     }
     fn ingress_ifindex(self) -> i16 {
-        if self == Hook::Tc { SKB_INGRESS_IFINDEX } else { XDP_INGRESS_IFINDEX }
+        match self {
+            Hook::Xdp => XDP_INGRESS_IFINDEX,
+            Hook::Tc => SKB_INGRESS_IFINDEX,
+            // (a socket filter's ingress_ifindex reads 0: the device the socket is bound to)
+            Hook::Socket => SKB_IFINDEX,
+        }
+    }
+}
+
+/// What feeds an interface's frames to the worker, and so which tc program runs there.
+#[derive(Clone, Copy, PartialEq, Debug)]
+pub enum Mode {
+    /// nothing in front: tc checks everything (native-kernel-path's test)
+    Alone,
+    /// an AF_XDP port: its XDP program checked the entry's generation and deadline and passes
+    /// the frames it matched (tc checks the rest again)
+    Xdp,
+    /// an AF_PACKET port: its socket filter (socket_filter()) skips the frames it matched and
+    /// hands each to tc through the per-CPU handoff slot; tc takes exactly those
+    Packet,
+}
+
+impl Mode {
+    pub fn parse(s: &str) -> NResult<Mode> {
+        match s {
+            "alone" => Ok(Mode::Alone),
+            "xdp" => Ok(Mode::Xdp),
+            "packet" => Ok(Mode::Packet),
+            _ => Err(NErr::new("EINVAL", format!("kernel path mode must be \"xdp\", \"packet\" or \"alone\", got \"{s}\""))),
+        }
     }
 }
 
@@ -145,10 +184,11 @@ pub fn emit_match(p: &mut Asm, hook: Hook, maps: MatchMaps, fresh: Option<i32>, 
     p.jump_imm(Cond::Ne, R4, 0x0008, miss); // ethertype IPv4 (as loaded)
     // the destination MAC, kept for the check against the entry's (a frame flooded to this port,
     // addressed to another host, is not this path's): on the stack below the key
-    p.load(Size::W, R4, R2, 0);
-    p.store(Size::W, FP, -40, R4);
-    p.load(Size::H, R4, R2, 4);
-    p.store(Size::H, FP, -36, R4);
+    // (in halves: the socket filter's copy on the stack is 2-byte aligned here, 4-byte aligned at the addresses)
+    for off in [0, 2, 4] {
+        p.load(Size::H, R4, R2, off);
+        p.store(Size::H, FP, -40 + off, R4);
+    }
     p.load(Size::B, R4, R2, 14);
     p.jump_imm(Cond::Ne, R4, 0x45, miss); // version 4, no options
     p.load(Size::H, R4, R2, 20);
@@ -159,6 +199,7 @@ pub fn emit_match(p: &mut Asm, hook: Hook, maps: MatchMaps, fresh: Option<i32>, 
     p.load(Size::B, R5, R2, 23);
     p.mov_imm(R8, UDP_CSUM);
     p.mov_imm(R9, F_MARK_MANGLED_0);
+    p.store_imm(Size::W, FP, L4_HEADER_LEN, 8);
     p.jump_imm(Cond::Eq, R5, 17, "match_key");
     p.jump_imm(Cond::Ne, R5, 6, miss);
     p.load(Size::B, R4, R2, 47);
@@ -166,6 +207,10 @@ pub fn emit_match(p: &mut Asm, hook: Hook, maps: MatchMaps, fresh: Option<i32>, 
     p.jump_imm(Cond::Ne, R4, 0, miss);
     p.mov_imm(R8, TCP_CSUM);
     p.mov_imm(R9, 0);
+    p.load(Size::B, R4, R2, 46);
+    p.and_imm(R4, 0xf0);
+    p.rsh_imm(R4, 2); // the data offset's words as bytes
+    p.store(Size::W, FP, L4_HEADER_LEN, R4);
     p.label("match_key");
     p.load(Size::W, R4, R6, hook.ingress_ifindex());
     p.store(Size::W, FP, -24, R4);
@@ -197,14 +242,23 @@ pub fn emit_match(p: &mut Asm, hook: Hook, maps: MatchMaps, fresh: Option<i32>, 
         p.load(Size::DW, R1, R7, 8);
         p.jump_reg(Cond::Ge, R0, R1, miss); // due to be seen by the core
     }
-    // the IP packet's length against the egress MTU: above it the core answers or fragments
-    if hook == Hook::Tc {
+    // the IP packet's length against the egress MTU: above it the core answers or fragments. A
+    // super-frame (GSO: a local sender's TSO, or GRO) is its segments': segment size + headers
+    if hook != Hook::Xdp {
+        p.load(Size::W, R1, R6, SKB_GSO_SIZE);
+        p.jump_imm(Cond::Eq, R1, 0, "match_len");
+        p.load(Size::W, R2, FP, L4_HEADER_LEN);
+        p.add(R1, R2);
+        p.add_imm(R1, 20 + ETH_LEN);
+        p.jump("match_mtu");
+        p.label("match_len");
         p.load(Size::W, R1, R6, SKB_LEN);
     } else {
         p.load(Size::W, R1, R6, XDP_DATA_END);
         p.load(Size::W, R2, R6, XDP_DATA);
         p.sub(R1, R2);
     }
+    p.label("match_mtu");
     p.add_imm(R1, -ETH_LEN);
     p.load(Size::H, R2, R7, 52);
     p.jump_reg(Cond::Gt, R1, R2, miss);
@@ -236,17 +290,33 @@ fn count(p: &mut Asm, counters: i32, off: i16, add_len: bool, done: &'static str
     }
 }
 
-/// The tcx program over maps `flows`, `state` (the generation) and `counters` (per CPU: frames,
-/// bytes, frames declined behind XDP). r6 = skb, r7 = the flow's value, r8 = the L4 checksum's
-/// offset, r9 = the L4 helpers' extra flags. `behind_xdp`: the interface's frames reach tc only
-/// when its XDP program passed them (an AF_XDP port's, afxdp.rs), which checked the entry's
-/// generation and deadline (with a margin): here they are not checked again — a flush or the
-/// deadline a few µs later must not send a frame the worker never saw up the node's stack — and a
-/// frame addressed to this port's MAC that no longer matches (its entry evicted meanwhile) is
-/// counted as declined.
-fn program(flows: i32, state: i32, counters: i32, behind_xdp: bool) -> Vec<u64> {
+/// The key emit_match built (FP-24, KEY_SIZE bytes) against the handoff slot at r0 (KEY_SIZE
+/// bytes, then the flag u32): a mismatch or an empty slot jumps to `other`.
+fn emit_handoff_is(p: &mut Asm, other: &'static str) {
+    p.load(Size::W, R1, R0, KEY_SIZE as i16);
+    p.jump_imm(Cond::Eq, R1, 0, other);
+    for off in (0..KEY_SIZE as i16).step_by(4) {
+        p.load(Size::W, R1, R0, off);
+        p.load(Size::W, R2, FP, -24 + off);
+        p.jump_reg(Cond::Ne, R1, R2, other);
+    }
+}
+
+/// The tcx program for interfaces of `mode` over maps `flows`, `state` (the generation),
+/// `counters` (per CPU: frames, bytes, frames declined) and `handoff` (per CPU, Mode::Packet).
+/// r6 = skb, r7 = the flow's value, r8 = the L4 checksum's offset, r9 = the L4 helpers' extra
+/// flags. Mode::Xdp: the frames reaching tc are the ones the XDP program passed, which checked the
+/// entry's generation and deadline (with a margin); they are not checked again — a flush or the
+/// deadline a few µs later must not send a frame the worker never saw up the node's stack — and
+/// one addressed to this port's MAC that no longer matches (its entry evicted meanwhile) is
+/// counted as declined. Mode::Packet: the socket filter ran on this very skb just before, on this
+/// CPU, and left the key of a frame it skipped in the handoff slot; tc takes the frame exactly when
+/// its key is the slot's (and empties the slot), so every frame goes to the worker or through
+/// here, never both, never neither (an entry evicted in between: declined).
+fn program(flows: i32, state: i32, counters: i32, handoff: i32, mode: Mode) -> Vec<u64> {
     let mut p = Asm::new();
-    let declined = if behind_xdp { "declined" } else { "next" };
+    let declined = if mode == Mode::Alone { "next" } else { "declined" };
+    let maps = MatchMaps { flows, state };
     p.mov(R6, R1);
     packet(&mut p, Hook::Tc);
     p.jump_reg(Cond::Ge, R3, R4, "linear");
@@ -254,11 +324,35 @@ fn program(flows: i32, state: i32, counters: i32, behind_xdp: bool) -> Vec<u64> 
     p.mov(R1, R6);
     p.mov_imm(R2, HEADERS);
     p.call(SKB_PULL_DATA);
-    p.jump_imm(Cond::Ne, R0, 0, declined);
+    p.jump_imm(Cond::Ne, R0, 0, "next");
     packet(&mut p, Hook::Tc);
-    p.jump_reg(Cond::Gt, R4, R3, declined);
+    p.jump_reg(Cond::Gt, R4, R3, "next");
     p.label("linear");
-    emit_match(&mut p, Hook::Tc, MatchMaps { flows, state }, if behind_xdp { None } else { Some(0) }, declined);
+    match mode {
+        Mode::Alone => emit_match(&mut p, Hook::Tc, maps, Some(0), "next"),
+        Mode::Xdp => emit_match(&mut p, Hook::Tc, maps, None, "declined"),
+        Mode::Packet => {
+            // the slot: read and emptied whatever this frame turns out to be
+            emit_match(&mut p, Hook::Tc, maps, None, "slot_miss");
+            p.map_lookup(handoff, -28);
+            p.jump_imm(Cond::Eq, R0, 0, "next");
+            emit_handoff_is(&mut p, "slot_other");
+            p.store_imm(Size::W, R0, KEY_SIZE as i16, 0);
+            p.jump("rewrite");
+            p.label("slot_other");
+            p.store_imm(Size::W, R0, KEY_SIZE as i16, 0);
+            p.jump("next");
+            // no entry (any more): the slot's key may still be this frame's (evicted in between)
+            p.label("slot_miss");
+            p.map_lookup(handoff, -28);
+            p.jump_imm(Cond::Eq, R0, 0, "next");
+            p.load(Size::W, R1, R0, KEY_SIZE as i16);
+            p.store_imm(Size::W, R0, KEY_SIZE as i16, 0);
+            p.jump_imm(Cond::Ne, R1, 0, "declined");
+            p.jump("next");
+        }
+    }
+    p.label("rewrite");
     // the rewrite: fresh packet pointers (the calls above invalidated them)
     packet(&mut p, Hook::Tc);
     p.jump_reg(Cond::Gt, R4, R3, declined);
@@ -286,7 +380,7 @@ fn program(flows: i32, state: i32, counters: i32, behind_xdp: bool) -> Vec<u64> 
     p.mov_imm(R2, 0);
     p.call(REDIRECT);
     p.exit();
-    if behind_xdp {
+    if mode != Mode::Alone {
         p.label("declined");
         count(&mut p, counters, 16, false, "next");
     }
@@ -296,12 +390,65 @@ fn program(flows: i32, state: i32, counters: i32, behind_xdp: bool) -> Vec<u64> 
     p.finish()
 }
 
+/// An AF_PACKET port's receive filter with the kernel path behind it (Mode::Packet): with
+/// `own_mac`, a unicast frame addressed to another MAC is dropped (ffi::other_host_filter's rule);
+/// a frame the kernel path takes is not queued to the socket — its key goes to this CPU's handoff
+/// slot, where tc finds it next; everything else is. The headers are copied to the stack (a
+/// socket filter has no direct packet access): r2 points there.
+fn filter_program(maps: MatchMaps, handoff: i32, own_mac: Option<[u8; 6]>) -> Vec<u64> {
+    const SKB_LOAD_BYTES: i32 = 26;
+    // HEADERS bytes at fp-106..fp-53, below the MAC and the key (fp-40..); the stack must be read
+    // aligned: the addresses (frame offsets 26, 30, 34) land on 4-byte boundaries
+    const COPY: i16 = -106;
+    let mut p = Asm::new();
+    p.mov(R6, R1);
+    let load = |p: &mut Asm, n: i32| {
+        p.mov(R1, R6);
+        p.mov_imm(R2, 0);
+        p.mov(R3, FP);
+        p.add_imm(R3, COPY as i32);
+        p.mov_imm(R4, n);
+        p.call(SKB_LOAD_BYTES);
+    };
+    if let Some(m) = own_mac {
+        let half = |i: usize| i32::from(u16::from_ne_bytes([m[i], m[i + 1]]));
+        load(&mut p, 6);
+        p.jump_imm(Cond::Ne, R0, 0, "drop"); // shorter than a MAC
+        p.load(Size::B, R5, FP, COPY);
+        p.and_imm(R5, 1); // the group bit: broadcast, multicast
+        p.jump_imm(Cond::Ne, R5, 0, "accept");
+        for i in [0, 2, 4] {
+            p.load(Size::H, R5, FP, COPY + i as i16);
+            p.jump_imm(Cond::Ne, R5, half(i), "drop");
+        }
+    }
+    load(&mut p, HEADERS);
+    p.jump_imm(Cond::Ne, R0, 0, "accept"); // shorter than the headers: not the path's
+    p.mov(R2, FP);
+    p.add_imm(R2, COPY as i32);
+    emit_match(&mut p, Hook::Socket, maps, Some(0), "accept");
+    p.map_lookup(handoff, -28);
+    p.jump_imm(Cond::Eq, R0, 0, "accept");
+    for off in (0..KEY_SIZE as i16).step_by(4) {
+        p.load(Size::W, R1, FP, -24 + off);
+        p.store(Size::W, R0, off, R1);
+    }
+    p.store_imm(Size::W, R0, KEY_SIZE as i16, 1);
+    p.label("drop");
+    p.mov_imm(R0, 0);
+    p.exit();
+    p.label("accept");
+    p.mov_imm(R0, -1); // the whole frame
+    p.exit();
+    p.finish()
+}
+
 fn map_create(kind: u32, key: u32, value: u32, entries: u32, what: &str) -> NResult<OwnedFd> {
     ffi::bpf_map_create(kind, key, value, entries).map_err(|e| NErr::errno(e, format!("kernel path: {what} map create")))
 }
 
-fn load_program(insns: &[u64]) -> NResult<OwnedFd> {
-    ffi::bpf_prog_load(ffi::BPF_PROG_TYPE_SCHED_CLS, b"wdp_kpth", insns).map_err(|(e, log)| {
+fn load_program(kind: u32, insns: &[u64]) -> NResult<OwnedFd> {
+    ffi::bpf_prog_load(kind, b"wdp_kpth", insns).map_err(|(e, log)| {
         let tail: Vec<&str> = log.lines().rev().take(6).collect();
         NErr::errno(e, format!("kernel path: program load (verifier: {})", tail.into_iter().rev().collect::<Vec<_>>().join(" | ")))
     })
@@ -311,39 +458,50 @@ pub struct KernelPath {
     flows: OwnedFd,
     state: OwnedFd,
     counters: OwnedFd,
-    prog: OwnedFd,
+    handoff: OwnedFd,
+    /// the tc program of each mode, loaded when an interface first needs it
+    progs: Vec<(Mode, OwnedFd)>,
     /// tcx links by interface (name, ifindex): the path is live on an interface while its link is
     links: Vec<(String, u32, OwnedFd)>,
     generation: u32,
     cpus: usize,
 }
 
-/// Bytes of a CPU's counters: frames, bytes, frames declined (behind XDP).
+/// Bytes of a CPU's counters: frames, bytes, frames declined (behind XDP or a socket filter).
 const COUNTERS_SIZE: usize = 24;
 
 impl KernelPath {
-    /// The maps, the program, and a tcx ingress link on each of `names` (in `netns`; more with
-    /// attach). `behind_xdp`: the interfaces are AF_XDP ports' (see program()). Error code ENOTCX
-    /// where the kernel has no tcx (before Linux 6.6).
-    pub fn open(names: &[String], netns: Option<&str>, capacity: u32, behind_xdp: bool) -> NResult<KernelPath> {
+    /// The maps, and the tc program on each of `names` (in `netns`) in Mode::Alone; more
+    /// interfaces with attach. Error code ENOTCX where the kernel has no tcx (before Linux 6.6).
+    pub fn open(names: &[String], netns: Option<&str>, capacity: u32) -> NResult<KernelPath> {
         let flows = map_create(ffi::BPF_MAP_TYPE_LRU_HASH, KEY_SIZE as u32, VALUE_SIZE as u32, capacity, "flow")?;
         let state = map_create(ffi::BPF_MAP_TYPE_ARRAY, 4, 4, 1, "state")?;
         let counters = map_create(ffi::BPF_MAP_TYPE_PERCPU_ARRAY, 4, COUNTERS_SIZE as u32, 1, "counter")?;
-        let prog = load_program(&program(flows.as_raw_fd(), state.as_raw_fd(), counters.as_raw_fd(), behind_xdp))?;
-        let mut k = KernelPath { flows, state, counters, prog, links: Vec::new(), generation: 0, cpus: possible_cpus() };
+        let handoff = map_create(ffi::BPF_MAP_TYPE_PERCPU_ARRAY, 4, KEY_SIZE as u32 + 4, 1, "handoff")?;
+        let mut k = KernelPath { flows, state, counters, handoff, progs: Vec::new(), links: Vec::new(), generation: 0, cpus: possible_cpus() };
         for n in names {
-            k.attach(n, netns)?;
+            k.attach(n, netns, Mode::Alone)?;
         }
         Ok(k)
     }
 
-    /// The program on `name`'s ingress (in `netns`): its ifindex. Attached already: the same.
-    pub fn attach(&mut self, name: &str, netns: Option<&str>) -> NResult<u32> {
+    fn prog(&mut self, mode: Mode) -> NResult<&OwnedFd> {
+        if !self.progs.iter().any(|p| p.0 == mode) {
+            let insns = program(self.flows.as_raw_fd(), self.state.as_raw_fd(), self.counters.as_raw_fd(), self.handoff.as_raw_fd(), mode);
+            let fd = load_program(ffi::BPF_PROG_TYPE_SCHED_CLS, &insns)?;
+            self.progs.push((mode, fd));
+        }
+        Ok(&self.progs.iter().find(|p| p.0 == mode).unwrap().1)
+    }
+
+    /// The tc program for `mode` on `name`'s ingress (in `netns`): its ifindex. Attached already
+    /// (in whatever mode): the same.
+    pub fn attach(&mut self, name: &str, netns: Option<&str>, mode: Mode) -> NResult<u32> {
         if let Some(l) = self.links.iter().find(|l| l.0 == name) {
             return Ok(l.1);
         }
         let n = name.to_string();
-        let prog = self.prog.try_clone().map_err(|e| NErr::new("EIO", format!("kernel path: {e}")))?;
+        let prog = self.prog(mode)?.try_clone().map_err(|e| NErr::new("EIO", format!("kernel path: {e}")))?;
         let (ifindex, link) = crate::netns::run_in(netns, move || {
             let ifindex = ffi::nametoindex(&n)?;
             if ifindex == 0 {
@@ -369,9 +527,15 @@ impl KernelPath {
         self.links.len() != before
     }
 
-    /// The maps the XDP program of an AF_XDP port behind which this path runs matches against.
+    /// The maps the XDP program of an AF_XDP port in front of this path matches against (Mode::Xdp).
     pub fn match_maps(&self) -> MatchMaps {
         MatchMaps { flows: self.flows.as_raw_fd(), state: self.state.as_raw_fd() }
+    }
+
+    /// The receive filter of an AF_PACKET port in front of this path (Mode::Packet; see
+    /// filter_program), loaded for the port to attach (SO_ATTACH_BPF).
+    pub fn socket_filter(&self, own_mac: Option<[u8; 6]>) -> NResult<OwnedFd> {
+        load_program(ffi::BPF_PROG_TYPE_SOCKET_FILTER, &filter_program(self.match_maps(), self.handoff.as_raw_fd(), own_mac))
     }
 
     /// Adds or replaces entries (ENTRY_SIZE bytes each, the layout above) under the current

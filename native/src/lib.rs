@@ -5,7 +5,9 @@
 //!           offloads = true) -> PortInfo
 //!   openAfPacket(name, netns|null, blockSize, blockCount, blockTimeoutMs, fanoutGroup (-1 = none),
 //!                fanoutMode, promisc, ignoreOutgoing, qdiscBypass, ringVersion = 3, frameSize = 2048,
-//!                offloads = true, fanoutProgram = null, otherHost = true, ownMac = null) -> PortInfo
+//!                offloads = true, fanoutProgram = null, otherHost = true, ownMac = null,
+//!                kernelPath = null | handle of a kernel path attached to the interface in mode
+//!                'packet': the socket filter then skips the frames it takes) -> PortInfo
 //!                (fanoutProgram: classic BPF instructions, 8 bytes each as struct sock_filter in
 //!                little-endian, for fanoutMode 6 = PACKET_FANOUT_CBPF; otherHost false: unicast
 //!                frames addressed to another MAC than the interface's at open are dropped by a
@@ -17,7 +19,7 @@
 //!                and XSKMAP this one joins with its queues, otherHost = true: false passes unicast
 //!                frames addressed to another MAC (than ownMac, default the interface's) to the
 //!                kernel instead, ownMac = null, kernelPath = null | handle of a kernel path
-//!                (behindXdp) whose program is on the interface: frames it takes pass to it)
+//!                attached to the interface in mode 'xdp': frames it takes pass to it)
 //!                -> PortInfo   (code ENOXDP when XDP/AF_XDP is unavailable)
 //!   info(handle) -> PortInfo            PortInfo = {handle, kind, fd, ifindex, name, mac, netns,
 //!                                                   ringBytes, offloads, persistent, zeroCopy}
@@ -33,8 +35,9 @@
 //!   stats(handle) -> counters          close(handle, removeInterface = false)
 //!   removeTap(name, netns|null, multiQueue = false) -> whether a persistent TAP was deleted
 //!   adviseHugePages(memory) -> bytes marked MADV_HUGEPAGE (the whole 2 MiB pages inside it)
-//!   kernelPathOpen(names "a,b", netns|null, capacity, behindXdp?) -> handle   (ENOTCX before Linux 6.6)
-//!   kernelPathAttach(handle, name, netns|null) -> ifindex   kernelPathDetach(handle, name) -> bool
+//!   kernelPathOpen(names "a,b", netns|null, capacity) -> handle   (ENOTCX before Linux 6.6)
+//!   kernelPathAttach(handle, name, netns|null, mode 'xdp'|'packet'|'alone') -> ifindex
+//!   kernelPathDetach(handle, name) -> bool
 //!   kernelPathSet(handle, entries) -> n   kernelPathRemove(handle, keys) -> n
 //!   kernelPathFlush(handle) -> generation
 //!   kernelPathStats(handle) -> {frames, bytes, declined, generation}
@@ -147,6 +150,7 @@ fn open_af_packet(js: &Js) -> NResult<napi_value> {
         fanout_prog: if js.is_nullish(13) { Vec::new() } else { cbpf_program(js.bytes(13, "fanoutProgram")?)? },
         other_host: opt_bool(js, 14, "otherHost", true)?,
         own_mac: opt_mac(js, 15)?,
+        kernel_path: if js.is_nullish(16) { None } else { Some(kernel_path::get(js.int(16, "kernelPath", 1, u32::MAX as i64)?)?) },
     };
     if (opts.fanout.map(|f| f.1) == Some(ffi::PACKET_FANOUT_CBPF)) != !opts.fanout_prog.is_empty() {
         return Err(NErr::new("EINVAL", "fanoutProgram is given exactly when fanoutMode is 6 (PACKET_FANOUT_CBPF)"));
@@ -472,7 +476,7 @@ fn close(js: &Js) -> NResult<napi_value> {
     js.undefined()
 }
 
-/// kernelPathOpen(names "a,b" (may be empty), netns|null, capacity, behindXdp?) -> handle (kernel_path.rs)
+/// kernelPathOpen(names "a,b" (may be empty; Mode::Alone), netns|null, capacity) -> handle (kernel_path.rs)
 fn kernel_path_open(js: &Js) -> NResult<napi_value> {
     let names: Vec<String> = js.string(0, "names")?.split(',').filter(|s| !s.is_empty()).map(String::from).collect();
     for n in &names {
@@ -480,18 +484,18 @@ fn kernel_path_open(js: &Js) -> NResult<napi_value> {
     }
     let netns = js.opt_string(1, "netns")?.filter(|s| !s.is_empty());
     let capacity = js.int(2, "capacity", 1, 1 << 24)? as u32;
-    let behind_xdp = opt_bool(js, 3, "behindXdp", false)?;
-    let k = kernel_path::KernelPath::open(&names, netns.as_deref(), capacity, behind_xdp)?;
+    let k = kernel_path::KernelPath::open(&names, netns.as_deref(), capacity)?;
     js.num(kernel_path::register(k) as f64)
 }
 
-/// kernelPathAttach(handle, name, netns|null) -> ifindex
+/// kernelPathAttach(handle, name, netns|null, mode 'xdp'|'packet'|'alone') -> ifindex
 fn kernel_path_attach(js: &Js) -> NResult<napi_value> {
     let k = kernel_path::get(handle_arg(js, 0)?)?;
     let name = js.string(1, "name")?;
     device::validate_ifname(&name)?;
     let netns = js.opt_string(2, "netns")?.filter(|s| !s.is_empty());
-    let ifindex = kernel_path::lock(&k).attach(&name, netns.as_deref())?;
+    let mode = kernel_path::Mode::parse(&js.string(3, "mode")?)?;
+    let ifindex = kernel_path::lock(&k).attach(&name, netns.as_deref(), mode)?;
     js.num(ifindex as f64)
 }
 

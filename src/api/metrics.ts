@@ -104,6 +104,13 @@ export class ControlPlaneMetrics {
     new Gauge({ name: 'wdp_conntrack_entries', help: 'Conntrack flows in use', registers: r, collect() {
       this.set(self.snapshot?.global.ct_active ?? 0);
     } });
+    // the kernel path (config kernelPath, src/daemon/kernel-path.ts): frames it forwarded never
+    // reach the core, so they are in none of the counters above
+    const kernelPath = (key: string) => function (this: Counter) {
+      this.reset(); if (self.snapshot) this.inc(self.snapshot.global[key] ?? 0);
+    };
+    new Counter({ name: 'wdp_kernel_path_packets_total', help: 'Packets of established flows forwarded by the kernel path (not in wdp_packets_total)', registers: r, collect: kernelPath('kernel_path_frames') });
+    new Counter({ name: 'wdp_kernel_path_bytes_total', help: 'Bytes of the packets the kernel path forwarded', registers: r, collect: kernelPath('kernel_path_bytes') });
     const perService = (field: 'packets' | 'bytes') => function (this: Counter) {
       this.reset(); if (!self.snapshot) return;
       for (const [idText, c] of Object.entries(self.snapshot.frontends)) {

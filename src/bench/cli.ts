@@ -378,15 +378,17 @@ function registerE2e(bench: Command): void {
     .option('--wdp-bin <path>', "another build's bin/wdp.js as the wdp contender (A/B of versions; default: this one's)")
     .option('--wdp-worker-nice <n>', "wdp's workerNice, -20..19 (default: the daemon's)", intOpt('--wdp-worker-nice', -20, 19))
     .option('--wdp-worker-realtime <prio>', "wdp's workerRealtimePriority, 0..99 (default: the daemon's)", intOpt('--wdp-worker-realtime', 0, 99))
+    .option('--wdp-kernel-path', "wdp with its kernel path on (config kernelPath; Linux 6.6+): established flows forwarded by the kernel")
     .option('--json', 'one JSON object on stdout')
     .option('--plot <file.svg>', 'draw side-by-side bars')
     .option('--quiet', 'no progress on stderr')
-    .action(guarded(async (o: CommonOpts & { seconds: number; rttSamples: number; rttSeconds: number; rounds: number; only?: 'wdp' | 'kernel'; contenders?: Array<typeof contenders[number]>; tests?: Array<typeof tests[number]>; generator: boolean; wdpPort: 'afxdp' | 'afpacket'; wdpBusyPoll?: number; wdpBin?: string; wdpWorkerNice?: number; wdpWorkerRealtime?: number }) => {
+    .action(guarded(async (o: CommonOpts & { seconds: number; rttSamples: number; rttSeconds: number; rounds: number; only?: 'wdp' | 'kernel'; contenders?: Array<typeof contenders[number]>; tests?: Array<typeof tests[number]>; generator: boolean; wdpPort: 'afxdp' | 'afpacket'; wdpBusyPoll?: number; wdpBin?: string; wdpWorkerNice?: number; wdpWorkerRealtime?: number; wdpKernelPath?: boolean }) => {
       if (o.only && o.contenders) throw new Error('--only and --contenders: use one of them');
       const { runE2eBench } = await import('./e2e.js');
       const r = await runE2eBench({
         seconds: o.seconds, rttSamples: o.rttSamples, rttSeconds: o.rttSeconds, rounds: o.rounds, only: o.only, contenders: o.contenders, tests: o.tests,
         generator: o.generator, wdpPort: o.wdpPort, wdpBusyPollUs: o.wdpBusyPoll, wdpBin: o.wdpBin ? resolvePath(o.wdpBin) : undefined, wdpWorkerNice: o.wdpWorkerNice, wdpWorkerRealtime: o.wdpWorkerRealtime, progress: progressFor(o),
+        ...(o.wdpKernelPath ? { wdpExtra: { kernelPath: { enabled: true } } } : {}),
       });
       emit(o, r, () => e2eMarkdown(r), () => e2ePlot(r));
     }));

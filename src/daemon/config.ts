@@ -317,8 +317,8 @@ const configObject = z.object({
   // adaptive busy-poll (src/daemon/worker.ts): after a batch, a worker keeps polling its ports
   // without sleeping for this long before it blocks; 0 = always block when nothing is there
   busyPollUs: z.number().int().min(0).max(100_000).default(BUSY_POLL_US_DEFAULT),
-  // established flows between AF_XDP ports forwarded by the kernel (src/daemon/kernel-path.ts,
-  // docs/performance.md "The kernel path"): one worker only, Linux 6.6 or later (tcx)
+  // established flows between AF_XDP and AF_PACKET ports forwarded by the kernel (src/daemon/kernel-path.ts,
+  // docs/running.md "The kernel path"): one worker only, Linux 6.6 or later (tcx)
   kernelPath: z.object({
     enabled: z.boolean().default(false),
     // how long an entry carries its flow before a frame goes through the core again

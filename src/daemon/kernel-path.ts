@@ -1,20 +1,22 @@
 // The established-flow path in the kernel, as the worker feeds it (config `kernelPath`;
-// native/src/kernel_path.rs has the table and the programs; docs/performance.md, "The kernel
-// path"). The core stays the authority: after each burst the worker looks at the frames the core
+// native/src/kernel_path.rs has the table and the programs; docs/running.md, "The kernel path"). The core stays the authority: after each burst the worker looks at the frames the core
 // forwarded by a conntrack hit and marked as the kernel path's kind (D_AUX, pipeline.ts
 // kernelPathFlow), and for a flow whose state allows it gives the kernel an entry — the frame as
 // it arrived (ingress interface and 5-tuple, from the flow entry) and as it left (MACs, addresses,
 // ports, from the frame in its slot), the egress interface and its MTU, a lifetime. Until the
 // lifetime ends the flow's frames of that direction are forwarded by the kernel (the AF_XDP port's
-// XDP program passes them to the tc program) and never reach the worker; the first one after it
+// XDP program passes them to the tc program, the AF_PACKET port's socket filter leaves them to
+// it) and never reach the worker; the first one after it
 // comes through the core again — conntrack, affinity and counters see the flow at least once a
 // lifetime — and its entry is set anew. Every entry stops at once (a generation flush) when the
 // tables, the node's addresses, a port, an MTU or the flows change, and while a trace or capture
 // runs (it must see every frame).
 //
 // Which flows: IPv4 TCP established with the handshake complete both ways (CTS_TCP_EST and
-// CTF_CONFIRMED: never evicted), UDP streams (CTS_UDP_REPLIED: never evicted); not a flow with the
-// node at an end (its TTL is kept, the kernel path decrements it). Which frames: those the core
+// CTF_CONFIRMED: never evicted), UDP (CTS_UDP, CTS_UDP_REPLIED); not a flow with the node at an end
+// (its TTL is kept, the kernel path decrements it). A UDP flow not yet a stream may be evicted when
+// the flow table is full: its entry then carries it to the same backend until the lifetime ends,
+// and the core decides it afresh after that (as a flow it never saw). Which frames: those the core
 // marks (no SYN/FIN/RST — the state machine sees them —, no IP options, no fragments) and the
 // kernel program checks again (TTL > 1, not above the egress MTU).
 //
@@ -78,29 +80,30 @@ export class KernelPath {
   constructor(private readonly addon: NativeAddon, private readonly opts: KernelPathOptions, flowTimeoutsMs: readonly number[]) {
     // an entry must end well before the flow could time out in the core, which does not see the
     // frames the kernel carries: a quarter of the shortest timeout of the states it takes
-    const shortest = Math.min(flowTimeoutsMs[L.CTS_TCP_EST], flowTimeoutsMs[L.CTS_UDP_REPLIED]);
+    const shortest = Math.min(flowTimeoutsMs[L.CTS_TCP_EST], flowTimeoutsMs[L.CTS_UDP], flowTimeoutsMs[L.CTS_UDP_REPLIED]);
     this.lifetimeMs = Math.max(1, Math.min(opts.lifetimeMs, Math.floor(shortest / 4), 0xffff));
-    this.handle = addon.kernelPathOpen('', opts.netns ?? null, opts.capacity, true);
+    this.handle = addon.kernelPathOpen('', opts.netns ?? null, opts.capacity);
   }
 
-  /** The handle AF_XDP ports give their XDP program (openAfXdp's kernelPath). */
+  /** The handle a port opens with (openAfXdp's and openAfPacket's kernelPath): its XDP program or
+   * socket filter then leaves the path's frames to it. */
   get portHandle(): number { return this.handle; }
 
-  /** The program on port `index`'s interface, before its AF_XDP port opens (the XDP program passes
-   * the path's frames to it). */
-  attach(index: number, ifname: string): void {
+  /** The program on port `index`'s interface, before its port opens: `mode` says which port
+   * ('xdp': AF_XDP, 'packet': AF_PACKET; native/src/kernel_path.rs Mode). */
+  attach(index: number, ifname: string, mode: 'xdp' | 'packet'): void {
     this.names.set(index, ifname);
-    this.addon.kernelPathAttach(this.handle, ifname, this.opts.netns ?? null);
+    this.addon.kernelPathAttach(this.handle, ifname, this.opts.netns ?? null, mode);
   }
 
-  /** The AF_XDP port on `index` is open: frames arriving on `ifindex` addressed to `mac` may be the
+  /** The port on `index` is open: frames arriving on `ifindex` addressed to `mac` may be the
    * path's. */
   portOpen(index: number, ifindex: number, mac: Uint8Array): void {
     this.ifindexOf.set(index, ifindex);
     this.macs.set(index, mac);
   }
 
-  /** The port is gone, or opened as something else than AF_XDP. */
+  /** The port is gone, or opened as something else than it was attached for. */
   detach(index: number): void {
     const name = this.names.get(index);
     if (name === undefined) return;
@@ -184,7 +187,7 @@ export class KernelPath {
   private takes(proto: number, state: number, flags: number, family: number): boolean {
     if (family !== 4 || (flags & L.FLOW_NODE) !== 0) return false;
     if (proto === IPPROTO_TCP) return state === L.CTS_TCP_EST && (flags & L.CTF_CONFIRMED) !== 0;
-    return proto === IPPROTO_UDP && state === L.CTS_UDP_REPLIED;
+    return proto === IPPROTO_UDP && (state === L.CTS_UDP || state === L.CTS_UDP_REPLIED);
   }
 
   /** Where a flow's replies are addressed (the reply key's destination): the client, or the SNAT

@@ -136,7 +136,7 @@ class Worker {
   private readonly unopened: string[] = [];
   /** How the worker waits when idle (set once the ports are open: it needs the waker). */
   private idler?: WorkerIdle;
-  /** The established-flow path in the kernel behind this worker's AF_XDP ports (config kernelPath). */
+  /** The established-flow path in the kernel behind this worker's AF_XDP and AF_PACKET ports (config kernelPath). */
   private kernelPath?: KernelPath;
 
   constructor(private readonly init: WorkerInit, private readonly ctl: MessagePort, private readonly wake: WakeReceiver) {
@@ -229,6 +229,7 @@ class Worker {
     } finally {
       if (turn) { Atomics.add(turn, 0, 1); Atomics.notify(turn, 0); }
     }
+    if (this.kernelPath && this.kernelPath.ports === 0) this.log('warn', 'kernel path: no AF_XDP or AF_PACKET port opened in this worker yet, so it carries nothing until one is (it runs behind those only)');
     this.idler = new WorkerIdle(this.native?.nativeAddon(), this.waker, this.wake);
     this.idler.setPorts(this.ports);
   }
@@ -239,25 +240,27 @@ class Worker {
     const kp = this.init.kernelPath!;
     try {
       this.kernelPath = new KernelPath(nat.nativeAddon(), { capacity: kp.capacity, lifetimeMs: kp.lifetimeMs, ...(this.init.portNetns ? { netns: this.init.portNetns } : {}) }, this.core.flowTimeouts());
-      this.log('info', 'kernel path open: established flows between AF_XDP ports are forwarded by the kernel', { capacity: kp.capacity, lifetimeMs: kp.lifetimeMs });
+      this.log('info', 'kernel path open: established flows between AF_XDP and AF_PACKET ports are forwarded by the kernel', { capacity: kp.capacity, lifetimeMs: kp.lifetimeMs });
     } catch (e) {
       this.log('warn', 'kernel path unavailable: every frame goes through the worker', { reason: (e as Error).message });
     }
   }
 
-  /** An AF_XDP port with the kernel path on its interface (attached first: the port's XDP program
-   * passes it frames as soon as it runs); the path leaves an interface the port did not open as AF_XDP. */
-  private openXdpPort(nat: NativeModule, spec: WorkerPortSpec, opts: Parameters<NonNullable<NativeModule['openAfXdpOrPacket']>>[0]): { port: NativePortLike; fallback?: string } {
+  /** A port with the kernel path on its interface: attached first (the port's XDP program or
+   * socket filter leaves the path its frames as soon as it runs), for the kind of port asked for;
+   * an `afxdp` port that falls back to AF_PACKET opens without the path (its program would be the
+   * wrong one), and the path leaves that interface. */
+  private openWithKernelPath<P extends NativePortLike>(spec: WorkerPortSpec, kind: 'xdp' | 'packet', open: (kernelPath?: number) => { port: P; fallback?: string }): { port: P; fallback?: string } {
     const kp = this.kernelPath;
-    if (!kp) return nat.openAfXdpOrPacket!(opts);
-    kp.attach(spec.index, spec.ifname);
-    let r: { port: NativePortLike; fallback?: string } | undefined;
+    if (!kp) return open();
+    kp.attach(spec.index, spec.ifname, kind);
+    let r: { port: P; fallback?: string } | undefined;
     try {
-      r = nat.openAfXdpOrPacket!({ ...opts, kernelPath: kp.portHandle });
-      if (r.port.kind === 'af_xdp') kp.portOpen(spec.index, r.port.ifindex, r.port.mac);
+      r = open(kp.portHandle);
+      if (!r.fallback) kp.portOpen(spec.index, r.port.ifindex, r.port.mac);
       return r;
     } finally {
-      if (r?.port.kind !== 'af_xdp') kp.detach(spec.index);
+      if (!r || r.fallback) kp.detach(spec.index);
     }
   }
 
@@ -280,11 +283,11 @@ class Worker {
         if (spec.type === 'tap') port = new nat.TapPort!({ ...common, persist: spec.persist ?? spec.role === 'pod', ...(spec.deviceMac ? { deviceMac: spec.deviceMac } : {}), ...(spec.mtu ? { mtu: spec.mtu } : {}) });
         else if (spec.type === 'afxdp' && spec.fanout?.xsk) port = this.openSharedXdp(nat, { ...common, ...xdp }, spec.fanout.xsk);
         else if (spec.type === 'afxdp') {
-          const r = this.openXdpPort(nat, spec, { ...packet, ...xdp });
+          const r = this.openWithKernelPath(spec, 'xdp', (kernelPath) => nat.openAfXdpOrPacket!({ ...packet, ...xdp, ...(kernelPath ? { kernelPath } : {}) }));
           if (r.fallback) this.log('warn', 'AF_XDP unavailable, using AF_PACKET on this interface', { port: spec.name, reason: r.fallback });
           else this.log('info', 'AF_XDP port open', { port: spec.name, mode: r.port.zeroCopy ? 'zero-copy' : 'copy' });
           port = r.port;
-        } else port = new nat.AfPacketPort!(packet);
+        } else port = this.openWithKernelPath(spec, 'packet', (kernelPath) => ({ port: new nat.AfPacketPort!({ ...packet, ...(kernelPath ? { kernelPath } : {}) }) })).port;
         this.kinds.set(spec.index, `native-${port.kind === 'af_xdp' ? 'afxdp' : port.kind === 'af_packet' ? 'afpacket' : 'tap'}`);
         return port;
       } catch (e) {

@@ -49,17 +49,18 @@ export interface NativeAddon {
     persist?: boolean, offloads?: boolean): NativePortInfo;
   openAfPacket(name: string, netns: string | null, blockSize: number, blockCount: number, blockTimeoutMs: number,
     fanoutGroup: number, fanoutMode: number, promisc: boolean, ignoreOutgoing: boolean, qdiscBypass: boolean,
-    ringVersion?: 2 | 3, frameSize?: number, offloads?: boolean, fanoutProgram?: Uint8Array | null, otherHost?: boolean, ownMac?: string | null): NativePortInfo;
+    ringVersion?: 2 | 3, frameSize?: number, offloads?: boolean, fanoutProgram?: Uint8Array | null, otherHost?: boolean, ownMac?: string | null, kernelPath?: number | null): NativePortInfo;
   /** Throws with code 'ENOXDP' (or 'EPERM', 'EBUSY') when XDP / AF_XDP cannot be used there. */
   openAfXdp(name: string, netns: string | null, offloads?: boolean, rxRing?: number | null, xdpMode?: 'native' | 'generic' | null,
     queues?: number[] | null, shareWith?: number | null, otherHost?: boolean, ownMac?: string | null, kernelPath?: number | null): NativePortInfo;
   /** An established-flow path in the kernel (native/src/kernel_path.rs; src/daemon/kernel-path.ts
-   * feeds it): a tcx ingress program on `names` (comma-separated; more with kernelPathAttach) and
-   * its flow table of `capacity` entries. behindXdp: on AF_XDP ports' interfaces, taking only the
-   * frames their XDP program passed to it. Code ENOTCX before Linux 6.6. */
-  kernelPathOpen(names: string, netns: string | null, capacity: number, behindXdp?: boolean): number;
-  /** The program on `name`'s ingress too: its ifindex. */
-  kernelPathAttach(handle: number, name: string, netns: string | null): number;
+   * feeds it): its flow table of `capacity` entries, and its tcx ingress program on `names`
+   * (comma-separated, mode 'alone': nothing in front of it; more with kernelPathAttach). Code
+   * ENOTCX before Linux 6.6. */
+  kernelPathOpen(names: string, netns: string | null, capacity: number): number;
+  /** The program on `name`'s ingress too, for what is in front of it there: an AF_XDP port
+   * ('xdp'), an AF_PACKET port ('packet'), nothing ('alone'). Returns the ifindex. */
+  kernelPathAttach(handle: number, name: string, netns: string | null, mode: 'xdp' | 'packet' | 'alone'): number;
   kernelPathDetach(handle: number, name: string): boolean;
   /** Adds or replaces entries (KERNEL_PATH_ENTRY_SIZE bytes each, kernel_path.rs); returns how many. */
   kernelPathSet(handle: number, entries: Uint8Array): number;
@@ -304,6 +305,9 @@ export interface AfPacketPortOptions extends NativePortCommon {
   /** PACKET_VNET_HDR: finish frames a local sender left to offload (CHECKSUM_PARTIAL, GSO/GRO
    * super-frames), so peers need no `ethtool -K ... off`. Default true. */
   offloads?: boolean;
+  /** A kernel path attached to this interface in mode 'packet': the socket's filter is then the
+   * path's, which leaves the frames the path forwards to it (and otherHost's rule as before). */
+  kernelPath?: number;
 }
 
 export abstract class NativePort implements Port {
@@ -428,7 +432,7 @@ function openAfPacketArgs(o: AfPacketPortOptions): PortArgs {
   const mac = o.mac !== undefined ? parseMac(o.mac) : undefined;
   const info = addon.openAfPacket(o.ifname, o.netns ?? null, o.blockSize ?? 1 << 17, o.blockCount ?? 32, o.blockTimeoutMs ?? 1,
     group, mode, o.promisc ?? true, o.ignoreOutgoing ?? true, o.qdiscBypass ?? false, o.ringVersion ?? 3, o.frameSize ?? 2048,
-    o.offloads ?? true, o.fanout?.program ?? null, o.otherHost ?? true, mac ? formatMac(mac) : null);
+    o.offloads ?? true, o.fanout?.program ?? null, o.otherHost ?? true, mac ? formatMac(mac) : null, o.kernelPath ?? null);
   return [addon, info, index, o.name, mac ?? parseMac(info.mac)];
 }
 
@@ -491,7 +495,8 @@ export function openAfXdpOrPacket(opts: AfPacketPortOptions & Pick<AfXdpPortOpti
   } catch (e) {
     const code = (e as { code?: string }).code;
     if (code !== 'ENOXDP' && code !== 'EBUSY') throw e;
-    return { port: new AfPacketPort(opts), fallback: (e as Error).message };
+    // (a kernel path attached for the XDP program is not the socket filter's: left out)
+    return { port: new AfPacketPort({ ...opts, kernelPath: undefined }), fallback: (e as Error).message };
   }
 }
 
