@@ -19,7 +19,7 @@
 // Throughput and CPU per packet the same way (trafgen blasts, `--blast one,new`, each
 // --blast-seconds long per variant and round; a `generator` variant gives the ceiling and the CPU
 // baseline, and then latency/connections are off: --rtt-chunk 0 --conn-seconds 0). `cfg.KEY=JSON`
-// sets a top-level key of that wdp's config:
+// sets a key of that wdp's config (`cfg.kernelPath.enabled=true`: a nested one):
 //
 //   node bench/ab-e2e.mjs --rounds 4 --rtt-chunk 0 --conn-seconds 0 --blast one --blast-seconds 2 \
 //     --variant gen=generator --variant kernel=kernel --variant old=wdp,bin=/tmp/old/bin/wdp.js \
@@ -61,7 +61,14 @@ for (let i = 0; i < args.length; i++) {
     else if (k === 'rt') wdp.wdpWorkerRealtime = Number(v);
     else if (k === 'rxRing') wdp.wdpRxRing = Number(v); else if (k === 'xdpMode') wdp.wdpXdpMode = v;
     else if (k.startsWith('env.')) (wdp.wdpEnv ??= {})[k.slice(4)] = v;
-    else if (k.startsWith('cfg.')) { let j; try { j = JSON.parse(v); } catch { j = v; } (wdp.wdpExtra ??= {})[k.slice(4)] = j; }
+    else if (k.startsWith('cfg.')) {
+      // cfg.a.b=JSON sets a nested key (a comma inside JSON would end the option)
+      let j; try { j = JSON.parse(v); } catch { j = v; }
+      const path = k.slice(4).split('.');
+      let o = (wdp.wdpExtra ??= {});
+      for (const p of path.slice(0, -1)) o = (o[p] ??= {});
+      o[path[path.length - 1]] = j;
+    }
     else { console.error(`unknown variant option ${k}`); process.exit(2); }
   }
   if (contender === 'command' && !commandPath) { console.error(`--variant ${args[i + 1]}: a command variant needs cmd=PATH`); process.exit(2); }
