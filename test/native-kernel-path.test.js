@@ -143,6 +143,10 @@ t0('entries forward a UDP flow both ways, translated, TTL decremented, checksums
   // TTL 1 (the core answers time exceeded), IPv4 options, fragments, a datagram above the egress MTU
   addon.kernelPathSet(h, join(flow(17, 60_000, 200)));
   t.is(roundTrips(2).length, 2, 'the entries with a 200-byte IP limit carry a small datagram');
+  // a datagram whose frame is shorter than a TCP header's (46 bytes: veth does not pad to 60)
+  const beforeShort = addon.kernelPathStats(h).frames;
+  t.is(roundTrips(3, { size: 4 }).length, 3);
+  t.is(addon.kernelPathStats(h).frames, beforeShort + 6, 'a short datagram and its answer are carried');
   const carried = addon.kernelPathStats(h).frames;
   t.deepEqual(roundTrips(2, { ttl: 1 }), [], 'TTL 1 is not carried');
   t.deepEqual(roundTrips(2, { options: '01010100' }), [], 'a header with options is not carried');
@@ -201,18 +205,22 @@ t0('packet mode: with AF_PACKET ports in front (their filter the path\'s), the p
   t.true(got.every((g) => g.ok && g.from === `${VIP}:${VPORT}` && g.ttl === 63), JSON.stringify(got[0]));
   t.is(addon.kernelPathStats(h).frames, 40);
   t.deepEqual(atSockets, [0, 0], 'none of the forwarded frames reached a socket');
+  // a frame shorter than a TCP header's (the filter copies a UDP header's worth)
+  t.is(roundTrips(3, { size: 4 }).length, 3);
+  t.is(addon.kernelPathStats(h).frames, 46, 'a short datagram and its answer are carried');
+  t.deepEqual(ports.map((p) => drain(p).length), [0, 0], 'and reach no socket');
   // a datagram the path does not take (above its 200-byte limit) reaches the socket only
   addon.kernelPathSet(h, join(flow(17, 60_000, 200)));
   t.deepEqual(roundTrips(2, { size: 400 }), []);
   t.is(drain(ports[0]).length, 2, 'the large datagrams went to the socket');
-  t.is(addon.kernelPathStats(h).frames, 40, 'and not through the path');
+  t.is(addon.kernelPathStats(h).frames, 46, 'and not through the path');
   t.is(addon.kernelPathStats(h).declined, 0);
   // a frame addressed to another MAC: the filter drops it, the path does not take it
   ip('-n', NS.c, 'neigh', 'replace', '10.131.0.1', 'lladdr', '02:00:00:00:0e:0e', 'dev', 'c0');
   try {
     t.deepEqual(roundTrips(2), []);
     t.is(drain(ports[0]).length, 0, 'another host\'s frames are not the socket\'s');
-    t.is(addon.kernelPathStats(h).frames, 40, 'nor the path\'s');
+    t.is(addon.kernelPathStats(h).frames, 46, 'nor the path\'s');
   } finally {
     ip('-n', NS.c, 'neigh', 'replace', '10.131.0.1', 'lladdr', MAC.r0, 'dev', 'c0');
   }

@@ -44,6 +44,8 @@ pub const ENTRY_SIZE: usize = 60;
 // Ethernet + IPv4 (no options) + TCP up to its checksum: what the program reads and writes
 const ETH_LEN: i32 = 14;
 const HEADERS: i32 = 54;
+/// Ethernet + IPv4 (no options) + UDP: a short datagram's frame (veth does not pad to 60 bytes)
+const HEADERS_UDP: i32 = 42;
 const IP_CSUM: i32 = 24;
 const UDP_CSUM: i32 = 40;
 const TCP_CSUM: i32 = 50;
@@ -156,13 +158,13 @@ impl Mode {
     }
 }
 
-/// r2 = the frame's first byte, r3 = its end, r4 = r2 + HEADERS (a bound still to be checked);
-/// r6 = the context
+/// r2 = the frame's first byte, r3 = its end, r4 = r2 + HEADERS_UDP (a bound still to be
+/// checked: emit_match checks TCP's longer header itself); r6 = the context
 pub fn packet(p: &mut Asm, hook: Hook) {
     p.load(Size::W, R2, R6, hook.data());
     p.load(Size::W, R3, R6, hook.data_end());
     p.mov(R4, R2);
-    p.add_imm(R4, HEADERS);
+    p.add_imm(R4, HEADERS_UDP);
 }
 
 /// The maps a frame is matched against (fds, for the programs' map loads).
@@ -174,12 +176,14 @@ pub struct MatchMaps {
 
 /// The checks that make a frame the kernel path's, one emitter for the tc program and the AF_XDP
 /// port's XDP program (afxdp.rs: it passes such a frame on to tc instead of to the worker). With
-/// r6 = the context and r2 = the frame's first byte, HEADERS bytes checked readable: on a match
+/// r6 = the context and r2 = the frame's first byte, HEADERS_UDP bytes checked readable (and for
+/// TCP's HEADERS, `bound` says how: r3 the frame's end, or a register with the bytes copied): on a match
 /// r7 = the flow's value, r8 = the L4 checksum's offset, r9 = the L4 helpers' extra flags, and the
 /// code falls through; otherwise it jumps to `miss`. `fresh`: Some(margin): the entry must be of
 /// the current generation and its deadline at least `margin` ns away; None: not checked (tc
 /// behind an XDP program that checked them: what it passed, it passed for this path).
 pub fn emit_match(p: &mut Asm, hook: Hook, maps: MatchMaps, fresh: Option<i32>, miss: &'static str) {
+    // Socket: the copy's length in r7 (set by filter_program); else the packet's end in r3
     p.load(Size::H, R4, R2, 12);
     p.jump_imm(Cond::Ne, R4, 0x0008, miss); // ethertype IPv4 (as loaded)
     // the destination MAC, kept for the check against the entry's (a frame flooded to this port,
@@ -202,6 +206,13 @@ pub fn emit_match(p: &mut Asm, hook: Hook, maps: MatchMaps, fresh: Option<i32>, 
     p.store_imm(Size::W, FP, L4_HEADER_LEN, 8);
     p.jump_imm(Cond::Eq, R5, 17, "match_key");
     p.jump_imm(Cond::Ne, R5, 6, miss);
+    if hook == Hook::Socket {
+        p.jump_imm(Cond::Lt, R7, HEADERS, miss);
+    } else {
+        p.mov(R4, R2);
+        p.add_imm(R4, HEADERS);
+        p.jump_reg(Cond::Gt, R4, R3, miss); // a TCP header shorter than 20 bytes: the core's to drop
+    }
     p.load(Size::B, R4, R2, 47);
     p.and_imm(R4, 0x07); // FIN, SYN, RST: the core's state machine sees them
     p.jump_imm(Cond::Ne, R4, 0, miss);
@@ -320,9 +331,13 @@ fn program(flows: i32, state: i32, counters: i32, handoff: i32, mode: Mode) -> V
     p.mov(R6, R1);
     packet(&mut p, Hook::Tc);
     p.jump_reg(Cond::Ge, R3, R4, "linear");
-    // a packet socket's skb may hold the headers in page fragments: pull them into the head
-    p.mov(R1, R6);
+    // a packet socket's skb may hold the headers in page fragments: pull them into the head (a
+    // TCP header's worth, or the whole frame when it is shorter)
+    p.load(Size::W, R2, R6, SKB_LEN);
+    p.jump_imm(Cond::Lt, R2, HEADERS, "pull");
     p.mov_imm(R2, HEADERS);
+    p.label("pull");
+    p.mov(R1, R6);
     p.call(SKB_PULL_DATA);
     p.jump_imm(Cond::Ne, R0, 0, "next");
     packet(&mut p, Hook::Tc);
@@ -422,8 +437,14 @@ fn filter_program(maps: MatchMaps, handoff: i32, own_mac: Option<[u8; 6]>) -> Ve
             p.jump_imm(Cond::Ne, R5, half(i), "drop");
         }
     }
+    // r7 = the bytes copied: a TCP header's worth, else (a short datagram) a UDP one's
+    p.mov_imm(R7, HEADERS);
     load(&mut p, HEADERS);
-    p.jump_imm(Cond::Ne, R0, 0, "accept"); // shorter than the headers: not the path's
+    p.jump_imm(Cond::Eq, R0, 0, "copied");
+    p.mov_imm(R7, HEADERS_UDP);
+    load(&mut p, HEADERS_UDP);
+    p.jump_imm(Cond::Ne, R0, 0, "accept"); // shorter than any header: not the path's
+    p.label("copied");
     p.mov(R2, FP);
     p.add_imm(R2, COPY as i32);
     emit_match(&mut p, Hook::Socket, maps, Some(0), "accept");

@@ -9,19 +9,19 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { release, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { e2eSuite, api, curlOk, WDP, serviceYaml, sliceYaml } from './topology.js';
+import { e2eSuite, api, curlOk, WDP, serviceYaml, sliceYaml, spawnNode, waitFor } from './topology.js';
 import { parsePcap } from '../../dist/src/ports/pcap.js';
 import { childDone } from './child-done.js';
 
 export const VIP = '10.96.0.10';
 
-export const objects = (topo, extraPort = false) => [
+export const objects = (topo, extraPort = false, pods = topo.pods) => [
   serviceYaml({ name: 'web', clusterIP: VIP, ports: [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP' }, { name: 'echo', port: 53, targetPort: 5353, protocol: 'UDP' },
     ...(extraPort ? [{ name: 'alt', port: 81, targetPort: 8080, protocol: 'TCP' }] : [])] }),
   sliceYaml({
     name: 'web-1', service: 'web',
     ports: [{ name: 'http', port: 8080, protocol: 'TCP' }, { name: 'echo', port: 5353, protocol: 'UDP' }, ...(extraPort ? [{ name: 'alt', port: 8080, protocol: 'TCP' }] : [])],
-    endpoints: topo.pods.map((p) => ({ addresses: [p.ip], conditions: { ready: true }, nodeName: 'node-a' })),
+    endpoints: pods.map((p) => ({ addresses: [p.ip], conditions: { ready: true }, nodeName: 'node-a' })),
   }),
 ];
 
@@ -47,7 +47,7 @@ export async function traffic(topo, { ms = 4000, gapMs = 10, download = 8 << 20,
           s.send(payload, 53, '${VIP}');
         });
         if (!got) lost++;
-        else if (got.m === 'pod-a:' + payload && got.from === '${VIP}:53') right++;
+        else if (/^pod-[ab]:/.test(got.m) && got.m.endsWith(':' + payload) && got.from === '${VIP}:53') right++;
         else if (wrong.length < 5) wrong.push(got);
         await new Promise((r) => setTimeout(r, ${gapMs}));
       }
@@ -83,10 +83,11 @@ const counters = async (topo) => (await api(topo, 'GET', '/api/v1/counters')).js
 /** The kernel path's e2e tests with the client uplink and the pod on ports of `type`. */
 export function kernelPathSuite(test, type) {
 const suite = e2eSuite(tcx ? test : { ...test, before: () => undefined, after: { always: () => undefined }, serial: test.serial }, {
-  pods: [{ name: 'pod-a', attach: type }],
+  pods: [{ name: 'pod-a', attach: type }, { name: 'pod-b', attach: type }],
   configure: (c) => {
     c.ports.find((p) => p.name === 'client').type = type;
-    c.kernelPath = { enabled: true, lifetimeMs: 500 };
+    // a lifetime far longer than an apply takes: the tests see the flush, not a renewal
+    c.kernelPath = { enabled: true, lifetimeMs: 5000 };
   },
 });
 const serial = tcx ? suite.serial : test.skip;
@@ -154,5 +155,38 @@ serial('a capture flushes the kernel path and sees every frame while it runs', a
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+serial('an endpoint removed: a UDP stream the kernel path carries moves to the other pod at the apply (its conntrack flow decided again, as kube-proxy clears it), not when the entry\'s 5-s lifetime ends', async (t) => {
+  const topo = suite.topo;
+  await suite.apply(objects(topo));
+  // one socket asking every 10 ms, each answer a line: the time it came, the pod
+  const child = spawnNode(topo, topo.ns.client, `
+    const s = require('dgram').createSocket('udp4');
+    let n = 0;
+    s.on('message', (m) => { process.stdout.write(Date.now() + ' ' + m.toString().split(':')[0] + '\\n'); });
+    const t = setInterval(() => s.send('ask-' + n++, 53, '${VIP}'), 10);
+    setTimeout(() => { clearInterval(t); s.close(); }, 6000);`, []);
+  t.teardown(() => child.kill('SIGKILL'));
+  const answers = () => child.out.trim().split('\n').filter(Boolean).map((l) => { const [at, pod] = l.split(' '); return { at: Number(at), pod }; });
+  await waitFor('a second of answers', () => answers().length >= 100, 10_000);
+  const first = answers()[0].pod;
+  t.true(answers().every((a) => a.pod === first), 'one flow, one pod');
+  const c00 = await counters(topo);
+  await new Promise((r) => setTimeout(r, 300));
+  const c0 = await counters(topo);
+  t.log(`before the apply: ${c0.kernel_path_frames - c00.kernel_path_frames} kernel path frames in 0.3 s, the worker ${c0.rx_packets - c00.rx_packets}`);
+  // (both directions: two frames an ask)
+  t.true(c0.kernel_path_frames - c00.kernel_path_frames >= 45, `the kernel path carries the stream: ${c0.kernel_path_frames - c00.kernel_path_frames} frames in 0.3 s`);
+  const other = topo.pods.find((p) => p.name !== first);
+  await suite.apply(objects(topo, false, [other]));
+  const appliedAt = Date.now();
+  await waitFor('answers after the apply', () => answers().filter((a) => a.at > appliedAt + 500).length >= 20, 10_000);
+  const after = answers().filter((a) => a.at > appliedAt + 100);
+  t.deepEqual([...new Set(after.map((a) => a.pod))], [other.name], `after the apply every answer from ${other.name}: ${JSON.stringify(after.slice(0, 5))}`);
+  const c1 = await counters(topo);
+  t.log(`kernel path: ${c1.kernel_path_frames - c0.kernel_path_frames} frames after the apply, flushes ${c0.kernel_path_flushes} → ${c1.kernel_path_flushes}, entries set ${c0.kernel_path_entries_set} → ${c1.kernel_path_entries_set}`);
+  t.true(c1.kernel_path_frames > c0.kernel_path_frames, 'and the kernel path carries it there too');
+  await suite.apply(objects(topo));
 });
 }
