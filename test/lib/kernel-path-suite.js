@@ -1,15 +1,16 @@
 // The kernel path end to end (config kernelPath; src/daemon/kernel-path.ts, native/src/kernel_path.rs),
 // shared by test/e2e-kernel-path.test.js (AF_XDP ports) and test/e2e-kernel-path-afpacket.test.js
 // (AF_PACKET ports): a daemon whose client uplink and pod are such ports, with the kernel path on.
-// A UDP stream and TCP transfers both ways through a ClusterIP get every answer and byte right
-// while most of their frames are forwarded by the kernel (kernel_path_frames), not the worker; an
-// apply flushes the entries and the traffic after it is still right; a capture flushes them and
-// sees every frame while it runs.
+// A UDP stream and TCP transfers both ways through a ClusterIP, and through a NodePort from
+// outside (masqueraded), get every answer and byte right while most of their frames are forwarded
+// by the kernel (kernel_path_frames), not the worker; an apply flushes the entries and the traffic
+// after it is still right — a UDP stream whose endpoint is removed moves to the other pod at once;
+// a capture flushes them and sees every frame while it runs.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { release, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { e2eSuite, api, curlOk, WDP, serviceYaml, sliceYaml, spawnNode, waitFor } from './topology.js';
+import { e2eSuite, api, curlOk, WDP, serviceYaml, sliceYaml, spawnNode, waitFor, NODE_V4 } from './topology.js';
 import { parsePcap } from '../../dist/src/ports/pcap.js';
 import { childDone } from './child-done.js';
 
@@ -30,7 +31,7 @@ export const POD_BYTES = new URL('../../dist/src/demo/pod-bytes.js', import.meta
 /** One UDP socket asking every `gapMs` for `ms`; then one TCP
  * connection downloading `download` bytes and one uploading `upload` bytes: what came back,
  * checked here (the download byte for byte against podBytes, the upload by the pod's sha256). */
-export async function traffic(topo, { ms = 4000, gapMs = 10, download = 8 << 20, upload = 2 << 20 } = {}) {
+export async function traffic(topo, { ms = 4000, gapMs = 10, download = 8 << 20, upload = 2 << 20, ns = topo.ns.client, host = VIP, udpPort = 53, httpPort = 80 } = {}) {
   const script = `
     const dgram = require('dgram'), http = require('http'), crypto = require('crypto');
     (async () => {
@@ -44,17 +45,17 @@ export async function traffic(topo, { ms = 4000, gapMs = 10, download = 8 << 20,
           const t = setTimeout(() => { s.off('message', on); resolve(null); }, 1000);
           const on = (m, r) => { clearTimeout(t); s.off('message', on); resolve({ m: m.toString(), from: r.address + ':' + r.port }); };
           s.on('message', on);
-          s.send(payload, 53, '${VIP}');
+          s.send(payload, ${udpPort}, '${host}');
         });
         if (!got) lost++;
-        else if (/^pod-[ab]:/.test(got.m) && got.m.endsWith(':' + payload) && got.from === '${VIP}:53') right++;
+        else if (/^pod-[ab]:/.test(got.m) && got.m.endsWith(':' + payload) && got.from === '${host}:${udpPort}') right++;
         else if (wrong.length < 5) wrong.push(got);
         await new Promise((r) => setTimeout(r, ${gapMs}));
       }
       s.close();
       const down = await new Promise((resolve) => {
         const h = crypto.createHash('sha256'); let n = 0;
-        const req = http.get({ host: '${VIP}', port: 80, path: '/bytes/${download}', agent: false, timeout: 20000 }, (res) => {
+        const req = http.get({ host: '${host}', port: ${httpPort}, path: '/bytes/${download}', agent: false, timeout: 20000 }, (res) => {
           res.on('data', (d) => { n += d.length; h.update(d); }); res.on('end', () => resolve({ n, sha: h.digest('hex') }));
         });
         req.on('timeout', () => req.destroy(new Error('timeout')));
@@ -62,7 +63,7 @@ export async function traffic(topo, { ms = 4000, gapMs = 10, download = 8 << 20,
       });
       const body = crypto.randomBytes(${upload});
       const up = await new Promise((resolve) => {
-        const req = http.request({ host: '${VIP}', port: 80, path: '/sink', method: 'POST', agent: false, timeout: 20000, headers: { 'content-length': body.length } }, (res) => {
+        const req = http.request({ host: '${host}', port: ${httpPort}, path: '/sink', method: 'POST', agent: false, timeout: 20000, headers: { 'content-length': body.length } }, (res) => {
           let t = ''; res.on('data', (d) => t += d); res.on('end', () => resolve({ answer: t.trim(), want: body.length + ' ' + crypto.createHash('sha256').update(body).digest('hex') }));
         });
         req.on('timeout', () => req.destroy(new Error('timeout')));
@@ -72,7 +73,7 @@ export async function traffic(topo, { ms = 4000, gapMs = 10, download = 8 << 20,
       const downWant = crypto.createHash('sha256').update(podBytes(0, ${download})).digest('hex');
       console.log(JSON.stringify({ sent, right, wrong, lost, downOk: down.n === ${download} && down.sha === downWant, down, upOk: up.answer === up.want, up }));
     })();`;
-  const r = await topo.lab.execAsync(topo.ns.client, process.execPath, ['-e', script], { timeoutMs: ms + 60000 });
+  const r = await topo.lab.execAsync(ns, process.execPath, ['-e', script], { timeoutMs: ms + 60000 });
   try { return JSON.parse(r.stdout.trim().split('\n').pop()); } catch { throw new Error(`traffic failed (${r.code}): ${r.stderr}`); }
 }
 
@@ -85,7 +86,7 @@ export function kernelPathSuite(test, type) {
 const suite = e2eSuite(tcx ? test : { ...test, before: () => undefined, after: { always: () => undefined }, serial: test.serial }, {
   pods: [{ name: 'pod-a', attach: type }, { name: 'pod-b', attach: type }],
   configure: (c) => {
-    c.ports.find((p) => p.name === 'client').type = type;
+    for (const p of c.ports) if (p.role === 'uplink') p.type = type;
     // a lifetime far longer than an apply takes: the tests see the flush, not a renewal
     c.kernelPath = { enabled: true, lifetimeMs: 5000 };
   },
@@ -188,5 +189,23 @@ serial('an endpoint removed: a UDP stream the kernel path carries moves to the o
   t.log(`kernel path: ${c1.kernel_path_frames - c0.kernel_path_frames} frames after the apply, flushes ${c0.kernel_path_flushes} → ${c1.kernel_path_flushes}, entries set ${c0.kernel_path_entries_set} → ${c1.kernel_path_entries_set}`);
   t.true(c1.kernel_path_frames > c0.kernel_path_frames, 'and the kernel path carries it there too');
   await suite.apply(objects(topo));
+});
+
+serial('masqueraded: a NodePort from outside the node (source translated to the node) — a UDP stream and transfers both ways through the kernel path, every answer and byte right', async (t) => {
+  const topo = suite.topo;
+  await suite.apply([...objects(topo),
+    serviceYaml({ name: 'np', type: 'NodePort', clusterIP: '10.96.0.20', ports: [{ name: 'http', port: 80, targetPort: 8080, nodePort: 30080, protocol: 'TCP' }, { name: 'echo', port: 53, targetPort: 5353, nodePort: 30053, protocol: 'UDP' }] }),
+    sliceYaml({ name: 'np-1', service: 'np', ports: [{ name: 'http', port: 8080, protocol: 'TCP' }, { name: 'echo', port: 5353, protocol: 'UDP' }],
+      endpoints: topo.pods.map((p) => ({ addresses: [p.ip], conditions: { ready: true }, nodeName: 'node-a' })) }),
+  ]);
+  const before = await counters(topo);
+  const r = await traffic(topo, { ns: topo.ns.remote, host: NODE_V4, udpPort: 30053, httpPort: 30080, ms: 2000, download: 4 << 20, upload: 1 << 20 });
+  t.true(r.right >= r.sent - 2 && r.wrong.length === 0, JSON.stringify(r));
+  t.true(r.downOk && r.upOk, JSON.stringify(r));
+  const after = await counters(topo);
+  t.true(after.snat > before.snat, 'the flows were masqueraded');
+  const kernel = after.kernel_path_frames - before.kernel_path_frames, worker = after.rx_packets - before.rx_packets;
+  t.log(`kernel path ${kernel} frames, worker ${worker}`);
+  t.true(kernel > 2 * worker, `the kernel forwarded ${kernel} frames, the worker ${worker}`);
 });
 }
