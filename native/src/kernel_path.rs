@@ -176,14 +176,14 @@ pub struct MatchMaps {
 
 /// The checks that make a frame the kernel path's, one emitter for the tc program and the AF_XDP
 /// port's XDP program (afxdp.rs: it passes such a frame on to tc instead of to the worker). With
-/// r6 = the context and r2 = the frame's first byte, HEADERS_UDP bytes checked readable (and for
-/// TCP's HEADERS, `bound` says how: r3 the frame's end, or a register with the bytes copied): on a match
+/// r6 = the context and r2 = the frame's first byte, HEADERS_UDP bytes checked readable (TCP's
+/// HEADERS are checked here: against r3, the frame's end; for Hook::Socket against r7, the bytes
+/// filter_program copied): on a match
 /// r7 = the flow's value, r8 = the L4 checksum's offset, r9 = the L4 helpers' extra flags, and the
 /// code falls through; otherwise it jumps to `miss`. `fresh`: Some(margin): the entry must be of
 /// the current generation and its deadline at least `margin` ns away; None: not checked (tc
 /// behind an XDP program that checked them: what it passed, it passed for this path).
 pub fn emit_match(p: &mut Asm, hook: Hook, maps: MatchMaps, fresh: Option<i32>, miss: &'static str) {
-    // Socket: the copy's length in r7 (set by filter_program); else the packet's end in r3
     p.load(Size::H, R4, R2, 12);
     p.jump_imm(Cond::Ne, R4, 0x0008, miss); // ethertype IPv4 (as loaded)
     // the destination MAC, kept for the check against the entry's (a frame flooded to this port,
