@@ -90,10 +90,16 @@ export class KernelPath {
   get portHandle(): number { return this.handle; }
 
   /** The program on port `index`'s interface, before its port opens: `mode` says which port
-   * ('xdp': AF_XDP, 'packet': AF_PACKET; native/src/kernel_path.rs Mode). */
-  attach(index: number, ifname: string, mode: 'xdp' | 'packet'): void {
+   * ('xdp': AF_XDP, 'packet': AF_PACKET; native/src/kernel_path.rs Mode). Returns why it could not
+   * be (the port then opens without the path; code ENOTCX: the kernel has no tcx), or undefined. */
+  attach(index: number, ifname: string, mode: 'xdp' | 'packet'): (Error & { code?: string }) | undefined {
+    try {
+      this.addon.kernelPathAttach(this.handle, ifname, this.opts.netns ?? null, mode);
+    } catch (e) {
+      return e as Error;
+    }
     this.names.set(index, ifname);
-    this.addon.kernelPathAttach(this.handle, ifname, this.opts.netns ?? null, mode);
+    return undefined;
   }
 
   /** The port on `index` is open: frames arriving on `ifindex` addressed to `mac` may be the
@@ -115,6 +121,9 @@ export class KernelPath {
   }
 
   get ports(): number { return this.ifindexOf.size; }
+
+  /** How long an entry carries its flow (ms): the configured lifetime, capped by the timeouts. */
+  get lifetime(): number { return this.lifetimeMs; }
 
   /** Every entry stops matching now. */
   flush(): void {

@@ -253,7 +253,16 @@ class Worker {
   private openWithKernelPath<P extends NativePortLike>(spec: WorkerPortSpec, kind: 'xdp' | 'packet', open: (kernelPath?: number) => { port: P; fallback?: string }): { port: P; fallback?: string } {
     const kp = this.kernelPath;
     if (!kp) return open();
-    kp.attach(spec.index, spec.ifname, kind);
+    const why = kp.attach(spec.index, spec.ifname, kind);
+    if (why) {
+      // a kernel before 6.6 has no tcx: the path goes for every port, before any opened with it
+      if (why.code === 'ENOTCX' && kp.ports === 0) {
+        this.log('warn', 'kernel path unavailable: every frame goes through the worker', { reason: why.message });
+        kp.close();
+        this.kernelPath = undefined;
+      } else this.log('warn', 'kernel path not on this port: its frames all go through the worker', { port: spec.name, reason: why.message });
+      return open();
+    }
     let r: { port: P; fallback?: string } | undefined;
     try {
       r = open(kp.portHandle);
