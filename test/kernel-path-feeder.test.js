@@ -19,7 +19,7 @@ const pod = (flags) => B.frame({ srcMac: MAC.beDst, dstMac: MAC.beSrc, src: POD,
 
 /** An addon that records what the path asks of the kernel. */
 function fakeAddon({ attachError } = {}) {
-  const calls = { set: [], flush: 0, attach: [], detach: [] };
+  const calls = { set: [], flush: 0, attach: [], detach: [], remove: [] };
   return {
     calls,
     kernelPathOpen: () => 7,
@@ -27,6 +27,7 @@ function fakeAddon({ attachError } = {}) {
     kernelPathDetach: (h, name) => { calls.detach.push(name); return true; },
     kernelPathSet: (h, entries) => { for (let o = 0; o < entries.length; o += KP_ENTRY_SIZE) calls.set.push(entries.slice(o, o + KP_ENTRY_SIZE)); return entries.length / KP_ENTRY_SIZE; },
     kernelPathFlush: () => ++calls.flush,
+    kernelPathRemove: (h, keys) => { for (let o = 0; o < keys.length; o += 20) calls.remove.push(keys.slice(o, o + 20)); return keys.length / 20; },
     kernelPathStats: () => ({ frames: 0, bytes: 0, declined: 0, generation: calls.flush }),
     kernelPathClose: () => undefined,
   };
@@ -91,6 +92,17 @@ test('a confirmed TCP flow: one entry per direction, each the frame as it arrive
   burst(core, kp, [cli('A')], CLIENT_PORT, 1601);
   t.is(addon.calls.set.length, 4, 'a flush forgets what was set');
   t.is(kp.stats().entriesSet, 4);
+  // an apply that touches other frontends and backends leaves the entries; one that touches the
+  // flow's backend (or frontend) removes them, by key, and they are set again by the next frame
+  burst(core, kp, [pod('A')], POD_PORT, 1602);
+  t.is(kp.invalidate(new Set([2]), new Set([9])), 0);
+  t.is(addon.calls.remove.length, 0);
+  t.is(kp.invalidate(new Set(), new Set([3])), 2);
+  t.deepEqual(addon.calls.remove.map(hex).sort(), [addon.calls.set[3], addon.calls.set[4]].map((e) => hex(e.subarray(0, 20))).sort());
+  burst(core, kp, [cli('A')], CLIENT_PORT, 1603);
+  t.is(addon.calls.set.length, 6, 'set again at once');
+  t.is(kp.invalidate(new Set([1]), new Set()), 1, 'by its frontend too (the entry set since)');
+  t.is(kp.stats().invalidated, 3);
 });
 
 test('no entry: a FIN, a port the path is not on, a flow the core did not mark', (t) => {

@@ -1,16 +1,18 @@
 // The established-flow path in the kernel, as the worker feeds it (config `kernelPath`;
-// native/src/kernel_path.rs has the table and the programs; docs/running.md, "The kernel path"). The core stays the authority: after each burst the worker looks at the frames the core
-// forwarded by a conntrack hit and marked as the kernel path's kind (D_AUX, pipeline.ts
-// kernelPathFlow), and for a flow whose state allows it gives the kernel an entry — the frame as
-// it arrived (ingress interface and 5-tuple, from the flow entry) and as it left (MACs, addresses,
-// ports, from the frame in its slot), the egress interface and its MTU, a lifetime. Until the
-// lifetime ends the flow's frames of that direction are forwarded by the kernel (the AF_XDP port's
-// XDP program passes them to the tc program, the AF_PACKET port's socket filter leaves them to
-// it) and never reach the worker; the first one after it
-// comes through the core again — conntrack, affinity and counters see the flow at least once a
-// lifetime — and its entry is set anew. Every entry stops at once (a generation flush) when the
-// tables, the node's addresses, a port, an MTU or the flows change, and while a trace or capture
-// runs (it must see every frame).
+// native/src/kernel_path.rs has the table and the programs; docs/running.md, "The kernel path").
+// The core stays the authority: after each burst the worker looks at the frames the core forwarded
+// by a conntrack hit and marked as the kernel path's kind (D_AUX, pipeline.ts kernelPathFlow), and
+// for a flow whose state allows it gives the kernel an entry — the frame as it arrived (ingress
+// interface and 5-tuple, from the flow entry) and as it left (MACs, addresses, ports, from the
+// frame in its slot), the egress interface and its MTU, a lifetime. Until the lifetime ends the
+// flow's frames of that direction are forwarded by the kernel (the AF_XDP port's XDP program
+// passes them to the tc program, the AF_PACKET port's socket filter leaves them to it) and never
+// reach the worker; the first one after it comes through the core again — conntrack, affinity and
+// counters see the flow at least once a lifetime — and its entry is set anew. An apply removes the
+// entries of the flows whose frontend or backend it changes (all of them when it changes the
+// routes or the SNAT addresses); every entry stops at once (a generation flush) when the node's
+// addresses, a port, an MTU, a neighbour or the flows change, and while a trace or capture runs
+// (it must see every frame).
 //
 // Which flows: IPv4 TCP established with the handshake complete both ways (CTS_TCP_EST and
 // CTF_CONFIRMED: never evicted), UDP (CTS_UDP, CTS_UDP_REPLIED); not a flow with the node at an end
@@ -33,6 +35,8 @@ import type { NativeAddon } from '../ports/native.js';
  * daddr, sport, dport), dst and src MAC, the largest IP length, the lifetime in ms, the MAC the
  * frame arrives addressed to (the ingress port's), 2 zero bytes. */
 export const KP_ENTRY_SIZE = 60;
+/** native/src/kernel_path.rs KEY_SIZE: the entry's first bytes (what kernelPathRemove takes). */
+const KP_KEY_SIZE = 20;
 const KP_EGRESS = 20;
 const KP_OUT_TUPLE = 24;
 const KP_MACS = 36;
@@ -59,8 +63,10 @@ export interface KernelPathOptions {
 
 export interface KernelPathStats {
   frames: number; bytes: number; declined: number; generation: number;
-  entriesSet: number; flushes: number;
+  entriesSet: number; flushes: number; invalidated: number;
 }
+
+interface LiveEntry { at: number; key: Uint8Array; front: number; backend: number }
 
 export class KernelPath {
   private readonly handle: number;
@@ -70,11 +76,15 @@ export class KernelPath {
   private readonly macs = new Map<number, Uint8Array>();
   private readonly entries = new Uint8Array(KP_ENTRY_SIZE * ENTRIES_PER_BURST);
   private readonly ev = new DataView(this.entries.buffer);
-  /** flow * 2 + direction -> core time (ms) its entry was set: set again only after half a lifetime. */
-  private readonly setAt = new Map<number, number>();
+  /** The entries given to the kernel, by flow * 2 + direction: when (core ms: set again only after
+   * half a lifetime), their key (to remove them), and the flow's frontend and backend (to know
+   * which an apply touches). */
+  private readonly live = new Map<number, LiveEntry>();
   private readonly lifetimeMs: number;
   private entriesSet = 0;
   private flushes = 0;
+  private invalidated = 0;
+  private sweepAbove: number;
   private closed = false;
 
   constructor(private readonly addon: NativeAddon, private readonly opts: KernelPathOptions, flowTimeoutsMs: readonly number[]) {
@@ -83,6 +93,7 @@ export class KernelPath {
     const shortest = Math.min(flowTimeoutsMs[L.CTS_TCP_EST], flowTimeoutsMs[L.CTS_UDP], flowTimeoutsMs[L.CTS_UDP_REPLIED]);
     this.lifetimeMs = Math.max(1, Math.min(opts.lifetimeMs, Math.floor(shortest / 4), 0xffff));
     this.handle = addon.kernelPathOpen('', opts.netns ?? null, opts.capacity);
+    this.sweepAbove = opts.capacity;
   }
 
   /** The handle a port opens with (openAfXdp's and openAfPacket's kernelPath): its XDP program or
@@ -129,8 +140,26 @@ export class KernelPath {
   flush(): void {
     if (this.closed) return;
     this.addon.kernelPathFlush(this.handle);
-    this.setAt.clear();
+    this.live.clear();
     this.flushes++;
+  }
+
+  /** An apply changed these frontends and backends (upserted or removed): the entries of flows
+   * of any of them go; the others stay. Returns how many went. */
+  invalidate(fronts: ReadonlySet<number>, backends: ReadonlySet<number>): number {
+    if (this.closed || this.live.size === 0) return 0;
+    const gone: LiveEntry[] = [];
+    for (const [k, e] of this.live) {
+      if (!fronts.has(e.front) && !backends.has(e.backend)) continue;
+      gone.push(e);
+      this.live.delete(k);
+    }
+    if (gone.length === 0) return 0;
+    const keys = new Uint8Array(gone.length * KP_KEY_SIZE);
+    gone.forEach((e, i) => keys.set(e.key, i * KP_KEY_SIZE));
+    this.addon.kernelPathRemove(this.handle, keys);
+    this.invalidated += gone.length;
+    return gone.length;
   }
 
   /** After a burst of `n` frames was processed (and sent): entries for the marked frames' flows. */
@@ -152,7 +181,7 @@ export class KernelPath {
       const reply = (aux & L.AUX_FLOW_REPLY) !== 0;
       const flow = aux & (L.AUX_FLOW_REPLY - 1);
       const key = flow * 2 + (reply ? 1 : 0);
-      const last = this.setAt.get(key);
+      const last = this.live.get(key)?.at;
       if (last !== undefined && now - last < refreshMs && now >= last) continue;
       const e = ctFlows + flow * L.CT_SIZE;
       if (!this.takes(u8[e + L.CT_PROTO], u8[e + L.CT_STATE], u8[e + L.CT_FLAGS], u8[e + L.CT_FAMILY])) continue;
@@ -183,13 +212,22 @@ export class KernelPath {
       ev.setUint16(at + KP_MAX_IP_LEN, mtu, true);
       ev.setUint16(at + KP_LIFETIME, this.lifetimeMs, true);
       ent.set(this.macs.get(inPort)!, at + KP_IN_MAC);
-      this.setAt.set(key, now);
+      this.live.set(key, { at: now, key: this.entries.slice(at, at + KP_KEY_SIZE), front: dv.getUint32(e + L.CT_FRONT, true), backend: dv.getUint32(e + L.CT_BACKEND_ID, true) });
       k++;
     }
     if (k === 0) return;
     this.entriesSet += this.addon.kernelPathSet(this.handle, this.entries.subarray(0, k * KP_ENTRY_SIZE));
-    // a table of flows long gone: cleared (each live flow is set once more)
-    if (this.setAt.size > this.opts.capacity * 2) this.setAt.clear();
+    if (this.live.size > this.sweepAbove) this.forgetExpired(now);
+  }
+
+  /** Entries past their lifetime match nothing in the kernel: forgotten. Should the rest still be
+   * more than twice the kernel's table, everything is flushed (what is not known cannot be
+   * invalidated). */
+  private forgetExpired(now: number): void {
+    for (const [k, e] of this.live) if (now - e.at >= this.lifetimeMs || now < e.at) this.live.delete(k);
+    if (this.live.size > this.opts.capacity * 2) this.flush();
+    // the next sweep when half again as many are known (a sweep a burst would cost O(entries))
+    this.sweepAbove = Math.max(this.opts.capacity, Math.ceil(this.live.size * 1.5));
   }
 
   /** Whether a flow of this protocol, state, flags and family may be carried (the module comment). */
@@ -208,7 +246,7 @@ export class KernelPath {
 
   stats(): KernelPathStats {
     const s = this.closed ? { frames: 0, bytes: 0, declined: 0, generation: 0 } : this.addon.kernelPathStats(this.handle);
-    return { ...s, entriesSet: this.entriesSet, flushes: this.flushes };
+    return { ...s, entriesSet: this.entriesSet, flushes: this.flushes, invalidated: this.invalidated };
   }
 
   close(): void {

@@ -72,10 +72,10 @@ const IDLE_EXPIRE_BUDGET = 1024;
 const TX_SCAN_MAX = 8;
 
 const execFileAsync = promisify(execFile);
-/** Control messages after which no kernel path entry may stay (kernel-path.ts): the tables, a
- * port, an MTU, a neighbour, the node's addresses or the flows change, or a trace or capture
- * starts (it must see every frame). */
-const FLUSHES_KERNEL_PATH: ReadonlySet<ToWorker['type']> = new Set(['apply', 'removePort', 'setPortMtu', 'forgetNeighbour', 'observe-start', 'nodeAddresses', 'importFlows']);
+/** Control messages after which no kernel path entry may stay (kernel-path.ts): a port, an MTU,
+ * a neighbour, the node's addresses or the flows change, or a trace or capture starts (it must see
+ * every frame). An apply removes only the entries it touches (kernelPathAfterApply). */
+const FLUSHES_KERNEL_PATH: ReadonlySet<ToWorker['type']> = new Set(['removePort', 'setPortMtu', 'forgetNeighbour', 'observe-start', 'nodeAddresses', 'importFlows']);
 
 type NativeModule = typeof import('../ports/native.js');
 type NativePortLike = import('../ports/native.js').NativePort;
@@ -527,6 +527,21 @@ class Worker {
     this.post({ type: 'reply', id, ok: true, value: { removed: port.name } });
   }
 
+  /** The entries of the flows whose frontend or backend the apply changed go (the routes or the
+   * SNAT addresses changed: all of them); the table switched already, so a frame of theirs that
+   * the kernel forwarded meanwhile is one the core would have decided a moment before the switch. */
+  private kernelPathAfterApply(d: ReturnType<typeof applyReceived>['diff']): void {
+    const kp = this.kernelPath!;
+    if (d.routes || d.snat) { kp.flush(); return; }
+    const fronts = new Set<number>(), backends = new Set<number>();
+    for (const f of d.frontendsUpsert) fronts.add(f.id);
+    for (const id of d.frontendsRemove) fronts.add(id);
+    const rows = backendRows(d.backendsUpsert);
+    for (let i = 0; i < rows.length; i++) backends.add(rows.idAt(i));
+    for (const id of d.backendsRemove) backends.add(id);
+    kp.invalidate(fronts, backends);
+  }
+
   private announces(kind: IrFrontend['kind']): boolean {
     const a = this.init.announce;
     return !!a && ((kind === 'LoadBalancer' && a.loadBalancerIPs) || (kind === 'ExternalIP' && a.externalIPs));
@@ -541,6 +556,7 @@ class Worker {
           // O(diff): the Ir is patched in place (undone if the table write refuses the diff),
           // the answered VIPs and the unresolved backends change by what the diff touches
           const { diff: d, replaced } = applyReceived(this.core, m.diff);
+          if (this.kernelPath) this.kernelPathAfterApply(d);
           for (const f of replaced) if (this.announces(f.kind)) this.l2.releaseAnnounced(f.addr);
           for (const f of d.frontendsUpsert) if (this.announces(f.kind)) this.l2.holdAnnounced(f.addr);
           const caughtUp = this.image?.afterApply();
@@ -594,7 +610,7 @@ class Worker {
           if (this.kernelPath) {
             const k = this.kernelPath.stats();
             c.global.kernel_path_frames = k.frames; c.global.kernel_path_bytes = k.bytes; c.global.kernel_path_declined = k.declined;
-            c.global.kernel_path_entries_set = k.entriesSet; c.global.kernel_path_flushes = k.flushes;
+            c.global.kernel_path_entries_set = k.entriesSet; c.global.kernel_path_flushes = k.flushes; c.global.kernel_path_invalidated = k.invalidated;
           }
           if (this.steering) {
             const st = this.steering.stats;
