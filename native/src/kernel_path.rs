@@ -316,17 +316,17 @@ fn emit_handoff_is(p: &mut Asm, other: &'static str) {
 /// The tcx program for interfaces of `mode` over maps `flows`, `state` (the generation),
 /// `counters` (per CPU: frames, bytes, frames declined) and `handoff` (per CPU, Mode::Packet).
 /// r6 = skb, r7 = the flow's value, r8 = the L4 checksum's offset, r9 = the L4 helpers' extra
-/// flags. Mode::Xdp: the frames reaching tc are the ones the XDP program passed, which checked the
-/// entry's generation and deadline (with a margin); they are not checked again — a flush or the
-/// deadline a few µs later must not send a frame the worker never saw up the node's stack — and
-/// one addressed to this port's MAC that no longer matches (its entry evicted meanwhile) is
-/// counted as declined. Mode::Packet: the socket filter ran on this very skb just before, on this
+/// flags. Mode::Xdp: the frames reaching tc are the ones the XDP program passed — the path's,
+/// whose entry's generation and deadline it checked (with a margin), and frames for another host;
+/// they are not checked again (a flush or the deadline a few µs later must not send a frame the
+/// worker never saw up the node's stack), and tc cannot tell one whose entry was evicted meanwhile
+/// from another host's: neither is counted. Mode::Packet: the socket filter ran on this very skb just before, on this
 /// CPU, and left the key of a frame it skipped in the handoff slot; tc takes the frame exactly when
 /// its key is the slot's (and empties the slot), so every frame goes to the worker or through
 /// here, never both, never neither (an entry evicted in between: declined).
 fn program(flows: i32, state: i32, counters: i32, handoff: i32, mode: Mode) -> Vec<u64> {
     let mut p = Asm::new();
-    let declined = if mode == Mode::Alone { "next" } else { "declined" };
+    let declined = if mode == Mode::Packet { "declined" } else { "next" };
     let maps = MatchMaps { flows, state };
     p.mov(R6, R1);
     packet(&mut p, Hook::Tc);
@@ -345,7 +345,7 @@ fn program(flows: i32, state: i32, counters: i32, handoff: i32, mode: Mode) -> V
     p.label("linear");
     match mode {
         Mode::Alone => emit_match(&mut p, Hook::Tc, maps, Some(0), "next"),
-        Mode::Xdp => emit_match(&mut p, Hook::Tc, maps, None, "declined"),
+        Mode::Xdp => emit_match(&mut p, Hook::Tc, maps, None, "next"),
         Mode::Packet => {
             // the slot: read and emptied whatever this frame turns out to be
             emit_match(&mut p, Hook::Tc, maps, None, "slot_miss");
@@ -395,7 +395,7 @@ fn program(flows: i32, state: i32, counters: i32, handoff: i32, mode: Mode) -> V
     p.mov_imm(R2, 0);
     p.call(REDIRECT);
     p.exit();
-    if mode != Mode::Alone {
+    if mode == Mode::Packet {
         p.label("declined");
         count(&mut p, counters, 16, false, "next");
     }
@@ -488,7 +488,8 @@ pub struct KernelPath {
     cpus: usize,
 }
 
-/// Bytes of a CPU's counters: frames, bytes, frames declined (behind XDP or a socket filter).
+/// Bytes of a CPU's counters: frames, bytes, frames declined (the socket filter skipped them, tc
+/// found no entry: Mode::Packet).
 const COUNTERS_SIZE: usize = 24;
 
 impl KernelPath {
@@ -601,8 +602,8 @@ impl KernelPath {
         self.generation
     }
 
-    /// Frames and bytes the program forwarded, and frames it declined after XDP passed them
-    /// (behind_xdp), summed over the CPUs.
+    /// Frames and bytes the programs forwarded, and frames a socket filter left to them that they
+    /// did not take (Mode::Packet), summed over the CPUs.
     pub fn counters(&self) -> NResult<(u64, u64, u64)> {
         let mut per_cpu = vec![0u8; self.cpus * COUNTERS_SIZE];
         ffi::bpf_map_lookup(&self.counters, &0u32.to_ne_bytes(), &mut per_cpu).map_err(|e| NErr::errno(e, "kernel path: counters read"))?;

@@ -113,7 +113,7 @@ serial('a UDP stream, a download and an upload through a ClusterIP: every answer
   // transfers' segments and ACKs after the handshake
   t.true(kernel > 500, `kernel path frames ${kernel} (worker ${worker}): ${JSON.stringify(after)}`);
   t.true(kernel > worker, `the kernel forwarded ${kernel} frames, the worker ${worker}: most should be the kernel's`);
-  t.is(after.kernel_path_declined ?? 0, 0, 'no frame passed by XDP was declined at tc');
+  t.is(after.kernel_path_declined ?? 0, 0, 'no frame the path was left was declined at tc');
   t.true(after.kernel_path_entries_set >= 4, 'entries for both directions of both flows');
   const metrics = (await api(topo, 'GET', '/metrics')).text;
   const m = /^wdp_kernel_path_packets_total (\d+)$/m.exec(metrics);
