@@ -70,10 +70,10 @@ interface LiveEntry { at: number; key: Uint8Array; front: number; backend: numbe
 
 export class KernelPath {
   private readonly handle: number;
-  /** Port index -> ifindex, for the ports the path runs on. */
-  private readonly ifindexOf = new Map<number, number>();
-  private readonly names = new Map<number, string>();
-  private readonly macs = new Map<number, Uint8Array>();
+  /** By port index: the interfaces the path is attached to, and once their port is open the
+   * ifindex and the MAC frames arrive addressed to (the ports whose flows it carries). */
+  private readonly attached = new Map<number, string>();
+  private readonly open = new Map<number, { ifindex: number; mac: Uint8Array }>();
   private readonly entries = new Uint8Array(KP_ENTRY_SIZE * ENTRIES_PER_BURST);
   private readonly ev = new DataView(this.entries.buffer);
   /** The entries given to the kernel, by flow * 2 + direction: when (core ms: set again only after
@@ -109,29 +109,27 @@ export class KernelPath {
     } catch (e) {
       return e as Error;
     }
-    this.names.set(index, ifname);
+    this.attached.set(index, ifname);
     return undefined;
   }
 
   /** The port on `index` is open: frames arriving on `ifindex` addressed to `mac` may be the
    * path's. */
   portOpen(index: number, ifindex: number, mac: Uint8Array): void {
-    this.ifindexOf.set(index, ifindex);
-    this.macs.set(index, mac);
+    this.open.set(index, { ifindex, mac });
   }
 
   /** The port is gone, or opened as something else than it was attached for. */
   detach(index: number): void {
-    const name = this.names.get(index);
+    const name = this.attached.get(index);
     if (name === undefined) return;
     this.flush();
-    this.ifindexOf.delete(index);
-    this.macs.delete(index);
-    this.names.delete(index);
+    this.open.delete(index);
+    this.attached.delete(index);
     try { this.addon.kernelPathDetach(this.handle, name); } catch { /* the path is closing */ }
   }
 
-  get ports(): number { return this.ifindexOf.size; }
+  get ports(): number { return this.open.size; }
 
   /** How long an entry carries its flow (ms): the configured lifetime, capped by the timeouts. */
   get lifetime(): number { return this.lifetimeMs; }
@@ -164,7 +162,7 @@ export class KernelPath {
 
   /** After a burst of `n` frames was processed (and sent): entries for the marked frames' flows. */
   feed(core: Core, n: number, now: number): void {
-    if (this.ifindexOf.size === 0) return;
+    if (this.open.size === 0) return;
     const dv = core.dv, u8 = core.u8;
     const descOff = core.map.desc, ctFlows = core.map.ctFlows, arena = core.map.arena, slotSize = core.slotSize;
     const refreshMs = this.lifetimeMs / 2;
@@ -174,10 +172,10 @@ export class KernelPath {
       const aux = dv.getUint32(d + L.D_AUX, true);
       if (aux === 0 || dv.getUint8(d + L.D_VERDICT) !== L.V_FORWARD) continue;
       const inPort = dv.getUint16(d + L.D_IN_PORT, true);
-      const inIf = this.ifindexOf.get(inPort);
+      const inp = this.open.get(inPort);
       const outPort = dv.getUint16(d + L.D_OUT_PORT, true);
-      const outIf = this.ifindexOf.get(outPort);
-      if (inIf === undefined || outIf === undefined) continue;
+      const outp = this.open.get(outPort);
+      if (inp === undefined || outp === undefined) continue;
       const reply = (aux & L.AUX_FLOW_REPLY) !== 0;
       const flow = aux & (L.AUX_FLOW_REPLY - 1);
       const key = flow * 2 + (reply ? 1 : 0);
@@ -191,7 +189,7 @@ export class KernelPath {
       if (mtu <= 0 || mtu >= 0xffff) continue;
       // the flow as it arrives: the original key, or the reply key (layout.ts, conntrack entry)
       const at = k * KP_ENTRY_SIZE, ev = this.ev, ent = this.entries;
-      ev.setUint32(at, inIf, true);
+      ev.setUint32(at, inp.ifindex, true);
       if (!reply) {
         ent.set(u8.subarray(e + L.CT_CLIENT, e + L.CT_CLIENT + 4), at + 4);
         ent.set(u8.subarray(e + L.CT_VIP, e + L.CT_VIP + 4), at + 8);
@@ -206,12 +204,12 @@ export class KernelPath {
       }
       ev.setUint32(at + 16, u8[e + L.CT_PROTO], true);   // the protocol, then three zero bytes
       // the flow as it leaves: the frame in its slot, as the port sent it
-      ev.setUint32(at + KP_EGRESS, outIf, true);
+      ev.setUint32(at + KP_EGRESS, outp.ifindex, true);
       ent.set(u8.subarray(f + IP_SADDR, f + IP_SADDR + 12), at + KP_OUT_TUPLE);
       ent.set(u8.subarray(f, f + 12), at + KP_MACS);
       ev.setUint16(at + KP_MAX_IP_LEN, mtu, true);
       ev.setUint16(at + KP_LIFETIME, this.lifetimeMs, true);
-      ent.set(this.macs.get(inPort)!, at + KP_IN_MAC);
+      ent.set(inp.mac, at + KP_IN_MAC);
       this.live.set(key, { at: now, key: this.entries.slice(at, at + KP_KEY_SIZE), front: dv.getUint32(e + L.CT_FRONT, true), backend: dv.getUint32(e + L.CT_BACKEND_ID, true) });
       k++;
     }
