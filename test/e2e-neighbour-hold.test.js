@@ -6,6 +6,7 @@
 // first SYN (drop_no_route; the connect then waited for the SYN's 1 s retransmit). Now the worker
 // holds them and sends them on once the neighbour is programmed (counted once as received, and not
 // as dropped). A frame whose backend never resolves is dropped after 3 s (drop_no_route then).
+// The pod's ARP is off until both frames are held, so the resolution cannot come first.
 // No timed assertion (the resolution takes ~60 ms on a quiet machine, seconds on a loaded one):
 // that the first SYN itself got through is read from the counters — held, released, none expired
 // or refused — not from how soon the connect finished.
@@ -82,12 +83,20 @@ serial('the first UDP datagram and the first SYN to a backend still being resolv
     await waitFor('the client to start', async () => client.out.includes('ready'), 10000);
     const capture = await captureClientDns(dir);
     const before = await counters();
+    // the pod answers no ARP until the client's frames are held: the resolution cannot win the
+    // race with the client (it took ~60 ms; a loaded machine can delay the client longer)
+    t.is((await topo.lab.execAsync(pod.ns, 'ip', ['link', 'set', pod.ifname, 'arp', 'off'])).code, 0);
     await apply([
       serviceYaml({ name: 'fresh', clusterIP: '10.96.4.1', ports: [{ name: 'dns', port: 53, targetPort: 5353, protocol: 'UDP' }, { name: 'http', port: 80, targetPort: 8080, protocol: 'TCP' }] }),
       sliceYaml({ name: 'fresh-1', service: 'fresh', ports: [{ name: 'dns', port: 5353, protocol: 'UDP' }, { name: 'http', port: 8080, protocol: 'TCP' }],
         endpoints: [{ addresses: [pod.ip], conditions: { ready: true }, nodeName: 'node-a' }] }),
     ]);
     client.stdin.write('go\n');
+    try {
+      await waitFor('the first datagram and SYN held', async () => ((await counters()).slowpath_hold_queued ?? 0) - (before.slowpath_hold_queued ?? 0) >= 2, 15000);
+    } finally {
+      t.is((await topo.lab.execAsync(pod.ns, 'ip', ['link', 'set', pod.ifname, 'arp', 'on'])).code, 0);
+    }
     const line = await waitFor('the client to finish', async () => client.out.split('\n').find((l) => l.startsWith('{')), 30000);
     const r = JSON.parse(line);
     t.log(line);
