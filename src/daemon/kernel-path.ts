@@ -29,6 +29,7 @@
 import * as L from '../../assembly/layout.js';
 import type { Core } from '../core/host.js';
 import type { NativeAddon } from '../ports/native.js';
+import { ETH_P_IPV4, IPPROTO_TCP, IPPROTO_UDP } from '../packet/build.js';
 
 /** native/src/kernel_path.rs ENTRY_SIZE: the flow as it arrives (ingress ifindex, saddr, daddr,
  * sport, dport, protocol, 3 zero bytes), then the egress ifindex, the flow as it leaves (saddr,
@@ -49,8 +50,6 @@ const ENTRIES_PER_BURST = 64;
 const ETH_TYPE = 12;
 const IP_VHL = 14;
 const IP_SADDR = 26;
-const IPPROTO_TCP = 6;
-const IPPROTO_UDP = 17;
 
 export interface KernelPathOptions {
   /** Where the ports' interfaces are (the daemon's namespace: undefined). */
@@ -184,7 +183,7 @@ export class KernelPath {
       const e = ctFlows + flow * L.CT_SIZE;
       if (!this.takes(u8[e + L.CT_PROTO], u8[e + L.CT_STATE], u8[e + L.CT_FLAGS], u8[e + L.CT_FAMILY])) continue;
       const f = arena + i * slotSize;
-      if (dv.getUint16(f + ETH_TYPE) !== 0x0800 || u8[f + IP_VHL] !== 0x45) continue;
+      if (dv.getUint16(f + ETH_TYPE) !== ETH_P_IPV4 || u8[f + IP_VHL] !== 0x45) continue;
       const mtu = core.portMtu(outPort);
       if (mtu <= 0 || mtu >= 0xffff) continue;
       // the flow as it arrives: the original key, or the reply key (layout.ts, conntrack entry)
